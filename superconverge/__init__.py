@@ -34,7 +34,24 @@ _LAZY_EXPORTS: dict[str, str] = {
 }
 _LAZY_SUBMODULES = {"data", "models", "schedules", "suggest", "callbacks", "finder"}
 
-__all__ = sorted([*_LAZY_EXPORTS, *_LAZY_SUBMODULES, "__version__"])
+__all__ = [  # noqa: RUF022 - grouped like _LAZY_EXPORTS
+    "Phase",
+    "PiecewiseSchedule",
+    "OneCycleSchedule",
+    "Suggestion",
+    "suggest",
+    "OneCycle",
+    "KerasPiecewiseSchedule",
+    "LRRangeTest",
+    "RangeTestResult",
+    "lr_range_test",
+    "callbacks",
+    "data",
+    "finder",
+    "models",
+    "schedules",
+    "__version__",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The README's test command: builds its own virtual environment, then lints and runs the
+# backend-independent tests once and the Keras tests on each of the three backends.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck disable=SC1091
+source scripts/bootstrap.sh
+bash scripts/ensure_data.sh
+export TF_CPP_MIN_LOG_LEVEL=3 PYTHONHASHSEED=0
+start=$(date +%s)
+ruff check superconverge tests benchmarks
+python -m pytest -q -p no:cacheprovider tests/pure "$@"
+for backend in ${SUPERCONVERGE_TEST_BACKENDS:-tensorflow jax torch}; do
+  echo "=== Keras tests on the $backend backend"
+  KERAS_BACKEND=$backend python -m pytest -q -p no:cacheprovider tests/keras "$@"
+done
+echo "all test runs passed in $(( $(date +%s) - start )) s"

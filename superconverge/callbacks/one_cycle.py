@@ -1,0 +1,191 @@
+"""The One Cycle policy as a ``model.fit`` callback."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import Any, Literal
+
+import keras
+
+from superconverge.callbacks import optimizer_hooks
+from superconverge.schedules import OneCycleSchedule
+
+logger = logging.getLogger(__name__)
+
+Preset = Literal["smith", "fastai", "pytorch", "pytorch_three_phase"]
+
+
+class OneCycle(keras.callbacks.Callback):
+    """Drive the optimizer's LR and momentum (or Adam ``beta_1``) with the One Cycle policy.
+
+    The values are computed from the optimizer's own iteration counter *inside* the compiled
+    train step (see :mod:`superconverge.callbacks.optimizer_hooks`), so they take effect on
+    TensorFlow, JAX and PyTorch alike, cost nothing per batch on the host, follow
+    ``steps_per_execution`` and ``gradient_accumulation_steps`` (the schedule counts optimizer
+    updates, not batches), and a model restored from a checkpoint continues at the exact step.
+
+    Args:
+        max_lr: peak learning rate (ignored when ``schedule`` is given).
+        epochs, steps_per_epoch: the plan; each defaults to what ``fit`` was called with.
+        total_steps: optimizer updates the policy spans; overrides ``epochs * steps_per_epoch``.
+        schedule: a ready :class:`~superconverge.schedules.OneCycleSchedule`; overrides the rest.
+        preset: ``"smith"`` (default: linear, annihilation to ``min_lr / 100`` in the last
+            10%), ``"fastai"``, ``"pytorch"`` or ``"pytorch_three_phase"``.
+        cycle_momentum: ``False`` schedules the LR only.
+        **schedule_kwargs: passed to the preset (``min_lr``, ``div``, ``peak``,
+            ``annihilation_fraction``, ``interpolation``, ``max_momentum``, ...).
+
+    Logs ``learning_rate`` and ``momentum`` (the values of the last update applied) in each
+    epoch's logs, so ``History`` and ``CSVLogger`` record them; ``self.applied`` keeps the
+    per-update values (``step``, ``learning_rate``, ``momentum``) for plotting. Training past
+    the planned steps warns once and holds the final values.
+    """
+
+    def __init__(
+        self,
+        max_lr: float | None = None,
+        *,
+        epochs: int | None = None,
+        steps_per_epoch: int | None = None,
+        total_steps: int | None = None,
+        schedule: OneCycleSchedule | None = None,
+        preset: Preset = "smith",
+        cycle_momentum: bool = True,
+        **schedule_kwargs: Any,
+    ) -> None:
+        super().__init__()
+        if schedule is None and max_lr is None:
+            raise ValueError("OneCycle needs max_lr (or a ready schedule=OneCycleSchedule(...)).")
+        if preset not in ("smith", "fastai", "pytorch", "pytorch_three_phase"):
+            raise ValueError(
+                f"Unknown preset {preset!r}: use 'smith', 'fastai', 'pytorch' or "
+                "'pytorch_three_phase'."
+            )
+        for name, value in (
+            ("epochs", epochs),
+            ("steps_per_epoch", steps_per_epoch),
+            ("total_steps", total_steps),
+        ):
+            if value is not None and (isinstance(value, bool) or int(value) < 1):
+                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+        self.max_lr = max_lr
+        self.epochs = epochs
+        self.steps_per_epoch = steps_per_epoch
+        self.total_steps = total_steps
+        self.preset = preset
+        self.cycle_momentum = cycle_momentum
+        self.schedule_kwargs = schedule_kwargs
+        self.schedule: OneCycleSchedule | None = schedule
+        self._given_schedule = schedule is not None
+        self.applied: dict[str, list[float]] = {"step": [], "learning_rate": [], "momentum": []}
+        self._warned_past_end = False
+        self._step = 0
+        self._batches = 0
+        self._accumulation = 1
+        self._steps_per_execution = 1
+
+    # -- planning ---------------------------------------------------------------------------
+    def _planned_updates(self, accumulation: int) -> int:
+        if self.total_steps is not None:
+            return int(self.total_steps)
+        params = self.params or {}
+        epochs = self.epochs or params.get("epochs")
+        steps = self.steps_per_epoch or params.get("steps")
+        if not epochs or not steps:
+            raise ValueError(
+                "OneCycle cannot infer the number of steps (the dataset has no known length): "
+                "pass steps_per_epoch=... (and epochs=...) or total_steps=..."
+            )
+        return max(1, (int(epochs) * int(steps)) // accumulation)
+
+    def _build_schedule(self, accumulation: int) -> OneCycleSchedule:
+        total = self._planned_updates(accumulation)
+        kwargs = dict(self.schedule_kwargs)
+        if self.preset == "smith":
+            return OneCycleSchedule(
+                self.max_lr, total, cycle_momentum=self.cycle_momentum, **kwargs
+            )
+        if self.preset == "fastai":
+            if not self.cycle_momentum:
+                kwargs["moms"] = None
+            return OneCycleSchedule.fastai(self.max_lr, total, **kwargs)
+        return OneCycleSchedule.pytorch(
+            self.max_lr,
+            total,
+            three_phase=self.preset == "pytorch_three_phase",
+            cycle_momentum=self.cycle_momentum,
+            **kwargs,
+        )
+
+    # -- Keras hooks ----------------------------------------------------------------------------
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        model = self.model
+        optimizer = getattr(model, "optimizer", None)
+        if optimizer is None:
+            raise ValueError("OneCycle needs a compiled model: call model.compile(optimizer=...).")
+        optimizer_hooks.check(optimizer, cycle_momentum=self.cycle_momentum)
+        accumulation = max(1, int(optimizer.gradient_accumulation_steps or 1))
+        if not self._given_schedule:
+            self.schedule = self._build_schedule(accumulation)
+        assert self.schedule is not None
+        momentum = self.schedule.momentum_schedule if self.cycle_momentum else None
+        if optimizer_hooks.is_attached(optimizer):
+            # left over from a fit that ended in an exception (on_train_end never ran)
+            optimizer_hooks.detach(optimizer)
+        optimizer_hooks.attach(optimizer, self.schedule.lr_schedule, momentum)
+        # The train step may have been traced before the hooks existed: rebuild it.
+        model.make_train_function(force=True)
+        self._step = optimizer_hooks.host_step(optimizer)
+        self._accumulation = accumulation
+        self._steps_per_execution = max(1, int(getattr(model, "steps_per_execution", 1) or 1))
+        self._warned_past_end = False
+        self._batches = 0
+        logger.info("%s", self.schedule.summary())
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        assert self.schedule is not None
+        # Batches applied in this call (steps_per_execution batches run per callback call).
+        self._batches += self._steps_per_execution
+        while self._batches >= self._accumulation:
+            self._batches -= self._accumulation
+            self._record(self._step)
+            self._step += 1
+        if self._step > self.schedule.total_steps and not self._warned_past_end:
+            self._warned_past_end = True
+            warnings.warn(
+                f"Training ran past the {self.schedule.total_steps} optimizer steps that the "
+                "One Cycle policy was planned for; the LR and momentum stay at their final "
+                "values. Pass epochs/total_steps that match the training run.",
+                stacklevel=2,
+            )
+
+    def _record(self, step: int) -> None:
+        assert self.schedule is not None
+        self.applied["step"].append(float(step))
+        self.applied["learning_rate"].append(float(self.schedule.lr(step)))
+        momentum = self.schedule.momentum(step) if self.cycle_momentum else None
+        self.applied["momentum"].append(float("nan") if momentum is None else float(momentum))
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if logs is None or not self.applied["step"]:
+            return
+        logs["learning_rate"] = self.applied["learning_rate"][-1]
+        if self.cycle_momentum:
+            logs["momentum"] = self.applied["momentum"][-1]
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        optimizer_hooks.detach(self.model.optimizer)
+        # The traced step contains the hooks: drop it so a later fit runs plain Keras.
+        self.model.train_function = None
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "max_lr": self.max_lr,
+            "epochs": self.epochs,
+            "steps_per_epoch": self.steps_per_epoch,
+            "total_steps": self.total_steps,
+            "preset": self.preset,
+            "cycle_momentum": self.cycle_momentum,
+            **self.schedule_kwargs,
+        }

@@ -1,0 +1,237 @@
+"""Make a Keras 3 optimizer follow a schedule for its LR and momentum inside compiled steps.
+
+Why this exists: Keras 3 optimizers read ``SGD.momentum`` and ``Adam.beta_1`` as Python
+constants. On TensorFlow and JAX the train step is traced once, so assigning
+``optimizer.momentum`` from a callback changes nothing (checked: 0.9 → 0 between two ``fit``
+calls leaves the weight updates identical). The learning rate is a variable, but setting it
+from a callback on every batch costs a host round trip and ignores ``steps_per_execution``.
+
+What it does: :func:`attach` installs, on one optimizer *instance*, hooks that compute
+
+    step     = optimizer.iterations      (Keras already divides by gradient_accumulation_steps)
+    lr       = lr_schedule(step)
+    momentum = momentum_schedule(step)
+
+inside the step the optimizer applies. No variable is added or removed, so checkpoints keep
+their layout and restore the exact position through ``iterations``. :func:`detach` removes the
+hooks. The update rules below are Keras's own (``SGD.update_step``, ``Adam.update_step``), with
+the constant replaced by the scheduled tensor. On the PyTorch backend the step runs eagerly, so
+the hook sets the attribute Keras reads (a float computed on the host) and keeps Keras's fused
+``torch._foreach`` update.
+"""
+
+from __future__ import annotations
+
+import logging
+import types
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+from superconverge.callbacks.keras_schedule import evaluate_piecewise
+from superconverge.schedules import PiecewiseSchedule
+
+logger = logging.getLogger(__name__)
+
+_HOOKED_METHODS = ("_get_current_learning_rate", "_backend_update_step", "update_step")
+_STATE_ATTR = "_superconverge_hooks"
+_CURRENT_MOMENTUM = "_superconverge_current_momentum"
+
+
+class UnsupportedOptimizerError(ValueError):
+    """The optimizer cannot have its momentum scheduled."""
+
+
+def momentum_attribute(optimizer: keras.optimizers.Optimizer) -> str:
+    """Name of the attribute that plays Smith's "momentum" for this optimizer.
+
+    ``momentum`` for SGD (which must have been built with ``momentum > 0``), ``beta_1`` for
+    Adam and AdamW. Other optimizers raise :class:`UnsupportedOptimizerError`.
+    """
+    if isinstance(optimizer, keras.optimizers.SGD):
+        if float(optimizer.momentum) == 0.0:
+            raise UnsupportedOptimizerError(
+                "SGD was created with momentum=0, so it has no momentum buffer to cycle. "
+                "Create it with momentum=0.9 (any value > 0), or pass cycle_momentum=False."
+            )
+        return "momentum"
+    if isinstance(optimizer, keras.optimizers.Adam):  # AdamW subclasses Adam
+        return "beta_1"
+    raise UnsupportedOptimizerError(
+        f"Cannot cycle the momentum of {type(optimizer).__name__}: supported are SGD (with "
+        "momentum > 0), Adam and AdamW. Pass cycle_momentum=False to schedule the LR only."
+    )
+
+
+@dataclass
+class _Hooks:
+    lr_schedule: PiecewiseSchedule
+    momentum_schedule: PiecewiseSchedule | None
+    momentum_attribute: str | None
+    original_momentum: float | None
+    original_methods: dict[str, Any]
+
+
+def _step_tensor(optimizer: keras.optimizers.Optimizer) -> Any:
+    # Keras's ``iterations`` property counts updates: raw batches // accumulation steps.
+    return optimizer.iterations
+
+
+def host_step(optimizer: keras.optimizers.Optimizer) -> int:
+    """Optimizer updates applied so far, read on the host."""
+    return int(np.asarray(keras.ops.convert_to_numpy(optimizer.iterations)))
+
+
+# -- update rules (Keras's own, with a scheduled momentum) ----------------------------------
+def _sgd_update_step(self: Any, gradient: Any, variable: Any, learning_rate: Any) -> None:
+    lr = ops.cast(learning_rate, variable.dtype)
+    gradient = ops.cast(gradient, variable.dtype)
+    momentum = ops.cast(getattr(self, _CURRENT_MOMENTUM), variable.dtype)
+    m = self.momentums[self._get_variable_index(variable)]
+    self.assign(m, ops.subtract(ops.multiply(m, momentum), ops.multiply(gradient, lr)))
+    if self.nesterov:
+        self.assign_add(
+            variable, ops.subtract(ops.multiply(m, momentum), ops.multiply(gradient, lr))
+        )
+    else:
+        self.assign_add(variable, m)
+
+
+def _adam_update_step(self: Any, gradient: Any, variable: Any, learning_rate: Any) -> None:
+    lr = ops.cast(learning_rate, variable.dtype)
+    gradient = ops.cast(gradient, variable.dtype)
+    beta_1 = ops.cast(getattr(self, _CURRENT_MOMENTUM), variable.dtype)
+    local_step = ops.cast(self.iterations + 1, variable.dtype)
+    beta_1_power = ops.power(beta_1, local_step)
+    beta_2_power = ops.power(ops.cast(self.beta_2, variable.dtype), local_step)
+    m = self._momentums[self._get_variable_index(variable)]
+    v = self._velocities[self._get_variable_index(variable)]
+    alpha = lr * ops.sqrt(1 - beta_2_power) / (1 - beta_1_power)
+    self.assign_add(m, ops.multiply(ops.subtract(gradient, m), 1 - beta_1))
+    self.assign_add(v, ops.multiply(ops.subtract(ops.square(gradient), v), 1 - self.beta_2))
+    if self.amsgrad:
+        v_hat = self._velocity_hats[self._get_variable_index(variable)]
+        self.assign(v_hat, ops.maximum(v_hat, v))
+        v = v_hat
+    self.assign_sub(
+        variable, ops.divide(ops.multiply(m, alpha), ops.add(ops.sqrt(v), self.epsilon))
+    )
+
+
+# -- hooks ------------------------------------------------------------------------------------
+def _hooked_learning_rate(self: Any) -> Any:
+    hooks: _Hooks = getattr(self, _STATE_ATTR)
+    return evaluate_piecewise(hooks.lr_schedule, _step_tensor(self))
+
+
+def _hooked_backend_update_step_compiled(
+    self: Any, grads: Any, trainable_variables: Any, learning_rate: Any
+) -> None:
+    hooks: _Hooks = getattr(self, _STATE_ATTR)
+    assert hooks.momentum_schedule is not None
+    momentum = evaluate_piecewise(hooks.momentum_schedule, _step_tensor(self))
+    object.__setattr__(self, _CURRENT_MOMENTUM, momentum)
+    try:
+        hooks.original_methods["_backend_update_step"](grads, trainable_variables, learning_rate)
+    finally:
+        # never leave a traced tensor on the object
+        object.__delattr__(self, _CURRENT_MOMENTUM)
+
+
+def _hooked_backend_update_step_eager(
+    self: Any, grads: Any, trainable_variables: Any, learning_rate: Any
+) -> None:
+    hooks: _Hooks = getattr(self, _STATE_ATTR)
+    assert hooks.momentum_schedule is not None and hooks.momentum_attribute is not None
+    value = float(hooks.momentum_schedule(host_step(self)))
+    setattr(self, hooks.momentum_attribute, value)
+    hooks.original_methods["_backend_update_step"](grads, trainable_variables, learning_rate)
+
+
+def is_attached(optimizer: keras.optimizers.Optimizer) -> bool:
+    return _STATE_ATTR in vars(optimizer)
+
+
+def check(optimizer: keras.optimizers.Optimizer, *, cycle_momentum: bool) -> None:
+    """Raise a clear error if ``optimizer`` cannot follow a One Cycle schedule.
+
+    Raises:
+        ValueError: the optimizer was built with a ``LearningRateSchedule`` or a callable
+            learning rate (two schedules cannot both own the LR).
+        UnsupportedOptimizerError: ``cycle_momentum`` for an optimizer that has no momentum
+            (see :func:`momentum_attribute`).
+    """
+    learning_rate = optimizer._learning_rate
+    if isinstance(learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+        raise ValueError(
+            f"The optimizer was created with a LearningRateSchedule "
+            f"({type(learning_rate).__name__}); OneCycle sets the learning rate itself. "
+            "Create the optimizer with a float learning_rate (any value) instead."
+        )
+    if callable(learning_rate) and not isinstance(learning_rate, keras.Variable):
+        raise ValueError(
+            "The optimizer's learning_rate is a callable; OneCycle sets the learning rate "
+            "itself. Create the optimizer with a float learning_rate instead."
+        )
+    if cycle_momentum:
+        momentum_attribute(optimizer)
+
+
+def attach(
+    optimizer: keras.optimizers.Optimizer,
+    lr_schedule: PiecewiseSchedule,
+    momentum_schedule: PiecewiseSchedule | None = None,
+) -> None:
+    """Install the LR (and momentum) schedule hooks on ``optimizer``; see the module doc.
+
+    Raises what :func:`check` raises, and ``ValueError`` if hooks are already attached.
+    """
+    if is_attached(optimizer):
+        raise ValueError(
+            "This optimizer already follows a superconverge schedule: use one OneCycle "
+            "callback per fit call."
+        )
+    check(optimizer, cycle_momentum=momentum_schedule is not None)
+    attribute = None
+    original_momentum = None
+    if momentum_schedule is not None:
+        attribute = momentum_attribute(optimizer)
+        original_momentum = float(getattr(optimizer, attribute))
+    hooks = _Hooks(
+        lr_schedule=lr_schedule,
+        momentum_schedule=momentum_schedule,
+        momentum_attribute=attribute,
+        original_momentum=original_momentum,
+        original_methods={name: getattr(optimizer, name) for name in _HOOKED_METHODS},
+    )
+    object.__setattr__(optimizer, _STATE_ATTR, hooks)
+    _bind(optimizer, "_get_current_learning_rate", _hooked_learning_rate)
+    if momentum_schedule is not None:
+        if keras.backend.backend() == "torch":
+            _bind(optimizer, "_backend_update_step", _hooked_backend_update_step_eager)
+        else:
+            update = _sgd_update_step if attribute == "momentum" else _adam_update_step
+            _bind(optimizer, "update_step", update)
+            _bind(optimizer, "_backend_update_step", _hooked_backend_update_step_compiled)
+    logger.debug("Attached schedule hooks to %s", type(optimizer).__name__)
+
+
+def detach(optimizer: keras.optimizers.Optimizer) -> None:
+    """Remove the hooks; the LR variable keeps the last scheduled value, momentum its original."""
+    if not is_attached(optimizer):
+        return
+    hooks: _Hooks = getattr(optimizer, _STATE_ATTR)
+    last_lr = float(hooks.lr_schedule(max(host_step(optimizer) - 1, 0)))
+    for name in _HOOKED_METHODS:
+        vars(optimizer).pop(name, None)
+    object.__delattr__(optimizer, _STATE_ATTR)
+    if hooks.momentum_attribute is not None and hooks.original_momentum is not None:
+        setattr(optimizer, hooks.momentum_attribute, hooks.original_momentum)
+    optimizer._learning_rate.assign(last_lr)
+
+
+def _bind(optimizer: Any, name: str, function: Any) -> None:
+    object.__setattr__(optimizer, name, types.MethodType(function, optimizer))

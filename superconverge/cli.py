@@ -1,0 +1,51 @@
+"""The ``superconverge`` command line: subcommands live in :mod:`superconverge.commands`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from superconverge import __version__
+from superconverge.commands import schedule
+
+SUBCOMMANDS = [schedule]
+
+
+class UserError(Exception):
+    """An error whose message is for the user: printed without a traceback, exit code 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="superconverge",
+        description="Super-convergence for Keras 3: LR range test, automatic LR bounds, "
+        "One Cycle training and a report.",
+    )
+    parser.add_argument("--version", action="version", version=f"superconverge {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in SUBCOMMANDS:
+        module.add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except (UserError, ValueError, FileNotFoundError) as error:
+        print(f"superconverge {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,58 @@
+"""``superconverge schedule``: print a One Cycle policy and plot its LR and momentum."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from superconverge.schedules import OneCycleSchedule
+
+PRESETS = ("smith", "fastai", "pytorch", "pytorch_three_phase")
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "schedule",
+        help="show a One Cycle policy (summary, plot)",
+        description="Print a One Cycle policy's phases and plot LR and momentum over the steps.",
+    )
+    parser.add_argument("--max-lr", type=float, required=True, help="peak learning rate")
+    parser.add_argument("--steps", type=int, required=True, help="optimizer steps in total")
+    parser.add_argument("--preset", choices=PRESETS, default="smith")
+    parser.add_argument("--min-lr", type=float, default=None, help="default: max_lr / 10")
+    parser.add_argument("--interpolation", choices=("linear", "cos"), default="linear")
+    parser.add_argument("--no-momentum", action="store_true", help="do not cycle momentum")
+    parser.add_argument("--plot", metavar="PNG", help="write the plot here")
+    parser.add_argument("--json", action="store_true", help="print the policy's config as JSON")
+    parser.set_defaults(run=run)
+
+
+def build(args: argparse.Namespace) -> OneCycleSchedule:
+    if args.preset == "smith":
+        return OneCycleSchedule(
+            args.max_lr, args.steps, min_lr=args.min_lr, interpolation=args.interpolation,
+            cycle_momentum=not args.no_momentum,
+        )
+    if args.preset == "fastai":
+        moms = None if args.no_momentum else (0.95, 0.85, 0.95)
+        return OneCycleSchedule.fastai(args.max_lr, args.steps, moms=moms)
+    return OneCycleSchedule.pytorch(
+        args.max_lr, args.steps, three_phase=args.preset == "pytorch_three_phase",
+        cycle_momentum=not args.no_momentum,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    policy = build(args)
+    if args.json:
+        print(json.dumps(policy.to_config(), indent=2))
+    else:
+        print(policy.summary())
+        last = policy.total_steps - 1
+        print(f"  step 0: LR {policy.lr(0):.4g}   step {last}: LR {policy.lr(last):.4g}")
+    if args.plot:
+        from superconverge.plotting import plot_schedule
+
+        plot_schedule(policy, path=args.plot)
+        print(f"plot written to {args.plot}")
+    return 0

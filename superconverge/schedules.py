@@ -1,0 +1,494 @@
+"""The One Cycle family of schedules as data: phases joined end to end.
+
+Pure NumPy: no Keras import, no plotting, no I/O.
+
+A schedule is a tuple of :class:`Phase` objects laid end to end on the optimizer-step axis.
+Phase ``k`` starts where phase ``k-1`` ends, at ``o_k = sum(length_j for j < k)``, and for a
+step ``s`` with ``o_k <= s <= o_k + length_k`` its value is::
+
+    t     = (s - o_k) / length_k                       # position inside the phase, in [0, 1]
+    value = start_k + (end_k - start_k) * shape(t)
+    shape(t) = t                      (linear)
+             = (1 - cos(pi * t)) / 2  (cos)
+
+A step that lies on the border of two phases belongs to the first one (as in PyTorch's
+``OneCycleLR``); the phases of every preset meet at equal values, so this only matters for
+exact reproduction. Steps before 0 clamp to the first value and steps past the end clamp to the
+final value: a schedule never extrapolates (no bump back up, unlike PyTorch issue #91765).
+
+Step contract of :class:`OneCycleSchedule` (the default policy and the PyTorch presets):
+optimizer step ``i = 0`` gets the start value and step ``i = T - 1`` the final value, where
+``T = total_steps``. The fastai preset reproduces fastai exactly instead, which evaluates its
+curve at ``i / T``, so its step ``T - 1`` is one step short of the final value.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+Interpolation = Literal["linear", "cos"]
+INTERPOLATIONS: tuple[str, ...] = ("linear", "cos")
+
+# fractions are compared with this tolerance, never with ==
+FRACTION_TOLERANCE = 1e-9
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One monotone piece of a schedule: ``start`` to ``end`` over ``length`` optimizer steps.
+
+    ``length`` may be fractional (PyTorch places its peak at ``pct_start * T - 1``) and may be
+    zero (an empty phase, skipped).
+    """
+
+    start: float
+    end: float
+    length: float
+    interpolation: Interpolation = "linear"
+
+    def __post_init__(self) -> None:
+        for name in ("start", "end", "length"):
+            value = getattr(self, name)
+            if not math.isfinite(value):
+                raise ValueError(f"Phase.{name} must be a finite number, got {value!r}.")
+        if self.length < 0:
+            raise ValueError(f"Phase.length must be >= 0 steps, got {self.length}.")
+        if self.interpolation not in INTERPOLATIONS:
+            raise ValueError(
+                f"Phase.interpolation must be one of {INTERPOLATIONS}, got {self.interpolation!r}."
+            )
+
+    def at(self, t: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Value at relative positions ``t`` in [0, 1]."""
+        if self.interpolation == "cos":
+            shape = (1.0 - np.cos(np.pi * t)) / 2.0
+        else:
+            shape = t
+        return self.start + (self.end - self.start) * shape
+
+    def to_config(self) -> dict[str, Any]:
+        return {
+            "start": self.start,
+            "end": self.end,
+            "length": self.length,
+            "interpolation": self.interpolation,
+        }
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Phase:
+        return cls(
+            start=float(config["start"]),
+            end=float(config["end"]),
+            length=float(config["length"]),
+            interpolation=config.get("interpolation", "linear"),
+        )
+
+
+@dataclass(frozen=True)
+class PiecewiseSchedule:
+    """Phases joined end to end; ``schedule(step)`` gives the value at optimizer step ``step``.
+
+    Accepts a scalar or an array of steps (evaluated in float64, so step counts in the billions
+    are exact to well below a part in 10^6).
+    """
+
+    phases: tuple[Phase, ...]
+
+    def __post_init__(self) -> None:
+        phases = tuple(self.phases)
+        object.__setattr__(self, "phases", phases)
+        if not phases:
+            raise ValueError("A schedule needs at least one phase.")
+        if not all(isinstance(p, Phase) for p in phases):
+            raise TypeError("PiecewiseSchedule.phases must be Phase objects.")
+        if sum(p.length for p in phases) <= 0:
+            raise ValueError("A schedule needs a total length of more than 0 steps.")
+
+    @property
+    def span(self) -> float:
+        """Steps from the first to the last value: the final value is reached at ``span``."""
+        return float(sum(p.length for p in self.phases))
+
+    @property
+    def final_value(self) -> float:
+        """The value at and after ``span``: the end of the last phase that has steps."""
+        return next(p.end for p in reversed(self.phases) if p.length > 0)
+
+    @property
+    def boundaries(self) -> tuple[float, ...]:
+        """Step at which each phase ends."""
+        return tuple(float(x) for x in np.cumsum([p.length for p in self.phases]))
+
+    def __call__(self, step: ArrayLike) -> Any:
+        steps = np.asarray(step, dtype=np.float64)
+        if np.any(np.isnan(steps)):
+            raise ValueError("Schedule steps must not be NaN.")
+        s = np.clip(steps, 0.0, self.span)
+        value = np.full_like(s, self.final_value)
+        # Walk backwards so that the first phase containing a step wins at shared borders.
+        for phase, end in zip(reversed(self.phases), reversed(self.boundaries)):
+            if phase.length == 0:
+                continue
+            begin = end - phase.length
+            t = np.clip((s - begin) / phase.length, 0.0, 1.0)
+            value = np.where(s <= end, phase.at(t), value)
+        # the end of the schedule is the final value, even after a vanishingly short phase
+        value = np.where(s >= self.span, self.final_value, value)
+        if value.ndim == 0:
+            return float(value)
+        return value
+
+    def to_config(self) -> dict[str, Any]:
+        return {"phases": [p.to_config() for p in self.phases]}
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> PiecewiseSchedule:
+        return cls(tuple(Phase.from_config(p) for p in config["phases"]))
+
+
+def join(*phases: Phase) -> PiecewiseSchedule:
+    """Lay phases end to end: the one join primitive every preset is built with."""
+    return PiecewiseSchedule(tuple(phases))
+
+
+def _check_positive(name: str, value: float) -> float:
+    value = float(value)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}.")
+    return value
+
+
+def _check_fraction(name: str, value: float) -> float:
+    value = float(value)
+    if not (-FRACTION_TOLERANCE <= value <= 1 + FRACTION_TOLERANCE):
+        raise ValueError(f"{name} must lie in [0, 1], got {value!r}.")
+    return min(max(value, 0.0), 1.0)
+
+
+def _check_interpolation(value: str) -> Interpolation:
+    if value not in INTERPOLATIONS:
+        raise ValueError(f"interpolation must be one of {INTERPOLATIONS}, got {value!r}.")
+    return value  # type: ignore[return-value]
+
+
+def _check_momentum(name: str, value: float) -> float:
+    value = float(value)
+    if not (0.0 <= value < 1.0):
+        raise ValueError(f"{name} must lie in [0, 1), got {value!r}.")
+    return value
+
+
+class OneCycleSchedule:
+    """Leslie Smith's One Cycle policy for the learning rate and the momentum.
+
+    Default (Smith 2017/2018 and the seed), with ``T = total_steps`` optimizer steps and
+    ``c = 1 - annihilation_fraction``::
+
+        LR:       min_lr ---> max_lr ---> min_lr ---> min_lr / annihilation_factor
+        momentum: max_m  ---> min_m  ---> max_m  ---> max_m (held)
+        step:     0      peak·c·(T-1)    c·(T-1)      T-1
+
+    with ``min_lr = max_lr / div`` (``div = 10``), ``peak = 0.5`` of the cycle,
+    ``annihilation_fraction = 0.1`` and ``annihilation_factor = 100``, momentum 0.95 → 0.85 →
+    0.95. Step 0 gives the start values, step ``T - 1`` the final ones, later steps clamp.
+
+    Args:
+        max_lr: peak learning rate.
+        total_steps: number of optimizer steps ``T`` the policy spans (at least one per phase).
+        min_lr: start and end LR of the cycle; default ``max_lr / div``.
+        div: ``max_lr / min_lr`` when ``min_lr`` is not given.
+        peak: where the LR peaks, as a fraction of the cycle (before annihilation).
+        annihilation_fraction: fraction of the steps spent annihilating after the cycle.
+        annihilation_factor: the final LR is ``min_lr / annihilation_factor``.
+        interpolation: ``"linear"`` or ``"cos"`` for every phase.
+        max_momentum, min_momentum: momentum (or Adam beta_1) bounds; it moves opposite to the LR.
+        cycle_momentum: ``False`` leaves the optimizer's momentum alone (``momentum`` is ``None``).
+
+    Presets that reproduce other libraries: :meth:`fastai` and :meth:`pytorch`.
+    """
+
+    lr_schedule: PiecewiseSchedule
+    momentum_schedule: PiecewiseSchedule | None
+    total_steps: int
+    name: str
+
+    def __init__(
+        self,
+        max_lr: float,
+        total_steps: int,
+        *,
+        min_lr: float | None = None,
+        div: float = 10.0,
+        peak: float = 0.5,
+        annihilation_fraction: float = 0.1,
+        annihilation_factor: float = 100.0,
+        interpolation: Interpolation = "linear",
+        max_momentum: float = 0.95,
+        min_momentum: float = 0.85,
+        cycle_momentum: bool = True,
+    ) -> None:
+        max_lr = _check_positive("max_lr", max_lr)
+        div = _check_positive("div", div)
+        min_lr = max_lr / div if min_lr is None else _check_positive("min_lr", min_lr)
+        if min_lr > max_lr:
+            raise ValueError(
+                f"min_lr ({min_lr:g}) must not exceed max_lr ({max_lr:g}): lower min_lr or "
+                "raise max_lr."
+            )
+        peak = _check_fraction("peak", peak)
+        annihilation_fraction = _check_fraction("annihilation_fraction", annihilation_fraction)
+        annihilation_factor = _check_positive("annihilation_factor", annihilation_factor)
+        interpolation = _check_interpolation(interpolation)
+        total_steps = self._check_total_steps(total_steps, n_phases=3)
+
+        span = float(total_steps - 1)
+        cycle = (1.0 - annihilation_fraction) * span
+        up, down, tail = peak * cycle, (1.0 - peak) * cycle, annihilation_fraction * span
+        lr = join(
+            Phase(min_lr, max_lr, up, interpolation),
+            Phase(max_lr, min_lr, down, interpolation),
+            Phase(min_lr, min_lr / annihilation_factor, tail, interpolation),
+        )
+        momentum = None
+        if cycle_momentum:
+            hi = _check_momentum("max_momentum", max_momentum)
+            lo = _check_momentum("min_momentum", min_momentum)
+            if lo > hi:
+                raise ValueError(f"min_momentum ({lo}) must not exceed max_momentum ({hi}).")
+            momentum = join(
+                Phase(hi, lo, up, interpolation),
+                Phase(lo, hi, down, interpolation),
+                Phase(hi, hi, tail, interpolation),
+            )
+        self._set(lr, momentum, total_steps, "smith")
+
+    # -- construction helpers -------------------------------------------------------------
+    @staticmethod
+    def _check_total_steps(total_steps: int, n_phases: int) -> int:
+        if isinstance(total_steps, bool) or not float(total_steps).is_integer():
+            raise ValueError(f"total_steps must be a whole number, got {total_steps!r}.")
+        total_steps = int(total_steps)
+        if total_steps < n_phases:
+            raise ValueError(
+                f"total_steps={total_steps} is fewer than the {n_phases} phases of this policy: "
+                "train for more steps (epochs x steps_per_epoch)."
+            )
+        return total_steps
+
+    def _set(
+        self,
+        lr: PiecewiseSchedule,
+        momentum: PiecewiseSchedule | None,
+        total_steps: int,
+        name: str,
+    ) -> None:
+        object.__setattr__(self, "lr_schedule", lr)
+        object.__setattr__(self, "momentum_schedule", momentum)
+        object.__setattr__(self, "total_steps", int(total_steps))
+        object.__setattr__(self, "name", name)
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        raise AttributeError("OneCycleSchedule is immutable.")
+
+    @classmethod
+    def from_phases(
+        cls,
+        lr: PiecewiseSchedule | Sequence[Phase],
+        momentum: PiecewiseSchedule | Sequence[Phase] | None,
+        total_steps: int,
+        name: str = "custom",
+    ) -> OneCycleSchedule:
+        """A policy from phases given as data (what :meth:`from_config` uses)."""
+        self = cls.__new__(cls)
+        lr_s = lr if isinstance(lr, PiecewiseSchedule) else PiecewiseSchedule(tuple(lr))
+        mom_s = (
+            None
+            if momentum is None
+            else momentum
+            if isinstance(momentum, PiecewiseSchedule)
+            else PiecewiseSchedule(tuple(momentum))
+        )
+        if isinstance(total_steps, bool) or int(total_steps) < 1:
+            raise ValueError(f"total_steps must be a positive integer, got {total_steps!r}.")
+        self._set(lr_s, mom_s, int(total_steps), name)
+        return self
+
+    @classmethod
+    def fastai(
+        cls,
+        max_lr: float,
+        total_steps: int,
+        *,
+        div: float = 25.0,
+        div_final: float = 1e5,
+        pct_start: float = 0.25,
+        moms: tuple[float, float, float] | None = (0.95, 0.85, 0.95),
+    ) -> OneCycleSchedule:
+        """fastai's ``fit_one_cycle``, reproduced exactly.
+
+        fastai evaluates ``combined_cos(pct_start, max_lr/div, max_lr, max_lr/div_final)`` at
+        ``pos = i / T`` for step ``i``: cosine from ``max_lr/div`` up to ``max_lr`` over the
+        first ``pct_start`` of training, then cosine down to ``max_lr/div_final``. Momentum
+        follows ``moms`` (0.95 → 0.85 → 0.95) with the same cosine shape. Because fastai divides
+        by ``T``, the phases here span ``T`` steps: step ``T - 1`` is one step short of the final
+        value, exactly as in fastai.
+        """
+        max_lr = _check_positive("max_lr", max_lr)
+        div = _check_positive("div", div)
+        div_final = _check_positive("div_final", div_final)
+        pct_start = _check_fraction("pct_start", pct_start)
+        total_steps = cls._check_total_steps(total_steps, n_phases=2)
+        up, down = pct_start * total_steps, (1.0 - pct_start) * total_steps
+        lr = join(
+            Phase(max_lr / div, max_lr, up, "cos"),
+            Phase(max_lr, max_lr / div_final, down, "cos"),
+        )
+        momentum = None
+        if moms is not None:
+            m0, m1, m2 = (_check_momentum("moms", m) for m in moms)
+            momentum = join(Phase(m0, m1, up, "cos"), Phase(m1, m2, down, "cos"))
+        return cls.from_phases(lr, momentum, total_steps, "fastai")
+
+    @classmethod
+    def pytorch(
+        cls,
+        max_lr: float,
+        total_steps: int,
+        *,
+        pct_start: float = 0.3,
+        anneal_strategy: Interpolation = "cos",
+        div_factor: float = 25.0,
+        final_div_factor: float = 1e4,
+        three_phase: bool = False,
+        base_momentum: float = 0.85,
+        max_momentum: float = 0.95,
+        cycle_momentum: bool = True,
+    ) -> OneCycleSchedule:
+        """PyTorch's ``torch.optim.lr_scheduler.OneCycleLR``, reproduced exactly (within range).
+
+        ``initial_lr = max_lr / div_factor`` and ``min_lr = initial_lr / final_div_factor``.
+        Two phases end at steps ``pct_start·T - 1`` and ``T - 1``; with ``three_phase`` they
+        end at ``pct_start·T - 1``, ``2·pct_start·T - 2`` and ``T - 1`` (LR back to
+        ``initial_lr``, then annihilated to ``min_lr`` while momentum stays at its maximum).
+        Unlike PyTorch, steps past ``T - 1`` clamp instead of raising or bouncing back.
+        """
+        max_lr = _check_positive("max_lr", max_lr)
+        div_factor = _check_positive("div_factor", div_factor)
+        final_div_factor = _check_positive("final_div_factor", final_div_factor)
+        pct_start = _check_fraction("pct_start", pct_start)
+        interp = _check_interpolation(anneal_strategy)
+        n_phases = 3 if three_phase else 2
+        total_steps = cls._check_total_steps(total_steps, n_phases=n_phases)
+        initial_lr = max_lr / div_factor
+        min_lr = initial_lr / final_div_factor
+        end_1 = pct_start * total_steps - 1
+        if three_phase:
+            ends = [end_1, 2 * pct_start * total_steps - 2, total_steps - 1]
+            lr_points = [initial_lr, max_lr, initial_lr, min_lr]
+        else:
+            ends = [end_1, total_steps - 1]
+            lr_points = [initial_lr, max_lr, min_lr]
+        if any(b - a < 0 for a, b in zip([0.0, *ends[:-1]], ends)) or ends[0] <= 0:
+            raise ValueError(
+                f"pct_start={pct_start} leaves a phase with no steps for total_steps="
+                f"{total_steps}: choose pct_start in (1/T, 0.5] for three_phase, (1/T, 1) else."
+            )
+        lengths = np.diff([0.0, *ends])
+        lr = join(
+            *(Phase(a, b, float(n), interp) for a, b, n in zip(lr_points, lr_points[1:], lengths))
+        )
+        momentum = None
+        if cycle_momentum:
+            hi = _check_momentum("max_momentum", max_momentum)
+            lo = _check_momentum("base_momentum", base_momentum)
+            mom_points = [hi, lo, hi, hi] if three_phase else [hi, lo, hi]
+            momentum = join(
+                *(
+                    Phase(a, b, float(n), interp)
+                    for a, b, n in zip(mom_points, mom_points[1:], lengths)
+                )
+            )
+        name = "pytorch_three_phase" if three_phase else "pytorch"
+        return cls.from_phases(lr, momentum, total_steps, name)
+
+    # -- evaluation -----------------------------------------------------------------------
+    def lr(self, step: ArrayLike) -> Any:
+        """Learning rate at optimizer step(s) ``step`` (0-based; clamps outside [0, T-1])."""
+        return self.lr_schedule(step)
+
+    def momentum(self, step: ArrayLike) -> Any:
+        """Momentum (or Adam beta_1) at step(s) ``step``; ``None`` if momentum is not cycled."""
+        if self.momentum_schedule is None:
+            return None
+        return self.momentum_schedule(step)
+
+    @property
+    def max_lr(self) -> float:
+        return max(max(p.start, p.end) for p in self.lr_schedule.phases)
+
+    @property
+    def min_lr(self) -> float:
+        """The cycle's lower LR: the value the schedule starts from."""
+        return self.lr_schedule.phases[0].start
+
+    @property
+    def final_lr(self) -> float:
+        return self.lr_schedule.final_value
+
+    def summary(self) -> str:
+        """A few lines a person reads: the phases with their steps and values."""
+        lines = [f"One Cycle policy '{self.name}' over {self.total_steps} optimizer steps"]
+        position = 0.0
+        for i, phase in enumerate(self.lr_schedule.phases):
+            mom = ""
+            if self.momentum_schedule is not None:
+                m = self.momentum_schedule.phases[i]
+                mom = f"   momentum {m.start:.3g} -> {m.end:.3g}"
+            lines.append(
+                f"  phase {i + 1}: steps {position:9.1f} -> {position + phase.length:9.1f}  "
+                f"LR {phase.start:.4g} -> {phase.end:.4g} ({phase.interpolation}){mom}"
+            )
+            position += phase.length
+        return "\n".join(lines)
+
+    # -- config ---------------------------------------------------------------------------
+    def to_config(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "total_steps": self.total_steps,
+            "lr": self.lr_schedule.to_config(),
+            "momentum": None
+            if self.momentum_schedule is None
+            else self.momentum_schedule.to_config(),
+        }
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> OneCycleSchedule:
+        momentum = config.get("momentum")
+        return cls.from_phases(
+            PiecewiseSchedule.from_config(config["lr"]),
+            None if momentum is None else PiecewiseSchedule.from_config(momentum),
+            int(config["total_steps"]),
+            str(config.get("name", "custom")),
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, OneCycleSchedule):
+            return NotImplemented
+        return self.to_config() == other.to_config()
+
+    def __hash__(self) -> int:
+        return hash((self.lr_schedule, self.momentum_schedule, self.total_steps, self.name))
+
+    def __repr__(self) -> str:
+        return (
+            f"OneCycleSchedule(name={self.name!r}, total_steps={self.total_steps}, "
+            f"max_lr={self.max_lr:g}, min_lr={self.min_lr:g}, final_lr={self.final_lr:g}, "
+            f"momentum={'cycled' if self.momentum_schedule is not None else 'not cycled'})"
+        )

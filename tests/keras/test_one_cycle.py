@@ -1,0 +1,348 @@
+"""OneCycle checked by the weight update it causes, on whichever backend KERAS_BACKEND selects.
+
+The reference is SGD-with-momentum and Adam written out in NumPy (float64) under the
+scheduled LR and momentum; a callback that only set ``optimizer.momentum`` would pass on
+PyTorch and fail here on TensorFlow and JAX.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import keras
+import numpy as np
+import pytest
+
+import superconverge as sc
+from superconverge.callbacks import UnsupportedOptimizerError
+
+N, D, BATCH = 32, 3, 8
+
+
+def _data(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(N, D)).astype("float32")
+    y = (x @ np.array([[1.5], [-2.0], [0.5]]) + 0.1 * rng.normal(size=(N, 1))).astype("float32")
+    return x, y
+
+
+def _linear_model(optimizer: keras.optimizers.Optimizer, w0: np.ndarray) -> keras.Model:
+    model = keras.Sequential(
+        [keras.Input((D,)), keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros")]
+    )
+    model.compile(optimizer=optimizer, loss="mse")
+    model.layers[0].kernel.assign(w0.astype("float32"))
+    return model
+
+
+class _WeightRecorder(keras.callbacks.Callback):
+    def __init__(self) -> None:
+        super().__init__()
+        self.weights: list[np.ndarray] = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.weights.append(np.array(self.model.layers[0].kernel.numpy(), dtype=np.float64))
+
+
+def _grad(w: np.ndarray, xb: np.ndarray, yb: np.ndarray) -> np.ndarray:
+    # d/dw mean((x w - y)^2) = 2/B x^T (x w - y)
+    return 2.0 / len(xb) * xb.T.astype(np.float64) @ (xb.astype(np.float64) @ w - yb)
+
+
+def _batches(x, y, epochs):
+    for _ in range(epochs):
+        for i in range(0, N, BATCH):
+            yield x[i : i + BATCH], y[i : i + BATCH]
+
+
+def _fit_and_record(model, x, y, epochs, callback, **fit_kwargs):
+    recorder = _WeightRecorder()
+    model.fit(
+        x,
+        y,
+        batch_size=BATCH,
+        epochs=epochs,
+        shuffle=False,
+        verbose=0,
+        callbacks=[callback, recorder],
+        **fit_kwargs,
+    )
+    return np.stack(recorder.weights)
+
+
+W0 = np.array([[0.3], [0.2], [-0.1]])
+EPOCHS = 3
+STEPS = EPOCHS * N // BATCH
+
+
+def test_sgd_momentum_follows_schedule_step_by_step():
+    x, y = _data()
+    # min_momentum far from max so that a momentum that did not move would be detected
+    policy = sc.OneCycleSchedule(0.05, STEPS, max_momentum=0.95, min_momentum=0.3)
+    model = _linear_model(keras.optimizers.SGD(0.123, momentum=0.9), W0)
+    got = _fit_and_record(model, x, y, EPOCHS, sc.OneCycle(schedule=policy))
+
+    w, m = W0.astype(np.float64), np.zeros_like(W0, dtype=np.float64)
+    expected = []
+    for step, (xb, yb) in enumerate(_batches(x, y, EPOCHS)):
+        lr, mom = policy.lr(step), policy.momentum(step)
+        m = mom * m - lr * _grad(w, xb, yb)
+        w = w + m
+        expected.append(w.copy())
+    np.testing.assert_allclose(got, np.stack(expected), rtol=2e-5, atol=1e-6)
+
+    # and it is not what a constant momentum of 0.9 would give
+    w, m = W0.astype(np.float64), np.zeros_like(W0, dtype=np.float64)
+    for step, (xb, yb) in enumerate(_batches(x, y, EPOCHS)):
+        m = 0.9 * m - policy.lr(step) * _grad(w, xb, yb)
+        w = w + m
+    assert np.max(np.abs(got[-1] - w)) > 1e-3
+
+
+def test_sgd_nesterov_follows_schedule():
+    x, y = _data(1)
+    policy = sc.OneCycleSchedule(0.05, STEPS, min_momentum=0.5)
+    model = _linear_model(keras.optimizers.SGD(0.1, momentum=0.9, nesterov=True), W0)
+    got = _fit_and_record(model, x, y, EPOCHS, sc.OneCycle(schedule=policy))
+    w, m = W0.astype(np.float64), np.zeros_like(W0, dtype=np.float64)
+    expected = []
+    for step, (xb, yb) in enumerate(_batches(x, y, EPOCHS)):
+        lr, mom, g = policy.lr(step), policy.momentum(step), _grad(w, xb, yb)
+        if keras.backend.backend() == "torch":
+            # Keras's torch SGD uses PyTorch's Nesterov form: w += -lr g + mom * m_new
+            m = mom * m - lr * g
+            w = w - lr * g + mom * m
+        else:
+            m = mom * m - lr * g
+            w = w + mom * m - lr * g
+        expected.append(w.copy())
+    np.testing.assert_allclose(got, np.stack(expected), rtol=2e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("optimizer_class", [keras.optimizers.Adam, keras.optimizers.AdamW])
+def test_adam_beta1_follows_schedule_step_by_step(optimizer_class):
+    x, y = _data(2)
+    policy = sc.OneCycleSchedule.fastai(0.05, STEPS, moms=(0.95, 0.5, 0.95))
+    wd = 0.01 if optimizer_class is keras.optimizers.AdamW else None
+    kwargs = {"weight_decay": wd} if wd else {}
+    model = _linear_model(
+        optimizer_class(1e-3, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kwargs), W0
+    )
+    got = _fit_and_record(model, x, y, EPOCHS, sc.OneCycle(schedule=policy))
+
+    w = W0.astype(np.float64)
+    m, v = np.zeros_like(w), np.zeros_like(w)
+    expected = []
+    for step, (xb, yb) in enumerate(_batches(x, y, EPOCHS)):
+        lr, b1, b2 = policy.lr(step), policy.momentum(step), 0.999
+        g = _grad(w, xb, yb)
+        if wd:
+            w = w - w * wd * lr  # decoupled decay, applied before the update
+        t = step + 1
+        m = m + (g - m) * (1 - b1)
+        v = v + (g * g - v) * (1 - b2)
+        alpha = lr * np.sqrt(1 - b2**t) / (1 - b1**t)
+        w = w - m * alpha / (np.sqrt(v) + 1e-7)
+        expected.append(w.copy())
+    # float32 Adam near a zero crossing: compare on the weights' own scale
+    np.testing.assert_allclose(got, np.stack(expected), rtol=1e-4, atol=1e-5)
+    constant = _linear_model(optimizer_class(1e-3, beta_1=0.95, epsilon=1e-7, **kwargs), W0)
+    got_constant = _fit_and_record(
+        constant, x, y, EPOCHS, sc.OneCycle(schedule=policy, cycle_momentum=False)
+    )
+    assert np.max(np.abs(got_constant - got)) > 1e-3
+
+
+def test_lr_only_leaves_momentum_alone_and_logs_history():
+    x, y = _data(3)
+    policy = sc.OneCycleSchedule(0.05, STEPS, cycle_momentum=False)
+    model = _linear_model(keras.optimizers.SGD(0.5, momentum=0.8), W0)
+    callback = sc.OneCycle(schedule=policy, cycle_momentum=False)
+    got = _fit_and_record(model, x, y, EPOCHS, callback)
+    w, m = W0.astype(np.float64), np.zeros_like(W0, dtype=np.float64)
+    for step, (xb, yb) in enumerate(_batches(x, y, EPOCHS)):
+        m = 0.8 * m - policy.lr(step) * _grad(w, xb, yb)
+        w = w + m
+    np.testing.assert_allclose(got[-1], w, rtol=2e-5, atol=1e-6)
+    assert model.history.history["learning_rate"] == pytest.approx(
+        [policy.lr(s) for s in (3, 7, 11)]
+    )
+    assert "momentum" not in model.history.history
+
+
+def test_history_logs_lr_and_momentum_and_inferred_steps():
+    x, y = _data(4)
+    model = _linear_model(keras.optimizers.SGD(0.01, momentum=0.9), W0)
+    callback = sc.OneCycle(0.05)  # total steps inferred from fit: 3 epochs x 4 batches
+    model.fit(x, y, batch_size=BATCH, epochs=EPOCHS, verbose=0, callbacks=[callback])
+    policy = callback.schedule
+    assert policy.total_steps == STEPS
+    history = model.history.history
+    assert history["learning_rate"] == pytest.approx([policy.lr(s) for s in (3, 7, 11)])
+    assert history["momentum"] == pytest.approx([policy.momentum(s) for s in (3, 7, 11)])
+    assert callback.applied["step"] == list(map(float, range(STEPS)))
+    # after training the optimizer is a plain Keras optimizer again
+    assert float(model.optimizer.momentum) == pytest.approx(0.9)
+    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(
+        policy.final_lr, rel=1e-5
+    )
+
+
+def test_gradient_accumulation_schedule_follows_optimizer_updates():
+    x, y = _data(5)
+    accumulation = 2
+    updates = EPOCHS * (N // BATCH) // accumulation
+    policy = sc.OneCycleSchedule(0.05, updates, min_momentum=0.3)
+    model = _linear_model(
+        keras.optimizers.SGD(0.1, momentum=0.9, gradient_accumulation_steps=accumulation), W0
+    )
+    callback = sc.OneCycle(0.05, min_momentum=0.3)
+    got = _fit_and_record(model, x, y, EPOCHS, callback)
+    assert callback.schedule.total_steps == updates
+    w, m = W0.astype(np.float64), np.zeros_like(W0, dtype=np.float64)
+    grads = []
+    expected = []
+    for batch, (xb, yb) in enumerate(_batches(x, y, EPOCHS)):
+        grads.append(_grad(w, xb, yb))
+        if (batch + 1) % accumulation == 0:
+            step = batch // accumulation
+            m = policy.momentum(step) * m - policy.lr(step) * np.mean(grads, axis=0)
+            w = w + m
+            grads = []
+        expected.append(w.copy())
+    np.testing.assert_allclose(got, np.stack(expected), rtol=2e-5, atol=1e-6)
+
+
+def test_resume_from_saved_model_continues_at_exact_step(tmp_path):
+    x, y = _data(6)
+
+    def fresh():
+        return _linear_model(keras.optimizers.SGD(0.1, momentum=0.9), W0)
+
+    straight = fresh()
+    straight.fit(
+        x,
+        y,
+        batch_size=BATCH,
+        epochs=4,
+        shuffle=False,
+        verbose=0,
+        callbacks=[sc.OneCycle(0.05, min_momentum=0.3)],
+    )
+
+    first = fresh()
+    first.fit(
+        x,
+        y,
+        batch_size=BATCH,
+        epochs=2,
+        shuffle=False,
+        verbose=0,
+        callbacks=[sc.OneCycle(0.05, epochs=4, min_momentum=0.3)],
+    )
+    path = tmp_path / "checkpoint.keras"
+    first.save(path)
+    resumed = keras.saving.load_model(path)
+    resumed.fit(
+        x,
+        y,
+        batch_size=BATCH,
+        epochs=4,
+        initial_epoch=2,
+        shuffle=False,
+        verbose=0,
+        callbacks=[sc.OneCycle(0.05, epochs=4, min_momentum=0.3)],
+    )
+    np.testing.assert_allclose(
+        resumed.layers[0].kernel.numpy(), straight.layers[0].kernel.numpy(), rtol=1e-6, atol=1e-7
+    )
+
+
+def test_later_plain_fit_is_plain_keras():
+    x, y = _data(7)
+    model = _linear_model(keras.optimizers.SGD(0.1, momentum=0.9), W0)
+    model.fit(
+        x,
+        y,
+        batch_size=BATCH,
+        epochs=1,
+        shuffle=False,
+        verbose=0,
+        callbacks=[sc.OneCycle(0.05, min_momentum=0.3)],
+    )
+    final_lr = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+    model.optimizer.learning_rate = 0.02
+    w = np.array(model.layers[0].kernel.numpy(), dtype=np.float64)
+    m = np.array(model.optimizer.momentums[0].numpy(), dtype=np.float64)
+    got = _fit_and_record(model, x, y, 1, keras.callbacks.Callback())
+    for i, (xb, yb) in enumerate(_batches(x, y, 1)):
+        m = 0.9 * m - 0.02 * _grad(w, xb, yb)
+        w = w + m
+        np.testing.assert_allclose(got[i], w, rtol=2e-5, atol=1e-6)
+    assert final_lr < 0.05
+
+
+def test_training_past_the_plan_warns_and_clamps():
+    x, y = _data(8)
+    model = _linear_model(keras.optimizers.SGD(0.1, momentum=0.9), W0)
+    callback = sc.OneCycle(0.05, total_steps=6)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(x, y, batch_size=BATCH, epochs=3, verbose=0, callbacks=[callback])
+    assert any("ran past" in str(w.message) for w in caught)
+    assert callback.applied["learning_rate"][-1] == pytest.approx(callback.schedule.final_lr)
+    assert callback.applied["learning_rate"][6:] == pytest.approx(
+        [callback.schedule.final_lr] * (STEPS - 6)
+    )
+
+
+def test_errors_are_clear():
+    x, y = _data(9)
+    scheduled = keras.optimizers.SGD(
+        keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.9), momentum=0.9
+    )
+    model = _linear_model(scheduled, W0)
+    with pytest.raises(ValueError, match="LearningRateSchedule"):
+        model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0, callbacks=[sc.OneCycle(0.1)])
+
+    model = _linear_model(keras.optimizers.SGD(0.1), W0)
+    with pytest.raises(UnsupportedOptimizerError, match="momentum=0"):
+        model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0, callbacks=[sc.OneCycle(0.1)])
+
+    model = _linear_model(keras.optimizers.RMSprop(0.01), W0)
+    with pytest.raises(UnsupportedOptimizerError, match="cycle_momentum=False"):
+        model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0, callbacks=[sc.OneCycle(0.1)])
+    # LR-only works with any optimizer
+    model.fit(
+        x,
+        y,
+        batch_size=BATCH,
+        epochs=1,
+        verbose=0,
+        callbacks=[sc.OneCycle(0.1, cycle_momentum=False)],
+    )
+
+    with pytest.raises(ValueError, match="max_lr"):
+        sc.OneCycle()
+    with pytest.raises(ValueError, match="preset"):
+        sc.OneCycle(0.1, preset="nope")
+    with pytest.raises(ValueError, match="epochs"):
+        sc.OneCycle(0.1, epochs=0)
+
+
+def test_keras_schedule_adapter_matches_numpy_and_serializes(tmp_path):
+    policy = sc.OneCycleSchedule.pytorch(0.4, 1000, three_phase=True)
+    adapter = sc.KerasPiecewiseSchedule(policy.lr_schedule)
+    steps = np.arange(0, 1100, 7)
+    got = np.array([float(keras.ops.convert_to_numpy(adapter(s))) for s in steps])
+    np.testing.assert_allclose(got, policy.lr(steps), rtol=1e-5, atol=1e-9)
+
+    x, y = _data(10)
+    model = _linear_model(keras.optimizers.SGD(adapter, momentum=0.9), W0)
+    model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0)
+    path = tmp_path / "with_schedule.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    schedule = loaded.optimizer._learning_rate
+    assert isinstance(schedule, sc.KerasPiecewiseSchedule)
+    assert schedule.schedule == policy.lr_schedule

@@ -1,0 +1,282 @@
+"""The One Cycle family against closed forms written independently here, and PyTorch itself."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from superconverge.schedules import OneCycleSchedule, Phase, PiecewiseSchedule, join
+
+
+# -- independent closed forms ------------------------------------------------------------------
+def smith_closed_form(i, max_lr, total, div=10.0, tail=0.1, factor=100.0):
+    """LR of Smith's policy at step i, written out directly."""
+    low = max_lr / div
+    last = total - 1
+    cycle_end = (1 - tail) * last
+    peak = cycle_end / 2
+    if i <= 0:
+        return low
+    if i <= peak:
+        return low + (max_lr - low) * i / peak
+    if i <= cycle_end:
+        return max_lr - (max_lr - low) * (i - peak) / (cycle_end - peak)
+    if i >= last:
+        return low / factor
+    return low - (low - low / factor) * (i - cycle_end) / (last - cycle_end)
+
+
+def smith_momentum_closed_form(i, total, hi=0.95, lo=0.85, tail=0.1):
+    last = total - 1
+    cycle_end = (1 - tail) * last
+    peak = cycle_end / 2
+    if i <= peak:
+        return hi - (hi - lo) * max(i, 0) / peak
+    if i <= cycle_end:
+        return lo + (hi - lo) * (i - peak) / (cycle_end - peak)
+    return hi
+
+
+def fastai_sched_cos(start, end, pos):
+    # fastai.callback.schedule.SchedCos
+    return start + (1 + math.cos(math.pi * (1 - pos))) * (end - start) / 2
+
+
+def fastai_combined_cos(pct, start, middle, end, pos):
+    # fastai's combine_scheds([pct, 1-pct], [SchedCos(start, middle), SchedCos(middle, end)])
+    if pos < pct:
+        return fastai_sched_cos(start, middle, pos / pct)
+    return fastai_sched_cos(middle, end, (pos - pct) / (1 - pct))
+
+
+# -- the default policy ------------------------------------------------------------------------
+@pytest.mark.parametrize("total", [3, 10, 101, 1000, 12345])
+def test_smith_default_matches_closed_form(total):
+    policy = OneCycleSchedule(0.8, total)
+    steps = np.arange(total)
+    expected = [smith_closed_form(i, 0.8, total) for i in steps]
+    np.testing.assert_allclose(policy.lr(steps), expected, rtol=1e-12, atol=1e-15)
+    expected_m = [smith_momentum_closed_form(i, total) for i in steps]
+    np.testing.assert_allclose(policy.momentum(steps), expected_m, rtol=1e-12)
+
+
+def test_step_contract_start_final_and_clamping():
+    policy = OneCycleSchedule(1.0, 1000)
+    assert policy.lr(0) == pytest.approx(0.1)
+    assert policy.lr(999) == pytest.approx(0.001)
+    assert policy.momentum(0) == pytest.approx(0.95)
+    assert policy.momentum(999) == pytest.approx(0.95)
+    # clamps past the end and before the start: no bump back up
+    assert policy.lr([1000, 5000, 10**9]) == pytest.approx([0.001] * 3)
+    assert policy.lr(-5) == pytest.approx(0.1)
+    assert policy.max_lr == 1.0 and policy.min_lr == pytest.approx(0.1)
+    assert policy.lr(np.arange(999, 2000)).max() == pytest.approx(0.001)
+
+
+def test_peak_is_at_half_the_cycle_and_is_max_lr():
+    policy = OneCycleSchedule(2.0, 1001)  # last step 1000, cycle ends at 900, peak at 450
+    assert policy.lr(450) == pytest.approx(2.0)
+    assert policy.lr(900) == pytest.approx(0.2)
+    assert policy.momentum(450) == pytest.approx(0.85)
+    assert np.argmax(policy.lr(np.arange(1001))) == 450
+
+
+def test_huge_step_counts_stay_exact():
+    total = 10**12
+    policy = OneCycleSchedule(1.0, total)
+    last = total - 1
+    assert policy.lr(0) == pytest.approx(0.1)
+    assert policy.lr(last) == pytest.approx(0.001, rel=1e-9)
+    assert policy.lr(0.45 * last) == pytest.approx(1.0, rel=1e-9)
+    assert policy.lr(last // 4) == pytest.approx(smith_closed_form(last // 4, 1.0, total), rel=1e-9)
+    assert policy.lr(10 * total) == pytest.approx(0.001)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "check"),
+    [
+        ({"peak": 0.3}, lambda p: np.argmax(p.lr(np.arange(1001))) == 270),
+        ({"annihilation_fraction": 0.0}, lambda p: p.final_lr == pytest.approx(0.1)),
+        ({"annihilation_factor": 10.0}, lambda p: p.lr(1000) == pytest.approx(0.01)),
+        ({"min_lr": 0.5}, lambda p: p.lr(0) == pytest.approx(0.5)),
+        ({"div": 4.0}, lambda p: p.lr(0) == pytest.approx(0.25)),
+        ({"cycle_momentum": False}, lambda p: p.momentum(10) is None),
+        ({"max_momentum": 0.9, "min_momentum": 0.8}, lambda p: p.momentum(450) == 0.8),
+    ],
+)
+def test_options(kwargs, check):
+    assert check(OneCycleSchedule(1.0, 1001, **kwargs))
+
+
+def test_cosine_interpolation_is_half_cosine_between_breakpoints():
+    policy = OneCycleSchedule(1.0, 1001, interpolation="cos")
+    # quarter of the way up the first phase (0 -> 450): (1 - cos(pi/4)) / 2 of the way
+    expected = 0.1 + 0.9 * (1 - math.cos(math.pi / 4)) / 2
+    assert policy.lr(112.5) == pytest.approx(expected)
+    assert policy.lr(450) == pytest.approx(1.0)
+
+
+# -- presets -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("total", [4, 97, 1000])
+def test_fastai_preset_matches_fit_one_cycle(total):
+    policy = OneCycleSchedule.fastai(0.01, total)
+    for i in range(total):
+        pos = i / total
+        lr = fastai_combined_cos(0.25, 0.01 / 25, 0.01, 0.01 / 1e5, pos)
+        mom = fastai_combined_cos(0.25, 0.95, 0.85, 0.95, pos)
+        assert policy.lr(i) == pytest.approx(lr, rel=1e-12, abs=1e-18)
+        assert policy.momentum(i) == pytest.approx(mom, rel=1e-12)
+
+
+torch = pytest.importorskip("torch")  # torch is pinned in requirements.lock: always present in CI
+
+
+def _torch_one_cycle(total, three_phase, anneal="cos", pct=0.3):
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([param], lr=0.1, momentum=0.9)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=0.4, total_steps=total, three_phase=three_phase,
+        anneal_strategy=anneal, pct_start=pct,
+    )
+    lrs, moms = [], []
+    for _ in range(total):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        moms.append(optimizer.param_groups[0]["momentum"])
+        optimizer.step()
+        scheduler.step()
+    return np.array(lrs), np.array(moms)
+
+
+@pytest.mark.parametrize("three_phase", [False, True])
+@pytest.mark.parametrize("anneal", ["cos", "linear"])
+@pytest.mark.parametrize("total", [20, 333, 1000])
+def test_pytorch_preset_matches_torch_one_cycle_lr(three_phase, anneal, total):
+    lrs, moms = _torch_one_cycle(total, three_phase, anneal)
+    policy = OneCycleSchedule.pytorch(0.4, total, three_phase=three_phase, anneal_strategy=anneal)
+    steps = np.arange(total)
+    np.testing.assert_allclose(policy.lr(steps), lrs, rtol=1e-10, atol=1e-15)
+    np.testing.assert_allclose(policy.momentum(steps), moms, rtol=1e-10)
+
+
+def test_pytorch_preset_clamps_where_torch_would_bounce_or_raise():
+    policy = OneCycleSchedule.pytorch(0.4, 100)
+    final = 0.4 / 25 / 1e4
+    assert policy.lr([99, 100, 150]) == pytest.approx([final] * 3)
+
+
+# -- phases as data, config --------------------------------------------------------------------
+def test_join_and_boundaries():
+    schedule = join(Phase(0.0, 1.0, 4.0), Phase(1.0, 1.0, 0.0), Phase(1.0, 0.0, 6.0, "cos"))
+    assert schedule.span == 10.0
+    assert schedule.boundaries == (4.0, 4.0, 10.0)
+    assert schedule([0, 2, 4, 7, 10, 11]) == pytest.approx([0.0, 0.5, 1.0, 0.5, 0.0, 0.0])
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [
+        OneCycleSchedule(1.0, 500),
+        OneCycleSchedule(1.0, 500, cycle_momentum=False),
+        OneCycleSchedule.fastai(0.1, 77),
+        OneCycleSchedule.pytorch(0.4, 1000, three_phase=True),
+    ],
+)
+def test_config_round_trip(policy):
+    import json
+
+    config = json.loads(json.dumps(policy.to_config()))
+    again = OneCycleSchedule.from_config(config)
+    assert again == policy
+    steps = np.arange(0, 1200, 3)
+    np.testing.assert_array_equal(again.lr(steps), policy.lr(steps))
+    assert again.name == policy.name
+
+
+def test_summary_mentions_every_phase():
+    text = OneCycleSchedule(1.0, 100).summary()
+    assert "100 optimizer steps" in text
+    assert text.count("phase") == 3
+
+
+# -- bad arguments -----------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"max_lr": 0.0}, "max_lr must be a positive"),
+        ({"max_lr": -1.0}, "max_lr must be a positive"),
+        ({"max_lr": float("nan")}, "max_lr must be a positive"),
+        ({"min_lr": 2.0}, "min_lr .* must not exceed max_lr"),
+        ({"peak": 1.5}, "peak must lie in"),
+        ({"annihilation_fraction": -0.1}, "annihilation_fraction must lie in"),
+        ({"total_steps": 2}, "fewer than the 3 phases"),
+        ({"total_steps": 10.5}, "whole number"),
+        ({"interpolation": "cubic"}, "interpolation must be one of"),
+        ({"max_momentum": 1.0}, "max_momentum must lie in"),
+        ({"min_momentum": 0.99}, "min_momentum .* must not exceed"),
+    ],
+)
+def test_invalid_arguments_say_what_to_change(kwargs, message):
+    args = {"max_lr": 1.0, "total_steps": 100, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        OneCycleSchedule(args.pop("max_lr"), args.pop("total_steps"), **args)
+
+
+def test_fractions_compared_with_tolerance():
+    # 0.1 + 0.2 style rounding must not be rejected
+    policy = OneCycleSchedule(1.0, 100, annihilation_fraction=1.0000000000000002)
+    assert policy.lr(0) == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="pct_start"):
+        OneCycleSchedule.pytorch(0.4, 100, pct_start=0.6, three_phase=True)
+
+
+def test_phase_validation():
+    with pytest.raises(ValueError, match="length"):
+        Phase(0.0, 1.0, -1.0)
+    with pytest.raises(ValueError, match="finite"):
+        Phase(0.0, float("inf"), 1.0)
+    with pytest.raises(ValueError, match="at least one phase"):
+        PiecewiseSchedule(())
+    with pytest.raises(ValueError, match="NaN"):
+        join(Phase(0.0, 1.0, 1.0))(float("nan"))
+
+
+def test_schedule_is_immutable():
+    policy = OneCycleSchedule(1.0, 100)
+    with pytest.raises(AttributeError):
+        policy.total_steps = 5  # type: ignore[misc]
+
+
+# -- properties --------------------------------------------------------------------------------
+@settings(max_examples=60, deadline=None)
+@given(
+    max_lr=st.floats(1e-5, 10.0),
+    div=st.floats(1.0, 100.0),
+    total=st.integers(3, 10**7),
+    peak=st.floats(0.05, 0.95),
+    tail=st.floats(0.0, 0.5),
+    interpolation=st.sampled_from(["linear", "cos"]),
+)
+def test_policy_stays_within_its_bounds_and_is_continuous(
+    max_lr, div, total, peak, tail, interpolation
+):
+    policy = OneCycleSchedule(
+        max_lr, total, div=div, peak=peak, annihilation_fraction=tail,
+        interpolation=interpolation,
+    )
+    steps = np.linspace(0, total - 1, 2001)
+    lr = policy.lr(steps)
+    assert np.all(lr <= max_lr * (1 + 1e-12))
+    assert np.all(lr >= policy.final_lr * (1 - 1e-12))
+    assert lr[0] == pytest.approx(max_lr / div)
+    assert lr[-1] == pytest.approx(policy.final_lr)
+    # continuity: neighbouring samples differ by at most the steepest phase slope * spacing
+    spacing = steps[1] - steps[0]
+    slopes = [abs(p.end - p.start) / p.length for p in policy.lr_schedule.phases if p.length]
+    bound = max(slopes) * spacing * (math.pi / 2 if interpolation == "cos" else 1.0)
+    assert np.max(np.abs(np.diff(lr))) <= bound * (1 + 1e-9) + 1e-15
+    momentum = policy.momentum(steps)
+    assert np.all((momentum >= 0.85 - 1e-12) & (momentum <= 0.95 + 1e-12))
