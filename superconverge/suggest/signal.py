@@ -1,0 +1,144 @@
+"""Signal-processing helpers for range-test curves (built on :mod:`scipy.signal`).
+
+All curves are sampled at increasing learning rates; ``x = log10(lr)`` is the abscissa used
+for derivatives. Smoothing works in *sample index* space, where range-test noise is roughly
+i.i.d. per batch, so that a window of ``w`` samples always averages ``w`` batches, whatever
+the LR spacing (exponential or linear sweep).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import signal
+
+__all__ = [
+    "crossing",
+    "debiased_ema",
+    "despike",
+    "log_derivative",
+    "odd",
+    "robust_noise_std",
+    "savgol_noise_gain",
+    "smooth",
+]
+
+
+def odd(k: float, lo: int = 1, hi: int | None = None) -> int:
+    """Round ``k`` to an odd integer and clip it to ``[lo, hi]`` (odd bounds are respected).
+
+    ``hi`` is rounded *down* to an odd number first, ``lo`` *up*; ``hi`` wins if they cross.
+    """
+    n = int(np.rint(k))
+    if n % 2 == 0:
+        n += 1
+    lo_odd = lo if lo % 2 == 1 else lo + 1
+    n = max(n, lo_odd)
+    if hi is not None:
+        hi_odd = hi if hi % 2 == 1 else hi - 1
+        n = min(n, max(hi_odd, 1))
+    return n
+
+
+def robust_noise_std(y: np.ndarray) -> float:
+    r"""Per-sample noise standard deviation from first differences, robust to spikes and trend.
+
+    .. math:: \hat\sigma = \frac{1.4826\,\operatorname{MAD}(\Delta y)}{\sqrt 2}
+
+    For i.i.d. noise ``Var(Δy) = 2σ²``; a smooth trend contributes little to ``Δy`` and the
+    median absolute deviation ignores spikes and the explosive tail.
+    """
+    y = np.asarray(y, dtype=float)
+    if y.size < 3:
+        return 0.0
+    d = np.diff(y)
+    mad = float(np.median(np.abs(d - np.median(d))))
+    return 1.4826 * mad / math.sqrt(2.0)
+
+
+def despike(y: np.ndarray, kernel: int) -> np.ndarray:
+    """Running median of odd length ``kernel`` with edge-value padding.
+
+    Removes isolated spikes up to ``(kernel - 1) // 2`` samples long while keeping steps and
+    the level at the ends (``scipy.signal.medfilt`` zero-pads, so the edges are padded with
+    the end values first).
+    """
+    y = np.asarray(y, dtype=float)
+    if kernel <= 1 or y.size < 3:
+        return y.copy()
+    kernel = odd(kernel, 3, y.size if y.size % 2 == 1 else y.size - 1)
+    h = kernel // 2
+    padded = np.pad(y, h, mode="edge")
+    return signal.medfilt(padded, kernel)[h:-h]
+
+
+def smooth(y: np.ndarray, window: int, polyorder: int = 2) -> np.ndarray:
+    r"""Savitzky–Golay smoothing (local least-squares polynomial of degree ``polyorder`` over
+    ``window`` samples); the ends use a polynomial fit to the end window (``mode="interp"``).
+    """
+    y = np.asarray(y, dtype=float)
+    window = odd(window, polyorder + 2, y.size)
+    if window <= polyorder:
+        return y.copy()
+    return signal.savgol_filter(y, window, polyorder, mode="interp")
+
+
+def savgol_noise_gain(window: int, polyorder: int = 2) -> float:
+    r"""Noise gain :math:`g=\sqrt{\sum_k c_k^2}` of the centre Savitzky–Golay coefficients:
+    white noise of std ``σ`` leaves ``g σ`` in the smoothed curve (e.g. ``g ≈ 0.42`` for
+    ``window=13, polyorder=2``).
+    """
+    if window <= polyorder:
+        return 1.0
+    c = signal.savgol_coeffs(window, polyorder)
+    return float(np.sqrt(np.sum(c**2)))
+
+
+def log_derivative(s: np.ndarray, x: np.ndarray) -> np.ndarray:
+    r"""Derivative :math:`\mathrm{d}s/\mathrm{d}\log_{10}(\mathrm{lr})` by second-order finite
+    differences on the (possibly non-uniform) grid ``x`` (``numpy.gradient``)."""
+    s = np.asarray(s, dtype=float)
+    if s.size < 2:
+        return np.zeros_like(s)
+    return np.gradient(s, np.asarray(x, dtype=float))
+
+
+def debiased_ema(y: np.ndarray, beta: float = 0.98) -> np.ndarray:
+    r"""fastai's ``AvgSmoothLoss`` (also Lightning's range-test loss): a debiased exponential
+    moving average
+
+    .. math:: v_i = \beta v_{i-1} + (1-\beta) y_i,\quad v_{-1}=0,\qquad
+              \tilde y_i = \frac{v_i}{1-\beta^{i+1}}.
+
+    NaN or inf in ``y`` propagate to every later value, as in the originals.
+    """
+    y = np.asarray(y, dtype=float)
+    if not 0.0 <= beta < 1.0:
+        raise ValueError(f"beta must be in [0, 1), got {beta}")
+    if y.size == 0:
+        return y.copy()
+    with np.errstate(invalid="ignore", over="ignore"):
+        v = signal.lfilter([1.0 - beta], [1.0, -beta], y)
+        return v / (1.0 - beta ** np.arange(1, y.size + 1))
+
+
+def crossing(x: np.ndarray, s: np.ndarray, level: float, i_from: int, i_to: int) -> float | None:
+    """Position in ``x`` where ``s`` first crosses ``level`` walking from index ``i_from``
+    towards ``i_to`` (either direction), linearly interpolated between the two samples that
+    bracket the crossing.
+
+    ``s[i_from]`` is on one side of ``level``; the crossing is the first sample on the other
+    side. Returns ``None`` if ``s`` never crosses.
+    """
+    step = 1 if i_to >= i_from else -1
+    below = s[i_from] <= level
+    prev = i_from
+    for i in range(i_from + step, i_to + step, step):
+        if (s[i] <= level) != below:
+            s0, s1 = s[prev], s[i]
+            t = 0.5 if s1 == s0 else float((level - s0) / (s1 - s0))
+            t = min(max(t, 0.0), 1.0)
+            return float(x[prev] + t * (x[i] - x[prev]))
+        prev = i
+    return None
