@@ -21,9 +21,6 @@ _LAZY_EXPORTS: dict[str, str] = {
     "Phase": "superconverge.schedules",
     "PiecewiseSchedule": "superconverge.schedules",
     "OneCycleSchedule": "superconverge.schedules",
-    # suggestions (pure NumPy/SciPy)
-    "Suggestion": "superconverge.suggest",
-    "suggest": "superconverge.suggest",
     # Keras callbacks and adapters
     "OneCycle": "superconverge.callbacks",
     "KerasPiecewiseSchedule": "superconverge.callbacks",
@@ -31,14 +28,23 @@ _LAZY_EXPORTS: dict[str, str] = {
     "LRRangeTest": "superconverge.finder",
     "RangeTestResult": "superconverge.finder",
     "lr_range_test": "superconverge.finder",
+    # pipeline
+    "Pipeline": "superconverge.pipeline",
+    "RunConfig": "superconverge.pipeline",
+    "run": "superconverge.pipeline",
 }
-_LAZY_SUBMODULES = {"data", "models", "schedules", "suggest", "callbacks", "finder"}
+_LAZY_SUBMODULES = {"data", "models", "schedules", "callbacks", "finder", "pipeline"}
+
+# Imported eagerly (pure NumPy/SciPy, no Keras): ``sc.suggest`` must be the function, not the
+# subpackage of the same name, whichever module happens to import the subpackage first.
+from superconverge.suggest import Suggestion, SuggestionError, suggest  # noqa: E402
 
 __all__ = [  # noqa: RUF022 - grouped like _LAZY_EXPORTS
     "Phase",
     "PiecewiseSchedule",
     "OneCycleSchedule",
     "Suggestion",
+    "SuggestionError",
     "suggest",
     "OneCycle",
     "KerasPiecewiseSchedule",
@@ -49,7 +55,11 @@ __all__ = [  # noqa: RUF022 - grouped like _LAZY_EXPORTS
     "data",
     "finder",
     "models",
+    "pipeline",
     "schedules",
+    "Pipeline",
+    "RunConfig",
+    "run",
     "__version__",
 ]
 
@@ -74,5 +84,5 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from superconverge.callbacks import KerasPiecewiseSchedule, OneCycle
     from superconverge.finder import LRRangeTest, RangeTestResult, lr_range_test
+    from superconverge.pipeline import Pipeline, RunConfig, run
     from superconverge.schedules import OneCycleSchedule, Phase, PiecewiseSchedule
-    from superconverge.suggest import Suggestion, suggest

@@ -1,0 +1,52 @@
+"""LR range test (Smith): sweep the learning rate up, record the loss, restore the model.
+
+* :func:`lr_range_test` — run it on a compiled model; the model is restored bit-for-bit.
+* :class:`LRRangeTest` — the same thing as a callback for your own ``model.fit``.
+* :class:`RangeTestResult` — the curve, with ``suggest()``, ``plot()``, ``save()``/``load()``.
+
+``RangeTestResult`` and ``RangeTestError`` import without Keras; the rest loads Keras lazily.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from superconverge.finder.errors import RangeTestError
+from superconverge.finder.result import STOP_REASONS, RangeTestResult
+from superconverge.finder.sweep import smooth_losses, sweep_lrs
+
+_LAZY = {
+    "LRRangeTest": "superconverge.finder.callback",
+    "lr_range_test": "superconverge.finder.runner",
+    "TrainingState": "superconverge.finder.state",
+}
+
+__all__ = [
+    "STOP_REASONS",
+    "LRRangeTest",
+    "RangeTestError",
+    "RangeTestResult",
+    "TrainingState",
+    "lr_range_test",
+    "smooth_losses",
+    "sweep_lrs",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'superconverge.finder' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from superconverge.finder.callback import LRRangeTest
+    from superconverge.finder.runner import lr_range_test
+    from superconverge.finder.state import TrainingState

@@ -1,0 +1,10 @@
+"""Errors raised by the LR range test."""
+
+from __future__ import annotations
+
+
+class RangeTestError(ValueError):
+    """Bad arguments or a model/data combination the LR range test cannot run on.
+
+    A :class:`ValueError` subclass; the message says what was wrong and what to change.
+    """
