@@ -14,4 +14,6 @@ for backend in ${SUPERCONVERGE_TEST_BACKENDS:-tensorflow jax torch}; do
   echo "=== Keras tests on the $backend backend"
   KERAS_BACKEND=$backend python -m pytest -q -p no:cacheprovider tests/keras "$@"
 done
+echo "=== pipeline and tuning tests (end to end, on the torch backend)"
+KERAS_BACKEND=torch python -m pytest -q -p no:cacheprovider tests/pipeline "$@"
 echo "all test runs passed in $(( $(date +%s) - start )) s"

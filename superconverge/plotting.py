@@ -15,12 +15,14 @@ if TYPE_CHECKING:
     from superconverge.schedules import OneCycleSchedule
 
 
-def new_figure(width: float = 7.0, height: float = 4.0, nrows: int = 1) -> tuple[Figure, Any]:
+def new_figure(
+    width: float = 7.0, height: float = 4.0, nrows: int = 1, ncols: int = 1
+) -> tuple[Figure, Any]:
     """A figure that never touches pyplot's global state (safe in threads and servers)."""
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(width, height), layout="constrained")
-    axes = figure.subplots(nrows, 1, sharex=True) if nrows > 1 else figure.subplots()
+    axes = figure.subplots(nrows, ncols, sharex=nrows > 1)
     return figure, axes
 
 

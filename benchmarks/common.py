@@ -1,0 +1,59 @@
+"""Shared plumbing of the benchmark scripts: one subprocess per Keras backend, machine facts,
+and results written atomically as JSON + Markdown under benchmarks/results/."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+BACKENDS = ("torch", "tensorflow", "jax")
+
+
+def system_info() -> dict[str, Any]:
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"python": platform.python_version(), "cpus": os.cpu_count(), "cpu": cpu,
+            "platform": platform.platform()}
+
+
+def run_worker(script: Path, backend: str, args: Sequence[str], timeout: int = 3600) -> Any:
+    """Run ``script --worker ARGS`` under ``KERAS_BACKEND=backend``; its last stdout line is
+    the JSON result."""
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.run([sys.executable, str(script), "--worker", *args], env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{script.name} on {backend} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def stats(values: Sequence[float]) -> dict[str, float]:
+    return {
+        "median": statistics.median(values),
+        "mean": statistics.fmean(values),
+        "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+        "n": len(values),
+    }
+
+
+def write_results(name: str, payload: dict[str, Any], markdown: Sequence[str]) -> None:
+    from superconverge.io import atomic_write_json, atomic_write_text
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(RESULTS / f"{name}.json", payload)
+    atomic_write_text(RESULTS / f"{name}.md", "\n".join(markdown) + "\n")

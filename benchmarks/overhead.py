@@ -1,0 +1,104 @@
+"""Step-time cost of the OneCycle callback against a plain ``model.fit``, on each backend.
+
+Same model (``simple_cnn``), same data (Fashion-MNIST 28×28 images), same batch size and steps.
+Each backend runs in its own process. Per backend: one warm-up epoch of each variant
+(compilation), then ``--repeats`` rounds, each timing one epoch of plain ``fit`` and one epoch
+with ``OneCycle`` in alternating order; the ratio is median(OneCycle) / median(plain), measured
+in the same process.
+
+    python benchmarks/overhead.py [--backends torch tensorflow jax] [--steps 40] [--repeats 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from common import BACKENDS, run_worker, stats, system_info, write_results
+
+
+def _worker(steps: int, batch: int, repeats: int, seed: int) -> dict:
+    import keras
+
+    import superconverge as sc
+    from superconverge import data, models
+
+    splits = data.load("fashion_mnist", seed=seed, train_subset=steps * batch)
+    x, y = splits.train.as_tuple()
+
+    def compiled() -> keras.Model:
+        keras.utils.set_random_seed(seed)
+        model = models.build("simple_cnn", splits.input_shape, splits.num_classes)
+        model.compile(keras.optimizers.SGD(0.01, momentum=0.9),
+                      "sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    plain_model, cycle_model = compiled(), compiled()
+
+    def epoch(model: keras.Model, with_cycle: bool) -> float:
+        callbacks = [sc.OneCycle(0.1, total_steps=10**6)] if with_cycle else []
+        start = time.perf_counter()
+        model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False,
+                  callbacks=callbacks)
+        return time.perf_counter() - start
+
+    epoch(plain_model, False)
+    epoch(cycle_model, True)
+    plain, cycle = [], []
+    for i in range(repeats):
+        order = [(plain_model, False, plain), (cycle_model, True, cycle)]
+        for model, with_cycle, sink in order if i % 2 == 0 else order[::-1]:
+            sink.append(epoch(model, with_cycle))
+    return {"backend": keras.backend.backend(), "steps": steps, "batch": batch,
+            "plain_s": plain, "one_cycle_s": cycle}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--backends", nargs="+", default=list(BACKENDS))
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(_worker(args.steps, args.batch, args.repeats, args.seed)))
+        return
+    rows = []
+    for backend in args.backends:
+        result = run_worker(Path(__file__), backend,
+                            ["--steps", str(args.steps), "--batch", str(args.batch),
+                             "--repeats", str(args.repeats), "--seed", str(args.seed)])
+        plain, cycle = stats(result["plain_s"]), stats(result["one_cycle_s"])
+        result.update(plain=plain, one_cycle=cycle, ratio=cycle["median"] / plain["median"])
+        rows.append(result)
+        print(f"{backend}: ratio {result['ratio']:.4f}", file=sys.stderr)
+    payload = {"benchmark": "overhead", "system": system_info(), "seed": args.seed,
+               "model": "simple_cnn", "data": "fashion_mnist", "results": rows}
+    lines = [
+        "# OneCycle callback overhead",
+        "",
+        f"`simple_cnn` on {args.steps} × {args.batch} Fashion-MNIST images per epoch; one "
+        f"warm-up epoch each, then {args.repeats} alternating timed epochs per variant, seed "
+        f"{args.seed}; {payload['system']['cpus']} CPUs ({payload['system']['cpu']}). "
+        "Ratio = median epoch time with OneCycle / median without, in the same process.",
+        "",
+        "| backend | plain fit ms/step (mean ± std) | with OneCycle ms/step (mean ± std) | ratio |",
+        "|---|---|---|---|",
+    ]
+    for r in rows:
+        s = r["steps"]
+        lines.append(
+            f"| {r['backend']} | {1e3 * r['plain']['mean'] / s:.1f} ± "
+            f"{1e3 * r['plain']['std'] / s:.1f} | {1e3 * r['one_cycle']['mean'] / s:.1f} ± "
+            f"{1e3 * r['one_cycle']['std'] / s:.1f} | {r['ratio']:.3f} |"
+        )
+    write_results("overhead", payload, lines)
+
+
+if __name__ == "__main__":
+    main()

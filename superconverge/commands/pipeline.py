@@ -1,0 +1,149 @@
+"""``superconverge run | lr-find | train | resume | report``: the pipeline's subcommands.
+
+All of them share one configuration model (:class:`~superconverge.pipeline.RunConfig`):
+a TOML file (``--config``) overridden by flags, validated before anything starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from superconverge.pipeline.config import ConfigError, RunConfig
+
+# flag -> (config key, type, help)
+_OPTIONS: dict[str, tuple[str, Any, str]] = {
+    "--dataset": ("dataset", str, "fashion_mnist, mnist, cifar10, image_folder, mnist1d, ..."),
+    "--data-path": ("data_path", str, "where the data files are (default: standard places)"),
+    "--model": ("model", str, "simple_cnn, resnet20, resnet56, resnet9"),
+    "--epochs": ("epochs", int, "one-cycle epochs"),
+    "--baseline-epochs": ("baseline_epochs", int, "baseline epochs (0: no baseline)"),
+    "--batch-size": ("batch_size", int, "examples per batch"),
+    "--train-subset": ("train_subset", int, "train on the first N training examples"),
+    "--max-lr": ("max_lr", float, "skip the range test and use this max LR"),
+    "--method": ("suggest_method", str, "how to read the bounds off the range test"),
+    "--weight-decay": ("weight_decay", float, "L2 weight decay (Caffe convention)"),
+    "--bn-momentum": ("bn_momentum", float, "batch-norm momentum (default: from run length)"),
+    "--seed": ("seed", int, "random seed"),
+    "--range-steps": ("range_steps", int, "range-test steps (default: one epoch)"),
+    "--out": ("out", str, "run directory"),
+}
+
+
+def _add_config_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="TOML", help="configuration file (flags override it)")
+    for flag, (key, kind, text) in _OPTIONS.items():
+        parser.add_argument(flag, dest=key, type=kind, default=None, help=text)
+    parser.add_argument("--no-baseline", action="store_true", help="skip the baseline")
+    parser.add_argument("--augment", action="store_true", default=None,
+                        help="standard augmentation of the data set")
+    parser.add_argument("--download", action="store_true", default=None,
+                        help="allow downloading the data set through Keras")
+    parser.add_argument("--tune", action="store_true", default=None,
+                        help="choose weight decay and BN momentum first (Smith 2018)")
+
+
+def _add_output_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--json", action="store_true", help="print a JSON summary at the end")
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    commands = {
+        "run": "range test → bounds → one-cycle → baseline → test → report",
+        "lr-find": "range test and bounds only: prints the suggested LR bounds",
+        "train": "one-cycle training (and the stages it needs), no baseline",
+    }
+    for name, text in commands.items():
+        parser = subparsers.add_parser(name, help=text, description=text)
+        _add_config_options(parser)
+        _add_output_options(parser)
+        parser.set_defaults(run=run, pipeline_command=name)
+    parser = subparsers.add_parser("resume", help="continue a killed run where it stopped")
+    parser.add_argument("run_dir", help="the run directory")
+    _add_config_options(parser)
+    _add_output_options(parser)
+    parser.set_defaults(run=run, pipeline_command="resume")
+    parser = subparsers.add_parser("report", help="(re)write report.html of a run directory")
+    parser.add_argument("run_dir", help="the run directory")
+    parser.set_defaults(run=run_report)
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    overrides = {key: getattr(args, key, None) for key, _, _ in _OPTIONS.values()}
+    for key in ("augment", "download", "tune"):
+        overrides[key] = getattr(args, key, None)
+    if getattr(args, "no_baseline", False):
+        overrides["baseline_epochs"] = 0
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if getattr(args, "config", None):
+        return RunConfig.from_file(args.config, **overrides)
+    return RunConfig.from_dict(overrides)
+
+
+def _resume_config(args: argparse.Namespace) -> RunConfig:
+    run_dir = Path(args.run_dir)
+    saved = run_dir / "config.json"
+    if not saved.exists():
+        raise ConfigError(f"{run_dir} is not a run directory (no config.json in it)")
+    config = RunConfig.from_dict(json.loads(saved.read_text()))
+    asked = config_from_args(args) if (args.config or any(
+        getattr(args, key, None) is not None for key, _, _ in _OPTIONS.values()
+    )) else None
+    if asked is not None:
+        asked = asked.replace(out=str(run_dir))
+        changed = sorted(k for k, v in asked.to_dict().items() if config.to_dict().get(k) != v
+                         and (args.config or getattr(args, k, None) is not None))
+        if changed:
+            raise ConfigError(
+                f"cannot resume {run_dir} with a different configuration "
+                f"({', '.join(changed)}): a resumed run keeps the settings it started with. "
+                "Start a new run with --out for new settings."
+            )
+    return config.replace(out=str(run_dir))
+
+
+def run(args: argparse.Namespace) -> int:
+    from superconverge.pipeline import Pipeline
+
+    command = args.pipeline_command
+    config = _resume_config(args) if command == "resume" else config_from_args(args)
+    if command == "train":
+        config = config.replace(baseline_epochs=0)
+    pipeline = Pipeline(config, quiet=args.quiet)
+    if command == "resume" and pipeline.is_done("report"):
+        print(f"{config.out} is already finished; nothing to do. Report: "
+              f"{Path(config.out) / 'report.html'}")
+        return 0
+    stages = pipeline.planned_stages()
+    if command == "lr-find":
+        stages = [s for s in stages if s in ("prepare", "tune", "range_test", "bounds")]
+    summary = pipeline.run(stages)
+    bounds_path = Path(config.out) / "bounds.json"
+    if bounds_path.exists():
+        bounds = json.loads(bounds_path.read_text())
+        print(f"LR bounds: max {bounds['max_lr']:.4g}, min {bounds['min_lr']:.4g} "
+              f"(confidence {bounds['confidence']:.2f}) — {bounds['reason']}")
+    for name, values in summary.metrics.items():
+        if name in ("one_cycle", "baseline"):
+            print(f"{name}: test accuracy {100 * values['test_accuracy']:.2f}% after "
+                  f"{values['epochs']} epochs, {values['wall_time']:.0f} s of training")
+    if summary.report:
+        print(f"report: {summary.report}")
+    if args.json:
+        json.dump(summary.to_dict(), sys.stdout, indent=2)
+        print()
+    return 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from superconverge.pipeline.report import write_report
+
+    run_dir = Path(args.run_dir)
+    if not (run_dir / "config.json").exists():
+        raise ConfigError(f"{run_dir} is not a run directory (no config.json in it)")
+    print(f"report: {write_report(run_dir)}")
+    return 0

@@ -1,0 +1,160 @@
+"""One configuration model for every subcommand, validated before anything starts."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+
+class ConfigError(ValueError):
+    """A configuration value or file is unusable; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a run needs. Defaults reproduce the README's main job on Fashion-MNIST.
+
+    Training budgets are in epochs of the (possibly subset) training split. ``max_lr`` skips
+    the range test's choice when set; ``baseline_epochs = 0`` disables the baseline.
+    """
+
+    # data and model
+    dataset: str = "fashion_mnist"
+    data_path: str | None = None
+    download: bool = False
+    model: str = "simple_cnn"
+    train_subset: int | None = None
+    validation_split: float = 0.1
+    augment: bool = False
+    seed: int = 0
+    batch_size: int = 128
+    # one-cycle training
+    epochs: int = 4
+    max_lr: float | None = None
+    min_lr_ratio: float = 10.0
+    suggest_method: str = "auto"
+    momentum: tuple[float, float] = (0.95, 0.85)
+    weight_decay: float = 5e-4
+    bn_momentum: float | None = None
+    tune: bool = False
+    # range test
+    range_start_lr: float = 1e-5
+    range_end_lr: float = 10.0
+    range_steps: int | None = None
+    range_diverge: float = 4.0
+    # baseline: SGD momentum 0.9, LR divided by 10 at 50% and 75% of its epochs
+    baseline_epochs: int = 20
+    baseline_lr: float = 0.1
+    baseline_momentum: float = 0.9
+    # output
+    out: str = "runs/default"
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["momentum"] = list(self.momentum)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(
+                f"unknown configuration key(s) {', '.join(unknown)}; valid keys: "
+                f"{', '.join(sorted(known))}"
+            )
+        values = dict(data)
+        if "momentum" in values:
+            values["momentum"] = tuple(values["momentum"])
+        return cls(**values)
+
+    @classmethod
+    def from_file(cls, path: str | Path, **overrides: Any) -> RunConfig:
+        path = Path(path)
+        try:
+            with path.open("rb") as handle:
+                data = tomllib.load(handle)
+        except FileNotFoundError as error:
+            raise ConfigError(f"config file {path} does not exist") from error
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+            raise ConfigError(f"config file {path} is not valid TOML: {error}") from error
+        data = {k.replace("-", "_"): v for k, v in data.items()}
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.from_dict(data)
+
+    def replace(self, **changes: Any) -> RunConfig:
+        return dataclasses.replace(self, **changes)
+
+
+def _positive_int(config: RunConfig, name: str, allow_none: bool = False, minimum: int = 1):
+    value = getattr(config, name)
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{name} must be a whole number >= {minimum}, got {value!r}")
+
+
+def _positive_float(config: RunConfig, name: str, allow_none: bool = False) -> None:
+    value = getattr(config, name)
+    if value is None and allow_none:
+        return
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ConfigError(f"{name} must be a positive number, got {value!r}")
+
+
+def validate(config: RunConfig) -> None:
+    """Check types and ranges; dataset and model names are checked against the registries."""
+    for name in ("dataset", "model", "out", "suggest_method"):
+        if not isinstance(getattr(config, name), str) or not getattr(config, name):
+            raise ConfigError(f"{name} must be a non-empty string, got {getattr(config, name)!r}")
+    _positive_int(config, "epochs")
+    _positive_int(config, "batch_size")
+    _positive_int(config, "baseline_epochs", minimum=0)
+    _positive_int(config, "train_subset", allow_none=True)
+    _positive_int(config, "range_steps", allow_none=True, minimum=10)
+    _positive_int(config, "seed", minimum=0)
+    for name in ("range_start_lr", "range_end_lr", "baseline_lr", "min_lr_ratio"):
+        _positive_float(config, name)
+    _positive_float(config, "max_lr", allow_none=True)
+    if config.range_end_lr <= config.range_start_lr:
+        raise ConfigError(
+            f"range_end_lr ({config.range_end_lr}) must be larger than range_start_lr "
+            f"({config.range_start_lr})"
+        )
+    if config.range_diverge <= 1:
+        raise ConfigError(f"range_diverge must be > 1, got {config.range_diverge}")
+    if not 0.0 < config.validation_split < 0.5:
+        raise ConfigError(f"validation_split must lie in (0, 0.5), got {config.validation_split}")
+    if config.weight_decay < 0:
+        raise ConfigError(f"weight_decay must be >= 0, got {config.weight_decay}")
+    if config.bn_momentum is not None and not 0.0 < config.bn_momentum < 1.0:
+        raise ConfigError(f"bn_momentum must lie in (0, 1), got {config.bn_momentum}")
+    if len(config.momentum) != 2 or not all(0.0 <= m < 1.0 for m in config.momentum):
+        raise ConfigError(f"momentum must be two values in [0, 1), got {config.momentum!r}")
+    if not 0.0 <= config.baseline_momentum < 1.0:
+        raise ConfigError(f"baseline_momentum must lie in [0, 1), got {config.baseline_momentum}")
+
+    from superconverge import data, models
+
+    if config.dataset not in data.available():
+        raise ConfigError(
+            f"unknown dataset {config.dataset!r}; available: {', '.join(data.available())}"
+        )
+    if config.model not in models.available():
+        raise ConfigError(
+            f"unknown model {config.model!r}; available: {', '.join(models.available())}"
+        )

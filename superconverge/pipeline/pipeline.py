@@ -1,0 +1,453 @@
+"""The super-convergence pipeline: range test → bounds → one-cycle → baseline → test → report.
+
+Every stage writes its outputs into the run directory (atomically) and then records itself as
+done in ``state.json``; a resumed run skips finished stages and continues an interrupted
+training from its newest checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from superconverge.io import atomic_write_csv, atomic_write_json, read_json
+from superconverge.pipeline.config import ConfigError, RunConfig
+from superconverge.pipeline.environment import environment_info
+from superconverge.regularization import recommended_bn_momentum
+
+logger = logging.getLogger(__name__)
+
+STAGES: tuple[str, ...] = (
+    "prepare",
+    "tune",
+    "range_test",
+    "bounds",
+    "one_cycle",
+    "baseline",
+    "evaluate",
+    "report",
+)
+HISTORY_COLUMNS = (
+    "epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "momentum",
+    "wall_time",
+)
+
+# config keys that may differ on resume without changing the result
+_RESUME_NEUTRAL_KEYS = {"out"}
+
+
+class RunDirectoryError(ValueError):
+    """The run directory cannot be used as asked (a different config, not a run, ...)."""
+
+
+@dataclass
+class RunSummary:
+    """What ``Pipeline.run`` returns and ``--json`` prints."""
+
+    run_dir: str
+    report: str | None
+    metrics: dict[str, Any]
+    stages_run: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_dir": self.run_dir,
+            "report": self.report,
+            "metrics": self.metrics,
+            "stages_run": self.stages_run,
+        }
+
+
+class Pipeline:
+    """Run the stages for one configuration, on a built-in or your own model and data.
+
+    Args:
+        config: the run's :class:`RunConfig`.
+        build_model: optional ``() -> keras.Model`` for your own architecture (compiled or
+            not; it is compiled with the optimizer each stage needs, keeping its loss when it
+            has one). Default: ``superconverge.models.build(config.model, ...)``.
+        data: optional ``DatasetSplits`` (e.g. from ``superconverge.data.load``) instead of
+            ``config.dataset``.
+        quiet: no progress bars.
+    """
+
+    def __init__(
+        self,
+        config: RunConfig,
+        *,
+        build_model: Callable[..., Any] | None = None,
+        data: Any = None,
+        quiet: bool = False,
+    ) -> None:
+        self.config = config
+        self.run_dir = Path(config.out)
+        self.custom_build = build_model
+        self._data = data
+        self.quiet = quiet
+        self.stages_run: list[str] = []
+
+    # -- run directory state ----------------------------------------------------------------
+    @property
+    def state_path(self) -> Path:
+        return self.run_dir / "state.json"
+
+    def state(self) -> dict[str, Any]:
+        if self.state_path.exists():
+            return read_json(self.state_path)
+        return {"stages": {}}
+
+    def is_done(self, stage: str) -> bool:
+        return bool(self.state()["stages"].get(stage, {}).get("done"))
+
+    def _mark_done(self, stage: str, seconds: float, **info: Any) -> None:
+        state = self.state()
+        state["stages"][stage] = {"done": True, "seconds": round(seconds, 3), **info}
+        atomic_write_json(self.state_path, state)
+
+    def check_resumable(self) -> None:
+        """Refuse to continue a run directory made with a different configuration."""
+        saved_path = self.run_dir / "config.json"
+        if not saved_path.exists():
+            return
+        saved = read_json(saved_path)
+        current = self.config.to_dict()
+        changed = sorted(
+            key for key in set(saved) | set(current)
+            if key not in _RESUME_NEUTRAL_KEYS and saved.get(key) != current.get(key)
+        )
+        if changed:
+            details = ", ".join(f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in changed)
+            raise RunDirectoryError(
+                f"{self.run_dir} holds a run with a different configuration ({details}). "
+                "Resume it with its own settings (superconverge resume DIR), or choose "
+                "another --out."
+            )
+
+    # -- building blocks ----------------------------------------------------------------------
+    @property
+    def data(self) -> Any:
+        if self._data is None:
+            from superconverge import data as data_module
+
+            self._data = data_module.load(
+                self.config.dataset,
+                path=self.config.data_path,
+                validation_split=self.config.validation_split,
+                seed=self.config.seed,
+                train_subset=self.config.train_subset,
+                download=self.config.download,
+            )
+        return self._data
+
+    def steps_per_epoch(self) -> int:
+        return math.ceil(len(self.data.train) / self.config.batch_size)
+
+    def bn_momentum(self) -> float:
+        """The configured value, else the recommendation for this run's length (Smith)."""
+        if self.config.bn_momentum is not None:
+            return self.config.bn_momentum
+        tuned = self._tuned()
+        if tuned and tuned.get("bn_momentum") is not None:
+            return float(tuned["bn_momentum"])
+        return recommended_bn_momentum(self.config.epochs * self.steps_per_epoch())
+
+    def weight_decay(self) -> float:
+        tuned = self._tuned()
+        if tuned and tuned.get("weight_decay") is not None:
+            return float(tuned["weight_decay"])
+        return self.config.weight_decay
+
+    def _tuned(self) -> dict[str, Any] | None:
+        path = self.run_dir / "tuning.json"
+        return read_json(path) if self.config.tune and path.exists() else None
+
+    def new_model(self, *, bn_momentum: float, weight_decay: float) -> Any:
+        """A fresh, uncompiled model with the run's seed (same initial weights every time)."""
+        import keras
+
+        keras.utils.set_random_seed(self.config.seed)
+        if self.custom_build is not None:
+            return self.custom_build()
+        from superconverge import models
+
+        return models.build(
+            self.config.model,
+            self.data.input_shape,
+            self.data.num_classes,
+            bn_momentum=bn_momentum,
+            weight_decay=weight_decay,
+            seed=self.config.seed,
+        )
+
+    def compile(self, model: Any, optimizer: Any) -> Any:
+        loss = getattr(model, "loss", None) if getattr(model, "compiled", False) else None
+        model.compile(
+            optimizer=optimizer,
+            loss=loss or "sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
+        return model
+
+    def _train_batches(self, augment: bool | None = None) -> Any:
+        return self.data.train_batches(
+            self.config.batch_size,
+            augment=self.config.augment if augment is None else augment,
+            shuffle=True,
+            seed=self.config.seed,
+        )
+
+    def _progress(self, description: str) -> Any:
+        from superconverge.pipeline.progress import ProgressBar
+
+        return ProgressBar(description, disable=self.quiet)
+
+    # -- stages -------------------------------------------------------------------------------
+    def stage_prepare(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(self.run_dir / "config.json", self.config.to_dict())
+        atomic_write_json(self.run_dir / "environment.json", environment_info())
+        atomic_write_json(self.run_dir / "data.json", self.data.summary())
+
+    def stage_tune(self) -> None:
+        from superconverge.tuning import tune_for_pipeline
+
+        tune_for_pipeline(self)
+
+    def stage_range_test(self) -> None:
+        import keras
+
+        from superconverge.finder import lr_range_test
+
+        model = self.compile(
+            self.new_model(bn_momentum=self.bn_momentum(), weight_decay=self.weight_decay()),
+            keras.optimizers.SGD(self.config.range_start_lr, momentum=self.config.momentum[0]),
+        )
+        steps = self.config.range_steps or self.steps_per_epoch()
+        steps = min(steps, self.steps_per_epoch())
+        result = lr_range_test(
+            model,
+            self._train_batches(augment=False),
+            start_lr=self.config.range_start_lr,
+            end_lr=self.config.range_end_lr,
+            steps=steps,
+            diverge=self.config.range_diverge,
+            validation_data=self.data.val.as_tuple(),
+            validation_every=max(1, steps // 25),
+            shuffle=False,
+            verbose=0 if self.quiet else 1,
+        )
+        result.save(self.run_dir / "range_test.json")
+
+    def range_test_result(self) -> Any:
+        from superconverge.finder import RangeTestResult
+
+        path = self.run_dir / "range_test.json"
+        return RangeTestResult.load(path) if path.exists() else None
+
+    def stage_bounds(self) -> None:
+        if self.config.max_lr is not None:
+            bounds = {
+                "max_lr": self.config.max_lr,
+                "min_lr": self.config.max_lr / self.config.min_lr_ratio,
+                "method": "given",
+                "confidence": 1.0,
+                "reason": "max_lr set in the configuration; no range test was used",
+            }
+        else:
+            result = self.range_test_result()
+            suggestion = result.suggest(
+                method=self.config.suggest_method, min_lr_ratio=self.config.min_lr_ratio
+            )
+            bounds = suggestion.to_dict()
+            from superconverge.plotting import save_figure
+
+            axes = result.plot(suggestion=suggestion)
+            save_figure(axes.figure, self.run_dir / "range_test.png")
+        bounds["bn_momentum"] = self.bn_momentum()
+        bounds["weight_decay"] = self.weight_decay()
+        atomic_write_json(self.run_dir / "bounds.json", bounds)
+        logger.info(
+            "bounds: max LR %.3g, min LR %.3g (%s, confidence %.2f): %s",
+            bounds["max_lr"], bounds["min_lr"], bounds["method"], bounds["confidence"],
+            bounds["reason"],
+        )
+
+    def bounds(self) -> dict[str, Any]:
+        return read_json(self.run_dir / "bounds.json")
+
+    def stage_one_cycle(self) -> None:
+        import keras
+
+        from superconverge.callbacks import OneCycle
+        from superconverge.pipeline.training import train_resumable
+
+        bounds = self.bounds()
+        max_momentum, min_momentum = self.config.momentum
+
+        def build() -> Any:
+            model = self.new_model(
+                bn_momentum=bounds["bn_momentum"], weight_decay=bounds["weight_decay"]
+            )
+            return self.compile(
+                model, keras.optimizers.SGD(bounds["min_lr"], momentum=max_momentum)
+            )
+
+        one_cycle = OneCycle(
+            bounds["max_lr"],
+            min_lr=bounds["min_lr"],
+            epochs=self.config.epochs,
+            max_momentum=max_momentum,
+            min_momentum=min_momentum,
+        )
+        batches = self._train_batches()
+        outcome = train_resumable(
+            "one_cycle",
+            self.run_dir,
+            build,
+            epochs=self.config.epochs,
+            train_data=batches,
+            validation_data=self.data.val.as_tuple(),
+            callbacks=[one_cycle, self._progress("one-cycle")],
+            schedule_callback=one_cycle,
+            on_resume=batches.set_epoch,
+        )
+        self._write_training_outputs("one_cycle", outcome)
+        if one_cycle.schedule is not None:
+            atomic_write_json(self.run_dir / "one_cycle_schedule.json",
+                              one_cycle.schedule.to_config())
+
+    def stage_baseline(self) -> None:
+        import keras
+
+        from superconverge.pipeline.progress import LogScheduledLR
+        from superconverge.pipeline.training import train_resumable
+
+        epochs = self.config.baseline_epochs
+        steps = self.steps_per_epoch() * epochs
+        lr = self.config.baseline_lr
+        # the usual recipe: LR / 10 at 50% and again at 75% of the epochs
+        schedule = keras.optimizers.schedules.PiecewiseConstantDecay(
+            [int(0.5 * steps), int(0.75 * steps)], [lr, lr / 10, lr / 100]
+        )
+
+        def build() -> Any:
+            model = self.new_model(bn_momentum=0.99, weight_decay=self.config.weight_decay)
+            return self.compile(
+                model, keras.optimizers.SGD(schedule, momentum=self.config.baseline_momentum)
+            )
+
+        batches = self._train_batches()
+        outcome = train_resumable(
+            "baseline",
+            self.run_dir,
+            build,
+            epochs=epochs,
+            train_data=batches,
+            validation_data=self.data.val.as_tuple(),
+            callbacks=[LogScheduledLR(), self._progress("baseline")],
+            on_resume=batches.set_epoch,
+        )
+        self._write_training_outputs("baseline", outcome)
+
+    def _write_training_outputs(self, name: str, outcome: Any) -> None:
+        atomic_write_csv(self.run_dir / f"{name}_history.csv", outcome.history, HISTORY_COLUMNS)
+        if outcome.applied.get("step"):
+            rows = [
+                {"step": s, "learning_rate": lr, "momentum": m}
+                for s, lr, m in zip(
+                    outcome.applied["step"],
+                    outcome.applied["learning_rate"],
+                    outcome.applied["momentum"],
+                )
+            ]
+            atomic_write_csv(self.run_dir / f"{name}_applied.csv", rows,
+                             ("step", "learning_rate", "momentum"))
+        final = self.run_dir / "models" / f"{name}.keras"
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = final.with_name(f".tmp-{final.name}")
+        outcome.model.save(tmp)
+        tmp.replace(final)
+        atomic_write_json(
+            self.run_dir / f"{name}_training.json",
+            {"epochs": outcome.epochs, "wall_time": outcome.wall_time},
+        )
+
+    def stage_evaluate(self) -> None:
+        import keras
+
+        metrics: dict[str, Any] = {}
+        runs = ["one_cycle"] + (["baseline"] if self.config.baseline_epochs else [])
+        x_test, y_test = self.data.test.as_tuple()
+        for name in runs:
+            model = keras.saving.load_model(self.run_dir / "models" / f"{name}.keras")
+            loss, accuracy = model.evaluate(x_test, y_test, batch_size=512, verbose=0)[:2]
+            training = read_json(self.run_dir / f"{name}_training.json")
+            metrics[name] = {
+                "test_loss": float(loss),
+                "test_accuracy": float(accuracy),
+                "epochs": training["epochs"],
+                "wall_time": training["wall_time"],
+            }
+        if "baseline" in metrics:
+            one, base = metrics["one_cycle"], metrics["baseline"]
+            metrics["comparison"] = {
+                "epoch_ratio": base["epochs"] / one["epochs"],
+                "wall_time_ratio": base["wall_time"] / max(one["wall_time"], 1e-9),
+                "accuracy_difference": one["test_accuracy"] - base["test_accuracy"],
+            }
+        atomic_write_json(self.run_dir / "metrics.json", metrics)
+
+    def stage_report(self) -> None:
+        from superconverge.pipeline.report import write_report
+
+        write_report(self.run_dir)
+
+    # -- driver -------------------------------------------------------------------------------
+    def planned_stages(self) -> list[str]:
+        stages = list(STAGES)
+        if not self.config.tune:
+            stages.remove("tune")
+        if self.config.max_lr is not None:
+            stages.remove("range_test")
+        if not self.config.baseline_epochs:
+            stages.remove("baseline")
+        return stages
+
+    def run(self, stages: Sequence[str] | None = None) -> RunSummary:
+        """Run (or resume) the stages in order; finished stages are skipped."""
+        self.check_resumable()
+        wanted = self.planned_stages() if stages is None else list(stages)
+        unknown = sorted(set(wanted) - set(STAGES))
+        if unknown:
+            raise ConfigError(f"unknown stage(s) {unknown}; stages are {list(STAGES)}")
+        total = len(wanted)
+        for index, stage in enumerate(wanted, 1):
+            if self.is_done(stage):
+                logger.info("[%d/%d] %s: already done", index, total, stage)
+                continue
+            logger.info("[%d/%d] %s ...", index, total, stage)
+            started = time.perf_counter()
+            getattr(self, f"stage_{stage}")()
+            seconds = time.perf_counter() - started
+            self._mark_done(stage, seconds)
+            self.stages_run.append(stage)
+            logger.info("[%d/%d] %s done in %.1f s", index, total, stage, seconds)
+        metrics_path = self.run_dir / "metrics.json"
+        report_path = self.run_dir / "report.html"
+        return RunSummary(
+            run_dir=str(self.run_dir),
+            report=str(report_path) if report_path.exists() else None,
+            metrics=read_json(metrics_path) if metrics_path.exists() else {},
+            stages_run=self.stages_run,
+        )
+
+
+def run(config: RunConfig | None = None, **overrides: Any) -> RunSummary:
+    """``sc.run(dataset="fashion_mnist", epochs=4, ...)``: the pipeline in one call."""
+    config = (config or RunConfig()).replace(**overrides) if overrides else (config or RunConfig())
+    return Pipeline(config).run()

@@ -1,0 +1,146 @@
+"""Resumable training: a checkpoint at every epoch end, written so that a kill loses nothing.
+
+Layout under ``run_dir/checkpoints/NAME/``: ``epoch-EEEE.keras`` (the full model with its
+optimizer state, so the iteration counter, momentum slots and LR position come back exactly)
+and ``state.json``, which names the newest complete checkpoint and carries the per-epoch
+history, the LR/momentum applied per step, and the wall time so far. The model file is
+written first and the state last, each atomically, so the state never points at a partial
+file; older checkpoints are removed only after the state has moved on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from superconverge.io import atomic_write_json, read_json
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainingOutcome:
+    """What a finished (or resumed-and-finished) training run produced."""
+
+    model: keras.Model
+    history: list[dict[str, float]]
+    applied: dict[str, list[float]] = field(default_factory=dict)
+    wall_time: float = 0.0
+    epochs: int = 0
+
+
+class _EpochCheckpoint(keras.callbacks.Callback):
+    def __init__(self, directory: Path, history: list[dict[str, float]], wall_time: float,
+                 applied_source: Any, applied_before: dict[str, list[float]]) -> None:
+        super().__init__()
+        self.directory = directory
+        self.history = history
+        self.wall_time = wall_time
+        self.applied_source = applied_source
+        self.applied_before = applied_before
+        self._epoch_start = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._epoch_start = time.perf_counter()
+
+    def applied(self) -> dict[str, list[float]]:
+        current = getattr(self.applied_source, "applied", None) or {}
+        keys = set(self.applied_before) | set(current)
+        return {k: list(self.applied_before.get(k, [])) + list(current.get(k, [])) for k in keys}
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.wall_time += time.perf_counter() - self._epoch_start
+        row = {"epoch": float(epoch + 1), "wall_time": self.wall_time}
+        row.update({k: float(v) for k, v in (logs or {}).items()})
+        self.history.append(row)
+        name = f"epoch-{epoch + 1:04d}.keras"
+        tmp = self.directory / f".tmp-{name}"
+        self.model.save(tmp)
+        os.replace(tmp, self.directory / name)
+        atomic_write_json(
+            self.directory / "state.json",
+            {
+                "epoch": epoch + 1,
+                "checkpoint": name,
+                "wall_time": self.wall_time,
+                "history": self.history,
+                "applied": self.applied(),
+            },
+        )
+        for old in self.directory.glob("epoch-*.keras"):
+            if old.name != name:
+                old.unlink(missing_ok=True)
+
+
+def checkpoint_state(run_dir: Path, name: str) -> dict[str, Any] | None:
+    path = run_dir / "checkpoints" / name / "state.json"
+    return read_json(path) if path.exists() else None
+
+
+def train_resumable(
+    name: str,
+    run_dir: Path,
+    build_model: Callable[[], keras.Model],
+    *,
+    epochs: int,
+    train_data: Any,
+    validation_data: Any,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    schedule_callback: Any = None,
+    fit_kwargs: dict[str, Any] | None = None,
+    on_resume: Callable[[int], Any] | None = None,
+) -> TrainingOutcome:
+    """Train ``epochs`` epochs, continuing from the newest checkpoint of ``name`` if any.
+
+    ``build_model`` returns a compiled model for a fresh start; on resume the checkpoint
+    (weights and optimizer state) is loaded instead and ``fit`` continues at
+    ``initial_epoch``. ``schedule_callback`` (a ``OneCycle``) contributes its ``applied``
+    LR/momentum record to the saved state. ``on_resume(initial_epoch)`` lets the data
+    feeder jump to that epoch's shuffle (e.g. ``ArrayBatches.set_epoch``).
+    """
+    directory = run_dir / "checkpoints" / name
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob(".tmp-*"):
+        stale.unlink(missing_ok=True)
+    state = checkpoint_state(run_dir, name)
+    if state is not None:
+        path = directory / state["checkpoint"]
+        logger.info("%s: resuming from %s (epoch %d of %d)", name, path, state["epoch"], epochs)
+        model = keras.saving.load_model(path)
+        initial_epoch = int(state["epoch"])
+        history = list(state["history"])
+        wall_time = float(state["wall_time"])
+        applied_before = {k: list(v) for k, v in state.get("applied", {}).items()}
+    else:
+        model = build_model()
+        initial_epoch, history, wall_time, applied_before = 0, [], 0.0, {}
+    checkpoint = _EpochCheckpoint(directory, history, wall_time, schedule_callback,
+                                  applied_before)
+    if initial_epoch and on_resume is not None:
+        on_resume(initial_epoch)
+    if initial_epoch < epochs:
+        model.fit(
+            train_data,
+            validation_data=validation_data,
+            epochs=epochs,
+            initial_epoch=initial_epoch,
+            callbacks=[*callbacks, checkpoint],
+            verbose=0,
+            # the feeder shuffles by (seed, epoch); Keras's own shuffle is unseeded
+            shuffle=False,
+            **(fit_kwargs or {}),
+        )
+    return TrainingOutcome(
+        model=model,
+        history=checkpoint.history,
+        applied=checkpoint.applied(),
+        wall_time=checkpoint.wall_time,
+        epochs=epochs,
+    )

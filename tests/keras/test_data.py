@@ -1,0 +1,144 @@
+"""Batch feeding, image folders and real data under the current Keras backend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from superconverge import data
+from superconverge.data import Augmentation, CorruptDataError, DataNotFoundError, EmptyDatasetError
+from superconverge.data.batches import ArrayBatches
+
+FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    return data.load("synthetic", seed=0, n_train=480, validation_split=32)
+
+
+def test_batches_cover_each_epoch_and_reshuffle(synthetic):
+    x = np.arange(50, dtype=np.float32)[:, None, None, None] * np.ones((1, 4, 4, 1), np.float32)
+    y = np.arange(50)
+    ds = ArrayBatches(x, y, 16, seed=3)
+    assert len(ds) == 4 and ds[3][0].shape == (2, 4, 4, 1)
+    first = np.concatenate([ds[i][1] for i in range(len(ds))])
+    assert sorted(first.tolist()) == list(range(50))
+    np.testing.assert_array_equal(ds[0][0][:, 0, 0, 0], ds[0][1])  # x and y stay paired
+    again = ArrayBatches(x, y, 16, seed=3)
+    np.testing.assert_array_equal(again[1][1], ds[1][1])
+    ds.on_epoch_end()
+    second = np.concatenate([ds[i][1] for i in range(len(ds))])
+    assert sorted(second.tolist()) == list(range(50)) and not np.array_equal(first, second)
+    ds.set_epoch(0)
+    np.testing.assert_array_equal(ds[2][1], first[32:48])
+    assert len(ArrayBatches(x, y, 16, drop_remainder=True)) == 3
+    ordered = ArrayBatches(x, y, 16, shuffle=False)
+    np.testing.assert_array_equal(ordered[0][1], np.arange(16))
+    with pytest.raises(ValueError):
+        ArrayBatches(x, y, 0)
+    with pytest.raises(IndexError):
+        ds[4]
+
+
+def test_train_batches_augmentation(synthetic):
+    plain = synthetic.train_batches(32, seed=1)
+    aug = synthetic.train_batches(32, augment=True, seed=1)
+    assert isinstance(plain, keras.utils.PyDataset)
+    xp, yp = plain[0]
+    xa, ya = aug[0]
+    np.testing.assert_array_equal(yp, ya)
+    assert xa.shape == xp.shape and xa.dtype == np.float32
+    assert not np.array_equal(xa, xp)
+    np.testing.assert_array_equal(aug[0][0], xa)  # deterministic per (seed, epoch, index)
+    custom = synthetic.train_batches(32, augment=Augmentation(pad=0, flip=True), seed=1)
+    xc, _ = custom[0]
+    for a, b in zip(xc, xp, strict=True):
+        assert np.array_equal(a, b) or np.array_equal(a, b[:, ::-1])
+    with pytest.raises(TypeError):
+        synthetic.train_batches(32, augment="yes")
+
+
+def test_fit_consumes_train_batches(synthetic):
+    keras.utils.set_random_seed(0)
+    from superconverge import models
+
+    model = models.build("simple_cnn", synthetic.input_shape, synthetic.num_classes, seed=0)
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    hist = model.fit(
+        synthetic.train_batches(32, augment=True, drop_remainder=True),
+        validation_data=synthetic.val.as_tuple(),
+        epochs=2,
+        shuffle=False,
+        verbose=0,
+    )
+    assert np.isfinite(hist.history["loss"]).all()
+    assert hist.history["loss"][-1] < hist.history["loss"][0]
+    assert hist.history["val_accuracy"][-1] > 0.5  # 4 classes: chance is 0.25
+
+
+def _write_images(folder: Path, per_class: dict[str, int], size=(12, 10), mode="RGB"):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for cls, n in per_class.items():
+        (folder / cls).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            arr = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
+            Image.fromarray(arr).convert(mode).save(folder / cls / f"{i}.png")
+
+
+def test_image_folder_single_tree(tmp_path):
+    _write_images(tmp_path, {"cat": 10, "dog": 10, "eel": 5})
+    s = data.load("image_folder", path=tmp_path, validation_split=0.2)
+    assert s.class_names == ("cat", "dog", "eel") and s.num_classes == 3
+    assert s.input_shape == (12, 10, 3)
+    assert len(s.train) + len(s.val) + len(s.test) == 25 and len(s.test) == 5
+    assert s.train.x.dtype == np.float32 and 0 <= s.train.x.min() and s.train.x.max() <= 1
+    again = data.load("image_folder", path=tmp_path, seed=5)
+    np.testing.assert_array_equal(again.test.x, s.test.x)  # the test set ignores `seed`
+    g = data.load("image_folder", path=tmp_path, color_mode="grayscale", image_size=(8, 8))
+    assert g.input_shape == (8, 8, 1)
+
+
+def test_image_folder_train_test_layout(tmp_path):
+    _write_images(tmp_path / "train", {"a": 6, "b": 6})
+    _write_images(tmp_path / "test", {"a": 2, "b": 3}, size=(20, 20))
+    s = data.load("image_folder", path=tmp_path, validation_split=0)
+    assert len(s.train) == 12 and len(s.test) == 5 and s.input_shape == (12, 10, 3)
+
+
+def test_image_folder_errors(tmp_path):
+    with pytest.raises(DataNotFoundError):
+        data.load("image_folder", path=tmp_path / "missing")
+    with pytest.raises(DataNotFoundError):
+        data.load("image_folder")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(EmptyDatasetError, match="no class sub-folders"):
+        data.load("image_folder", path=tmp_path / "empty")
+    (tmp_path / "noimg" / "a").mkdir(parents=True)
+    (tmp_path / "noimg" / "a" / "readme.txt").write_text("hi")
+    with pytest.raises(EmptyDatasetError, match="no images"):
+        data.load("image_folder", path=tmp_path / "noimg")
+    _write_images(tmp_path / "bad", {"a": 2})
+    (tmp_path / "bad" / "a" / "broken.png").write_bytes(b"\x89PNG not really")
+    with pytest.raises(CorruptDataError, match=r"broken\.png"):
+        data.load("image_folder", path=tmp_path / "bad")
+
+
+@pytest.mark.skipif(not FASHION_DIR.is_dir(), reason="dataset-fashion-mnist not installed")
+def test_real_fashion_mnist():
+    s = data.load("fashion_mnist", seed=0)
+    assert (len(s.train), len(s.val), len(s.test)) == (54000, 6000, 10000)
+    assert s.train.x.shape[1:] == (28, 28, 1) and s.train.x.dtype == np.float32
+    assert np.bincount(s.test.y).tolist() == [1000] * 10
+    batches = s.train_batches(128, augment=True)
+    xb, yb = batches[0]
+    assert xb.shape == (128, 28, 28, 1) and yb.dtype == np.int32

@@ -1,0 +1,164 @@
+"""The pipeline end to end on small synthetic data: run directory, resume after SIGKILL, configs.
+
+These run on one backend (the one scripts/test.sh selects for them); the callbacks and the
+range test they use are tested on all three under tests/keras.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from superconverge.cli import main
+from superconverge.pipeline import ConfigError, Pipeline, RunConfig, RunDirectoryError
+
+SMALL = [
+    "--dataset", "synthetic", "--model", "simple_cnn", "--train-subset", "448",
+    "--batch-size", "32", "--seed", "3", "--quiet",
+]
+
+
+def _cli(*args: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run(
+        [sys.executable, "-m", "superconverge", *args], capture_output=True, text=True,
+        env=env, timeout=600, **kwargs,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"exit {result.returncode}\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def _applied(run_dir: Path) -> list[tuple[float, float, float]]:
+    with (run_dir / "one_cycle_applied.csv").open() as handle:
+        return [(float(r["step"]), float(r["learning_rate"]), float(r["momentum"]))
+                for r in csv.DictReader(handle)]
+
+
+def test_full_run_writes_every_artifact(tmp_path):
+    out = tmp_path / "run"
+    result = _cli("run", *SMALL, "--epochs", "2", "--baseline-epochs", "2", "--range-steps", "30",
+                  "--out", str(out), "--json")
+    summary = json.loads(result.stdout[result.stdout.index("{"):])
+    assert summary["report"] == str(out / "report.html")
+    for name in ("config.json", "environment.json", "data.json", "range_test.json",
+                 "range_test.png", "bounds.json", "one_cycle_history.csv",
+                 "baseline_history.csv", "one_cycle_applied.csv", "metrics.json", "report.html",
+                 "models/one_cycle.keras", "models/baseline.keras"):
+        assert (out / name).exists(), name
+    bounds = json.loads((out / "bounds.json").read_text())
+    assert 0 < bounds["min_lr"] < bounds["max_lr"] and bounds["reason"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["comparison"]["epoch_ratio"] == 1.0
+    assert metrics["one_cycle"]["test_accuracy"] > 0.5  # 4 well-separated classes
+    page = (out / "report.html").read_text()
+    assert page.count("data:image/png;base64,") >= 3 and "Summary" in page
+    # the LR applied is the policy's, one row per optimizer step
+    applied = _applied(out)
+    assert [s for s, _, _ in applied] == list(map(float, range(2 * 448 // 32)))
+    assert max(lr for _, lr, _ in applied) <= bounds["max_lr"] * (1 + 1e-9)
+    # resuming a finished run changes nothing
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    again = _cli("resume", str(out))
+    assert "already finished" in again.stdout
+    assert before == {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+
+
+def test_kill_during_training_then_resume_replays_the_exact_schedule(tmp_path):
+    args = [*SMALL, "--epochs", "3", "--no-baseline", "--max-lr", "0.2"]
+    straight = tmp_path / "straight"
+    _cli("train", *args, "--out", str(straight))
+
+    killed = tmp_path / "killed"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "superconverge", "train", *args, "--out", str(killed)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+    )
+    state = killed / "checkpoints" / "one_cycle" / "state.json"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and process.poll() is None:
+        if state.exists() and json.loads(state.read_text())["epoch"] >= 1:
+            break
+        time.sleep(0.05)
+    assert process.poll() is None, "training finished before it could be killed"
+    first_epoch = json.loads(state.read_text())["history"][0]["wall_time"]
+    time.sleep(min(first_epoch / 2, 5.0))  # well inside epoch 2
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    saved = json.loads(state.read_text())
+    assert saved["epoch"] in (1, 2) and not (killed / "report.html").exists()
+
+    _cli("resume", str(killed), "--quiet")
+    assert _applied(killed) == _applied(straight)
+    with (killed / "one_cycle_history.csv").open() as handle:
+        assert [float(r["epoch"]) for r in csv.DictReader(handle)] == [1.0, 2.0, 3.0]
+    assert list((killed / "checkpoints" / "one_cycle").glob(".tmp-*")) == []
+
+
+def test_resume_with_a_different_config_is_refused(tmp_path):
+    out = tmp_path / "run"
+    _cli("lr-find", *SMALL, "--range-steps", "20", "--out", str(out))
+    result = _cli("resume", str(out), "--epochs", "7", check=False)
+    assert result.returncode == 2
+    assert "different configuration" in result.stderr and "Traceback" not in result.stderr
+    with pytest.raises(RunDirectoryError, match="different configuration"):
+        Pipeline(RunConfig(dataset="synthetic", out=str(out), epochs=9)).run(["prepare"])
+
+
+def test_lr_find_prints_bounds_and_writes_plot(tmp_path):
+    out = tmp_path / "find"
+    result = _cli("lr-find", *SMALL, "--range-steps", "40", "--out", str(out))
+    assert "LR bounds: max" in result.stdout
+    assert (out / "range_test.png").exists() and not (out / "one_cycle_history.csv").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["run", "--dataset", "nope"], "unknown dataset 'nope'"),
+        (["run", "--model", "resnet1000"], "unknown model 'resnet1000'"),
+        (["run", "--epochs", "0"], "epochs must be a whole number >= 1"),
+        (["run", "--max-lr", "-0.1"], "max_lr must be a positive number"),
+        (["run", "--batch-size", "0"], "batch_size must be"),
+        (["run", "--range-steps", "3"], "range_steps must be"),
+        (["resume", "/nonexistent/run"], "not a run directory"),
+    ],
+)
+def test_bad_arguments_are_refused_before_anything_starts(argv, message, capsys, tmp_path):
+    assert main([*argv, *([] if argv[0] == "resume" else ["--out", str(tmp_path / "x")])]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "x").exists()
+
+
+def test_config_files(tmp_path, capsys):
+    good = tmp_path / "run.toml"
+    good.write_text('dataset = "synthetic"\nepochs = 3\nbatch-size = 64\n')
+    config = RunConfig.from_file(good, epochs=5)
+    assert (config.dataset, config.epochs, config.batch_size) == ("synthetic", 5, 64)
+
+    broken = tmp_path / "broken.toml"
+    broken.write_text("dataset = [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        RunConfig.from_file(broken)
+    unknown = tmp_path / "unknown.toml"
+    unknown.write_text("epochz = 3\n")
+    with pytest.raises(ConfigError, match=r"unknown configuration key.*epochz"):
+        RunConfig.from_file(unknown)
+    with pytest.raises(ConfigError, match="does not exist"):
+        RunConfig.from_file(tmp_path / "missing.toml")
+    wrong_type = tmp_path / "wrong.toml"
+    wrong_type.write_text('epochs = "four"\n')
+    assert main(["run", "--config", str(wrong_type), "--out", str(tmp_path / "y")]) == 2
+    assert "epochs must be a whole number" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="range_end_lr"):
+        RunConfig(range_start_lr=1.0, range_end_lr=0.5)
