@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike
 
 Interpolation = Literal["linear", "cos"]
 INTERPOLATIONS: tuple[str, ...] = ("linear", "cos")
@@ -64,12 +64,9 @@ class Phase:
                 f"Phase.interpolation must be one of {INTERPOLATIONS}, got {self.interpolation!r}."
             )
 
-    def at(self, t: NDArray[np.float64]) -> NDArray[np.float64]:
-        """Value at relative positions ``t`` in [0, 1]."""
-        if self.interpolation == "cos":
-            shape = (1.0 - np.cos(np.pi * t)) / 2.0
-        else:
-            shape = t
+    def at(self, t: Any, xp: Any = np) -> Any:
+        """Value at relative positions ``t`` in [0, 1]; ``xp`` is the array namespace."""
+        shape = (1.0 - xp.cos(math.pi * t)) / 2.0 if self.interpolation == "cos" else t
         return self.start + (self.end - self.start) * shape
 
     def to_config(self) -> dict[str, Any]:
@@ -129,20 +126,27 @@ class PiecewiseSchedule:
         steps = np.asarray(step, dtype=np.float64)
         if np.any(np.isnan(steps)):
             raise ValueError("Schedule steps must not be NaN.")
-        s = np.clip(steps, 0.0, self.span)
-        value = np.full_like(s, self.final_value)
+        value = self.evaluate(np.clip(steps, 0.0, self.span), np)
+        if value.ndim == 0:
+            return float(value)
+        return value
+
+    def evaluate(self, s: Any, xp: Any) -> Any:
+        """The formula of the module docstring on steps ``s`` already clamped to
+        ``[0, span]``, in the array namespace ``xp`` (``numpy``, or ``keras.ops`` inside a
+        compiled train step): anything with ``clip``, ``cos``, ``where`` and ``full_like``."""
+        value = xp.full_like(s, self.final_value)
         # Walk backwards so that the first phase containing a step wins at shared borders.
         for phase, end in zip(reversed(self.phases), reversed(self.boundaries)):
             if phase.length == 0:
                 continue
             begin = end - phase.length
-            t = np.clip((s - begin) / phase.length, 0.0, 1.0)
-            value = np.where(s <= end, phase.at(t), value)
-        # the end of the schedule is the final value, even after a vanishingly short phase
-        value = np.where(s >= self.span, self.final_value, value)
-        if value.ndim == 0:
-            return float(value)
-        return value
+            t = xp.clip((s - begin) / phase.length, 0.0, 1.0)
+            value = xp.where(s <= end, phase.at(t, xp), value)
+        # The end of the schedule is the final value, even after a vanishingly short phase;
+        # the tolerance absorbs the rounding of summed phase lengths (T-1 may sum to T-1+ulp).
+        end_tolerance = 1e-9 * max(1.0, self.span)
+        return xp.where(s >= self.span - end_tolerance, self.final_value, value)
 
     def to_config(self) -> dict[str, Any]:
         return {"phases": [p.to_config() for p in self.phases]}

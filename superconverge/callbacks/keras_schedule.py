@@ -17,24 +17,10 @@ from superconverge.schedules import PiecewiseSchedule
 
 
 def evaluate_piecewise(schedule: PiecewiseSchedule, step: Any) -> Any:
-    """The value of ``schedule`` at ``step`` as a float32 tensor (same formula as NumPy).
-
-    ``value = start_k + (end_k - start_k) * shape((s - o_k) / length_k)`` for the first phase
-    ``k`` whose end ``o_k + length_k >= s``, with ``s`` clamped to ``[0, span]``.
-    """
+    """The value of ``schedule`` at ``step`` as a float32 tensor: the same formula as the NumPy
+    evaluation (:meth:`PiecewiseSchedule.evaluate`), written with ``keras.ops``."""
     s = ops.clip(ops.cast(step, "float32"), 0.0, schedule.span)
-    value = ops.full_like(s, schedule.final_value)
-    for phase, end in zip(reversed(schedule.phases), reversed(schedule.boundaries)):
-        if phase.length == 0:
-            continue
-        begin = end - phase.length
-        t = ops.clip((s - begin) / phase.length, 0.0, 1.0)
-        if phase.interpolation == "cos":
-            shape = (1.0 - ops.cos(t * 3.141592653589793)) / 2.0
-        else:
-            shape = t
-        value = ops.where(s <= end, phase.start + (phase.end - phase.start) * shape, value)
-    return ops.where(s >= schedule.span, schedule.final_value, value)
+    return schedule.evaluate(s, ops)
 
 
 @keras.saving.register_keras_serializable(package="superconverge")

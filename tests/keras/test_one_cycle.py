@@ -346,3 +346,28 @@ def test_keras_schedule_adapter_matches_numpy_and_serializes(tmp_path):
     schedule = loaded.optimizer._learning_rate
     assert isinstance(schedule, sc.KerasPiecewiseSchedule)
     assert schedule.schedule == policy.lr_schedule
+
+
+def test_steps_per_execution_still_changes_lr_every_step():
+    x, y = _data(11)
+    policy = sc.OneCycleSchedule(0.05, STEPS, min_momentum=0.3)
+    model = keras.Sequential(
+        [keras.Input((D,)), keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros")]
+    )
+    if keras.backend.backend() == "torch":
+        # Keras itself refuses it on PyTorch; nothing for OneCycle to handle there
+        model.compile(keras.optimizers.SGD(0.1), "mse", steps_per_execution=4)
+        with pytest.raises(ValueError, match="steps_per_execution"):
+            model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0)
+        return
+    model.compile(keras.optimizers.SGD(0.1, momentum=0.9), "mse", steps_per_execution=4)
+    model.layers[0].kernel.assign(W0.astype("float32"))
+    callback = sc.OneCycle(schedule=policy)
+    model.fit(x, y, batch_size=BATCH, epochs=EPOCHS, shuffle=False, verbose=0,
+              callbacks=[callback])
+    w, m = W0.astype(np.float64), np.zeros_like(W0, dtype=np.float64)
+    for step, (xb, yb) in enumerate(_batches(x, y, EPOCHS)):
+        m = policy.momentum(step) * m - policy.lr(step) * _grad(w, xb, yb)
+        w = w + m
+    np.testing.assert_allclose(model.layers[0].kernel.numpy(), w, rtol=2e-5, atol=1e-6)
+    assert callback.applied["step"] == list(map(float, range(STEPS)))

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from superconverge.schedules import OneCycleSchedule, Phase, PiecewiseSchedule, join
@@ -260,6 +260,9 @@ def test_schedule_is_immutable():
     tail=st.floats(0.0, 0.5),
     interpolation=st.sampled_from(["linear", "cos"]),
 )
+# found by hypothesis: phase lengths summing to T-1 plus one ulp, and a vanishing last phase
+@example(max_lr=1.0, div=1.0, total=3, peak=0.625, tail=1e-12, interpolation="linear")
+@example(max_lr=1.0, div=1.0, total=3, peak=0.5, tail=1.9e-131, interpolation="linear")
 def test_policy_stays_within_its_bounds_and_is_continuous(
     max_lr, div, total, peak, tail, interpolation
 ):
