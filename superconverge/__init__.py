@@ -33,7 +33,9 @@ _LAZY_EXPORTS: dict[str, str] = {
     "RunConfig": "superconverge.pipeline",
     "run": "superconverge.pipeline",
 }
-_LAZY_SUBMODULES = {"data", "models", "schedules", "callbacks", "finder", "pipeline"}
+_LAZY_SUBMODULES = {
+    "data", "models", "schedules", "callbacks", "finder", "pipeline", "distributed", "tuning"
+}
 
 # Imported eagerly (pure NumPy/SciPy, no Keras): ``sc.suggest`` must be the function, not the
 # subpackage of the same name, whichever module happens to import the subpackage first.
@@ -53,6 +55,7 @@ __all__ = [  # noqa: RUF022 - grouped like _LAZY_EXPORTS
     "lr_range_test",
     "callbacks",
     "data",
+    "distributed",
     "finder",
     "models",
     "pipeline",

@@ -15,9 +15,16 @@ What it does: :func:`attach` installs, on one optimizer *instance*, hooks that c
 inside the step the optimizer applies. No variable is added or removed, so checkpoints keep
 their layout and restore the exact position through ``iterations``. :func:`detach` removes the
 hooks. The update rules below are Keras's own (``SGD.update_step``, ``Adam.update_step``), with
-the constant replaced by the scheduled tensor. On the PyTorch backend the step runs eagerly, so
-the hook sets the attribute Keras reads (a float computed on the host) and keeps Keras's fused
-``torch._foreach`` update.
+the constant replaced by the scheduled tensor. The momentum is computed once per step and
+handed to the update rules *with the learning rate*, as the one ``(learning_rate, momentum)``
+argument Keras already passes to them, not through an attribute of the optimizer: under
+``tf.distribute`` every replica traces the step in its own thread and the update rules run in
+``merge_call``, where Keras's TensorFlow optimizer regroups that argument per replica; an
+attribute would be one slot shared (and torn down) by all replicas. Every replica computes the
+value from its copy of ``iterations``, which the strategies keep identical, so every replica
+and every worker applies the same LR and momentum at the same step. On the PyTorch backend the
+step runs eagerly, so the hook sets the attribute Keras reads (a float computed on the host) and
+keeps Keras's fused ``torch._foreach`` update.
 """
 
 from __future__ import annotations
@@ -38,7 +45,6 @@ logger = logging.getLogger(__name__)
 
 _HOOKED_METHODS = ("_get_current_learning_rate", "_backend_update_step", "update_step")
 _STATE_ATTR = "_superconverge_hooks"
-_CURRENT_MOMENTUM = "_superconverge_current_momentum"
 
 
 class UnsupportedOptimizerError(ValueError):
@@ -86,10 +92,12 @@ def host_step(optimizer: keras.optimizers.Optimizer) -> int:
 
 
 # -- update rules (Keras's own, with a scheduled momentum) ----------------------------------
-def _sgd_update_step(self: Any, gradient: Any, variable: Any, learning_rate: Any) -> None:
+# ``scheduled`` is the ``(learning_rate, momentum)`` pair from ``_hooked_backend_update_step``.
+def _sgd_update_step(self: Any, gradient: Any, variable: Any, scheduled: Any) -> None:
+    learning_rate, momentum = scheduled
     lr = ops.cast(learning_rate, variable.dtype)
     gradient = ops.cast(gradient, variable.dtype)
-    momentum = ops.cast(getattr(self, _CURRENT_MOMENTUM), variable.dtype)
+    momentum = ops.cast(momentum, variable.dtype)
     m = self.momentums[self._get_variable_index(variable)]
     self.assign(m, ops.subtract(ops.multiply(m, momentum), ops.multiply(gradient, lr)))
     if self.nesterov:
@@ -100,10 +108,11 @@ def _sgd_update_step(self: Any, gradient: Any, variable: Any, learning_rate: Any
         self.assign_add(variable, m)
 
 
-def _adam_update_step(self: Any, gradient: Any, variable: Any, learning_rate: Any) -> None:
+def _adam_update_step(self: Any, gradient: Any, variable: Any, scheduled: Any) -> None:
+    learning_rate, beta_1 = scheduled
     lr = ops.cast(learning_rate, variable.dtype)
     gradient = ops.cast(gradient, variable.dtype)
-    beta_1 = ops.cast(getattr(self, _CURRENT_MOMENTUM), variable.dtype)
+    beta_1 = ops.cast(beta_1, variable.dtype)
     local_step = ops.cast(self.iterations + 1, variable.dtype)
     beta_1_power = ops.power(beta_1, local_step)
     beta_2_power = ops.power(ops.cast(self.beta_2, variable.dtype), local_step)
@@ -133,12 +142,10 @@ def _hooked_backend_update_step_compiled(
     hooks: _Hooks = getattr(self, _STATE_ATTR)
     assert hooks.momentum_schedule is not None
     momentum = evaluate_piecewise(hooks.momentum_schedule, _step_tensor(self))
-    object.__setattr__(self, _CURRENT_MOMENTUM, momentum)
-    try:
-        hooks.original_methods["_backend_update_step"](grads, trainable_variables, learning_rate)
-    finally:
-        # never leave a traced tensor on the object
-        object.__delattr__(self, _CURRENT_MOMENTUM)
+    # one argument, so that tf.distribute's merge_call carries it to every replica's update
+    hooks.original_methods["_backend_update_step"](
+        grads, trainable_variables, (learning_rate, momentum)
+    )
 
 
 def _hooked_backend_update_step_eager(

@@ -20,16 +20,57 @@ logger = logging.getLogger(__name__)
 _MISSING = object()
 
 
-def _value(variable: Any) -> np.ndarray:
+def _sync_on_read_components(variable: Any) -> list[Any] | None:
+    """The per-replica TF variables behind a ``tf.distribute`` sync-on-read variable (metric
+    state under ``MirroredStrategy`` / ``MultiWorkerMirroredStrategy``), else ``None``.
+
+    Such a variable has one local value per replica and no single value to read or assign
+    exactly (reading sums the replicas, assigning divides by their number), so it is
+    captured and restored replica by replica."""
+    if keras.backend.backend() != "tensorflow":
+        return None
+    inner = getattr(variable, "value", None)
+    if type(inner).__name__ != "SyncOnReadVariable":
+        return None
+    return list(inner.values)
+
+
+def _numpy(value: Any) -> np.ndarray:
     # copy=True: on torch `.numpy()` may share memory with the live parameter.
-    return np.array(keras.ops.convert_to_numpy(variable.value), copy=True)
+    return np.array(keras.ops.convert_to_numpy(value), copy=True)
+
+
+def _value(variable: Any) -> np.ndarray | tuple[np.ndarray, ...]:
+    components = _sync_on_read_components(variable)
+    if components is not None:
+        return tuple(_numpy(c.read_value()) for c in components)
+    return _numpy(variable.value)
+
+
+def _assign(variable: Any, value: np.ndarray | tuple[np.ndarray, ...]) -> None:
+    if isinstance(value, tuple):
+        for component, part in zip(_sync_on_read_components(variable) or [], value):
+            component.assign(part)
+    else:
+        variable.assign(value)
+
+
+def _equal(a: Any, b: Any) -> bool:
+    if isinstance(a, tuple) or isinstance(b, tuple):
+        return (
+            isinstance(a, tuple)
+            and isinstance(b, tuple)
+            and len(a) == len(b)
+            and all(np.array_equal(x, y) for x, y in zip(a, b))
+        )
+    return bool(np.array_equal(a, b))
 
 
 @dataclasses.dataclass
 class TrainingState:
     """Values of every model / optimizer / metric variable, paired with the variable itself."""
 
-    pairs: list[tuple[Any, np.ndarray]]
+    pairs: list[tuple[Any, np.ndarray | tuple[np.ndarray, ...]]]
     history: Any
     stop_training: Any
 
@@ -59,7 +100,7 @@ class TrainingState:
         ``stop_training``."""
         _detach_jax_state(model)
         for variable, value in self.pairs:
-            variable.assign(value)
+            _assign(variable, value)
         if self.history is _MISSING:
             if "history" in model.__dict__:
                 try:
@@ -76,7 +117,7 @@ class TrainingState:
         return [
             getattr(v, "path", getattr(v, "name", "?"))
             for v, value in self.pairs
-            if not np.array_equal(_value(v), value)
+            if not _equal(_value(v), value)
         ]
 
 
