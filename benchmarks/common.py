@@ -51,9 +51,13 @@ def stats(values: Sequence[float]) -> dict[str, float]:
     }
 
 
-def write_results(name: str, payload: dict[str, Any], markdown: Sequence[str]) -> None:
+def write_results(
+    name: str, payload: dict[str, Any], markdown: Sequence[str], out_dir: Path = RESULTS
+) -> None:
+    """``out_dir/NAME.json`` and ``out_dir/NAME.md``, each written atomically."""
     from superconverge.io import atomic_write_json, atomic_write_text
 
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(RESULTS / f"{name}.json", payload)
-    atomic_write_text(RESULTS / f"{name}.md", "\n".join(markdown) + "\n")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out_dir / f"{name}.json", payload)
+    atomic_write_text(out_dir / f"{name}.md", "\n".join(markdown) + "\n")

@@ -227,8 +227,8 @@ class Pipeline:
             self.new_model(bn_momentum=self.bn_momentum(), weight_decay=self.weight_decay()),
             keras.optimizers.SGD(self.config.range_start_lr, momentum=self.config.momentum[0]),
         )
-        steps = self.config.range_steps or self.steps_per_epoch()
-        steps = min(steps, self.steps_per_epoch())
+        # at most one epoch by default, but never fewer steps than a curve needs (10)
+        steps = self.config.range_steps or max(self.steps_per_epoch(), 10)
         result = lr_range_test(
             model,
             self._train_batches(augment=False),

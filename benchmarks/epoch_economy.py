@@ -1,0 +1,455 @@
+"""Epoch economy: one-cycle with automatic bounds at N/4 and N/5 epochs against the usual
+step-decay recipe at N epochs (issue 8).
+
+What is measured
+----------------
+For every model and seed, two pipeline runs (``superconverge.Pipeline``, exactly what
+``superconverge run`` does, minus the HTML report):
+
+* ``quarter``: one-cycle for ``N/4`` epochs **and** the baseline for ``N`` epochs, stages
+  prepare → range_test → bounds → one_cycle → baseline → evaluate;
+* ``fifth`` (one per further ``--fractions`` entry): one-cycle for ``N/5`` epochs, no baseline.
+
+The baseline is the pipeline's: SGD with momentum 0.9, LR 0.1 divided by 10 at 50% and 75% of
+its epochs, weight decay 5e-4 (Caffe-style λ, see ``models.build``), batch-norm momentum 0.99.
+One-cycle gets its max/min LR from the run's own range test (``auto`` bounds, no human
+choice), momentum 0.95 → 0.85, the same weight decay, and the batch-norm momentum the library
+recommends for the run's length. Each run does its own range test, as a user would, and its
+cost is reported next to the training time.
+
+Every run holds out the same stratified 10% of the training split for validation (per seed);
+the per-epoch curves and every choice (bounds) use only the training and validation data. The
+test set is touched once per trained model, by the pipeline's ``evaluate`` stage, for the final
+numbers.
+
+Reported per (model, schedule): test accuracy mean ± std over seeds (sample std), the paired
+accuracy difference to the baseline of the same seed (mean ± std), training wall time (sum of
+the epoch times, validation included, checkpoints excluded) and the same plus the range test,
+epochs and wall time as ratios to the baseline measured in the same run, and the per-epoch
+validation accuracy. ``meets baseline`` = mean one-cycle test accuracy ≥ mean baseline test
+accuracy. For the baseline, a plateau check: the validation accuracy gained in the last
+quarter of its epochs (after the second LR drop) and in its last two epochs.
+
+Sizing of the defaults (about two hours on this 2-core machine, torch backend)
+-------------------------------------------------------------------------------
+Measured training throughput with other jobs running: ``simple_cnn`` ≈ 1,900 images/s,
+``resnet20`` ≈ 450 images/s; inference assumed 3× faster. Fashion-MNIST has 54,000 training
+images after the 10% validation hold-out (6,000). With ``N = 20`` (divisible by 4 and 5; the
+step-decay baseline on Fashion-MNIST levels off well before 20 epochs — the plateau check in
+the results says whether it did here) each seed trains ``20 + 5 + 4 = 29`` epochs, plus two
+range tests (at most one epoch each; 25 validation probes of 4 batches) and three test
+evaluations:
+
+* ``simple_cnn`` on all 54,000 images: 29 × 54,000 / 1,900 ≈ 824 s training, ≈ 31 s
+  validation, ≤ 60 s range tests, ≈ 5 s test → ≈ 920 s per seed, × 3 seeds ≈ 46 min;
+* ``resnet20`` on the first 18,000 images: 29 × 18,000 / 450 ≈ 1,160 s, ≈ 129 s validation,
+  ≤ 100 s range tests, ≈ 22 s test → ≈ 1,410 s per seed, × 3 seeds ≈ 71 min.
+
+Total ≈ 117 min. ``--plan`` prints this estimate for any flags without training. The numbers
+come from the constants ``THROUGHPUT`` and ``INFERENCE_SPEEDUP`` below.
+
+Resuming: each run is a pipeline run directory ``WORK/MODEL/seedS/{quarter,fifth}``; a killed
+benchmark started again with the same flags skips finished runs and resumes an interrupted one
+at its last finished epoch. Outputs: ``OUT/epoch_economy.{json,md}`` and (via
+``headline.py``) ``OUT/headline.md`` and ``OUT/epoch_economy_accuracy.png``.
+
+    nice -n 19 env KERAS_BACKEND=torch python benchmarks/epoch_economy.py
+    python benchmarks/epoch_economy.py --plan
+    python benchmarks/epoch_economy.py --dataset synthetic --models simple_cnn --epochs 4 \\
+        --fractions 2 4 --seeds 0 1 --out-dir /tmp/ee --work-dir /tmp/ee/work   # toy run
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from common import RESULTS, stats, system_info, write_results
+
+HERE = Path(__file__).resolve().parent
+NAME = "epoch_economy"
+DEFAULT_WORK = HERE.parent / "runs" / NAME
+# training images/s measured on this machine (torch backend, CPU, other jobs running)
+THROUGHPUT = {"simple_cnn": 1900.0, "resnet20": 450.0, "resnet56": 150.0, "resnet9": 300.0}
+INFERENCE_SPEEDUP = 3.0  # forward only ≈ 3× a training step (assumption for the estimate)
+DEFAULT_SUBSETS = {"simple_cnn": None, "resnet20": 18000}
+RANGE_PROBES = 25  # the pipeline validates every steps // 25 range-test steps ...
+RANGE_PROBE_BATCHES = 4  # ... on 4 batches (lr_range_test's validation_batches)
+STAGES = ("prepare", "range_test", "bounds", "one_cycle", "baseline", "evaluate")
+
+logger = logging.getLogger(NAME)
+
+
+# ------------------------------------------------------------------------------ configuration
+def parse_subsets(items: list[str] | None, models: list[str]) -> dict[str, int | None]:
+    """``["resnet20=18000", "simple_cnn=all"]`` → per-model training subset (None = all)."""
+    subsets = {m: DEFAULT_SUBSETS.get(m) for m in models}
+    for item in items or []:
+        if "=" in item:
+            model, value = item.split("=", 1)
+            targets = [model]
+        else:
+            value, targets = item, list(models)
+        for model in targets:
+            if model not in subsets:
+                raise SystemExit(f"--train-subset names {model!r}, not one of --models {models}")
+            subsets[model] = None if value.lower() in ("all", "none", "0") else int(value)
+    return subsets
+
+
+def variant_epochs(n: int, fraction: int) -> int:
+    epochs = n // fraction
+    if epochs < 1 or epochs * fraction != n:
+        raise SystemExit(
+            f"--epochs {n} is not divisible by {fraction}: choose N so that N/{fraction} is a "
+            "whole number of epochs (e.g. 20 for fractions 4 and 5)"
+        )
+    return epochs
+
+
+def run_plan(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The pipeline runs: one per (model, seed, fraction); the first fraction carries the
+    baseline."""
+    plan = []
+    for model in args.models:
+        for seed in args.seeds:
+            for i, fraction in enumerate(args.fractions):
+                plan.append({
+                    "model": model,
+                    "seed": seed,
+                    "fraction": fraction,
+                    "epochs": variant_epochs(args.epochs, fraction),
+                    "baseline_epochs": args.epochs if i == 0 else 0,
+                    "dir": Path(args.work_dir) / model / f"seed{seed}" / f"n{fraction}",
+                })
+    return plan
+
+
+def run_config(args: argparse.Namespace, item: dict[str, Any]) -> Any:
+    from superconverge.pipeline import RunConfig
+
+    return RunConfig(
+        dataset=args.dataset,
+        data_path=args.data_path,
+        model=item["model"],
+        train_subset=args.subsets[item["model"]],
+        seed=item["seed"],
+        batch_size=args.batch_size,
+        epochs=item["epochs"],
+        weight_decay=args.weight_decay,
+        augment=args.augment,
+        range_steps=args.range_steps,
+        baseline_epochs=item["baseline_epochs"],
+        baseline_lr=args.baseline_lr,
+        out=str(item["dir"]),
+    )
+
+
+# ------------------------------------------------------------------------------- estimate
+def dataset_sizes(args: argparse.Namespace) -> tuple[int, int, int]:
+    """(train after hold-out, validation, test) sizes, read from the data set itself."""
+    from superconverge import data
+
+    splits = data.load(args.dataset, path=args.data_path, seed=0)
+    return len(splits.train), len(splits.val), len(splits.test)
+
+
+def estimate_seconds(args: argparse.Namespace, sizes: tuple[int, int, int]) -> dict[str, float]:
+    """Expected wall time per model from ``THROUGHPUT`` (see the module docstring)."""
+    n_train_all, n_val, n_test = sizes
+    out: dict[str, float] = {}
+    for model in args.models:
+        rate = THROUGHPUT.get(model, 300.0)
+        infer = rate * INFERENCE_SPEEDUP
+        n_train = min(args.subsets[model] or n_train_all, n_train_all)
+        steps = math.ceil(n_train / args.batch_size)
+        range_steps = min(args.range_steps or steps, steps)
+        epochs = args.epochs + sum(variant_epochs(args.epochs, f) for f in args.fractions)
+        per_seed = (
+            epochs * n_train / rate
+            + epochs * n_val / infer
+            + len(args.fractions) * (range_steps * args.batch_size / rate
+                                     + RANGE_PROBES * RANGE_PROBE_BATCHES * args.batch_size
+                                     / infer)
+            + (len(args.fractions) + 1) * n_test / infer
+        )
+        out[model] = per_seed * len(args.seeds)
+    out["total"] = sum(out.values())
+    return out
+
+
+# ---------------------------------------------------------------------------------- running
+def run_is_finished(run_dir: Path) -> bool:
+    from superconverge.io import read_json
+
+    state = run_dir / "state.json"
+    return state.exists() and bool(read_json(state)["stages"].get("evaluate", {}).get("done"))
+
+
+def execute(args: argparse.Namespace, item: dict[str, Any]) -> None:
+    from superconverge.pipeline import Pipeline
+
+    pipeline = Pipeline(run_config(args, item), quiet=True)
+    stages = [s for s in STAGES if s in pipeline.planned_stages()]
+    pipeline.run(stages)
+
+
+def collect(item: dict[str, Any]) -> list[dict[str, Any]]:
+    """The finished run's rows: its one-cycle and (if any) its baseline."""
+    from superconverge.io import read_csv, read_json
+
+    run_dir = item["dir"]
+    metrics = read_json(run_dir / "metrics.json")
+    state = read_json(run_dir / "state.json")["stages"]
+    bounds = read_json(run_dir / "bounds.json")
+    data_summary = read_json(run_dir / "data.json")
+    range_s = float(state.get("range_test", {}).get("seconds", 0.0)) + float(
+        state.get("bounds", {}).get("seconds", 0.0)
+    )
+    rows = []
+    for name in ("one_cycle", "baseline"):
+        if name not in metrics:
+            continue
+        history = read_csv(run_dir / f"{name}_history.csv")
+        m = metrics[name]
+        row = {
+            "model": item["model"],
+            "seed": item["seed"],
+            "variant": "baseline" if name == "baseline" else f"one_cycle_n{item['fraction']}",
+            "epochs": int(m["epochs"]),
+            "test_accuracy": float(m["test_accuracy"]),
+            "test_loss": float(m["test_loss"]),
+            "wall_time": float(m["wall_time"]),
+            "range_test_s": range_s if name == "one_cycle" else 0.0,
+            "val_accuracy": [float(r["val_accuracy"]) for r in history],
+            "train_examples": data_summary.get("train"),
+            "run_dir": str(run_dir),
+        }
+        if name == "one_cycle":
+            row["bounds"] = {k: bounds.get(k) for k in (
+                "max_lr", "min_lr", "method", "confidence", "bn_momentum", "weight_decay")}
+        rows.append(row)
+    return rows
+
+
+# -------------------------------------------------------------------------------- summaries
+def summarize(rows: list[dict[str, Any]], models: list[str], variants: list[str]) -> list[dict]:
+    """Mean ± std per (model, variant) and ratios to the baseline of the same benchmark run."""
+    summary = []
+    for model in models:
+        base = {r["seed"]: r for r in rows if r["model"] == model and r["variant"] == "baseline"}
+        base_wall = stats([r["wall_time"] for r in base.values()]) if base else None
+        for variant in variants:
+            sel = [r for r in rows if r["model"] == model and r["variant"] == variant]
+            if not sel:
+                continue
+            wall = stats([r["wall_time"] for r in sel])
+            wall_all = stats([r["wall_time"] + r["range_test_s"] for r in sel])
+            entry: dict[str, Any] = {
+                "model": model,
+                "variant": variant,
+                "epochs": sel[0]["epochs"],
+                "seeds": sorted(r["seed"] for r in sel),
+                "test_accuracy": stats([r["test_accuracy"] for r in sel]),
+                "wall_time": wall,
+                "wall_time_with_range_test": wall_all,
+                "range_test_s": stats([r["range_test_s"] for r in sel]),
+            }
+            if base and variant != "baseline":
+                paired = [r["test_accuracy"] - base[r["seed"]]["test_accuracy"]
+                          for r in sel if r["seed"] in base]
+                base_acc = stats([r["test_accuracy"] for r in base.values()])
+                entry["vs_baseline"] = {
+                    "baseline_epochs": next(iter(base.values()))["epochs"],
+                    "epoch_fraction": sel[0]["epochs"] / next(iter(base.values()))["epochs"],
+                    "wall_time_fraction": wall["mean"] / base_wall["mean"],
+                    "wall_time_fraction_with_range_test": wall_all["mean"] / base_wall["mean"],
+                    "accuracy_difference": stats(paired) if paired else None,
+                    "meets_baseline": entry["test_accuracy"]["mean"] >= base_acc["mean"],
+                }
+            summary.append(entry)
+    return summary
+
+
+def plateau(rows: list[dict[str, Any]], models: list[str]) -> dict[str, Any]:
+    """How much the baseline's validation accuracy still rose at the end (mean over seeds)."""
+    out = {}
+    for model in models:
+        curves = [r["val_accuracy"] for r in rows
+                  if r["model"] == model and r["variant"] == "baseline" and r["val_accuracy"]]
+        if not curves:
+            continue
+        n = len(curves[0])
+        q = max(0, round(0.75 * n) - 1)  # index of the epoch ending at 75%
+        out[model] = {
+            "epochs": n,
+            "val_accuracy_at_75pct": stats([c[q] for c in curves])["mean"],
+            "val_accuracy_final": stats([c[-1] for c in curves])["mean"],
+            "gain_last_quarter": stats([c[-1] - c[q] for c in curves])["mean"],
+            "gain_last_two_epochs": stats([c[-1] - c[max(0, n - 3)] for c in curves])["mean"],
+        }
+    return out
+
+
+def variant_label(variant: str, n: int) -> str:
+    if variant == "baseline":
+        return f"step decay, N = {n}"
+    return f"one-cycle, N/{variant.removeprefix('one_cycle_n')}"
+
+
+def markdown(payload: dict[str, Any]) -> list[str]:
+    s = payload["settings"]
+    lines = [
+        "# Epoch economy: one-cycle at N/4 and N/5 epochs against step decay at N",
+        "",
+        f"{s['dataset']}, batch {s['batch_size']}, weight decay {s['weight_decay']}, "
+        f"baseline SGD momentum 0.9 LR {s['baseline_lr']} ÷10 at 50% and 75%, N = "
+        f"{s['epochs']}; one-cycle bounds from each run's own range test (`auto`); seeds "
+        f"{s['seeds']}; training examples per model {s['train_examples']}; backend "
+        f"{payload['backend']}; {payload['system']['cpus']} CPUs ({payload['system']['cpu']}). "
+        "Test accuracy mean ± sample std over seeds; Δ = paired difference to the same seed's "
+        "baseline; wall time = training epochs incl. validation (+ the range test for "
+        "one-cycle); fractions are one-cycle / baseline, measured in this run.",
+        "",
+        "| model | schedule | epochs | test accuracy (%) | Δ vs baseline (pp) | wall time (s) "
+        "| + range test (s) | epochs / baseline | time / baseline (incl. range test) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for e in payload["summary"]:
+        acc = e["test_accuracy"]
+        vs = e.get("vs_baseline")
+        delta = vs and vs["accuracy_difference"]
+        lines.append(
+            f"| {e['model']} | {variant_label(e['variant'], s['epochs'])} | {e['epochs']} | "
+            f"{100 * acc['mean']:.2f} ± {100 * acc['std']:.2f} | "
+            + (f"{100 * delta['mean']:+.2f} ± {100 * delta['std']:.2f} | " if delta else "— | ")
+            + f"{e['wall_time']['mean']:.0f} | {e['range_test_s']['mean']:.0f} | "
+            + (f"{vs['epoch_fraction']:.2f} | {vs['wall_time_fraction']:.2f} "
+               f"({vs['wall_time_fraction_with_range_test']:.2f}) |" if vs else "1 | 1 |")
+        )
+    if payload.get("plateau"):
+        lines += ["", "Baseline plateau check (validation accuracy, mean over seeds):", "",
+                  "| model | at 75% of N | at N | gain in last quarter (pp) | gain in last 2 "
+                  "epochs (pp) |", "|---|---|---|---|---|"]
+        for model, p in payload["plateau"].items():
+            lines.append(
+                f"| {model} | {100 * p['val_accuracy_at_75pct']:.2f} | "
+                f"{100 * p['val_accuracy_final']:.2f} | {100 * p['gain_last_quarter']:+.2f} | "
+                f"{100 * p['gain_last_two_epochs']:+.2f} |"
+            )
+    lines += ["", f"Wall time of this invocation {payload['elapsed_s']:.0f} s (runs finished by an "
+              f"earlier, interrupted invocation are read, not rerun); estimate for the whole "
+              f"benchmark {payload['estimate_s']['total']:.0f} s."]
+    return lines
+
+
+def write_outputs(out_dir: Path, payload: dict[str, Any], lines: list[str]) -> None:
+    write_results(NAME, payload, lines, out_dir=out_dir)
+
+
+# -------------------------------------------------------------------------------------- main
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", default="fashion_mnist")
+    p.add_argument("--data-path", default=None)
+    p.add_argument("--models", nargs="+", default=["simple_cnn", "resnet20"])
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--epochs", type=int, default=20, help="N: the baseline's epochs")
+    p.add_argument("--fractions", nargs="+", type=int, default=[4, 5],
+                   help="one-cycle runs for N/k epochs for each k")
+    p.add_argument("--train-subset", nargs="*", metavar="MODEL=N",
+                   help="training examples per model ('all' for every one); default "
+                        "resnet20=18000, others all")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--weight-decay", type=float, default=5e-4)
+    p.add_argument("--baseline-lr", type=float, default=0.1)
+    p.add_argument("--range-steps", type=int, default=None,
+                   help="range-test steps (default: one epoch, the pipeline's default)")
+    p.add_argument("--augment", action="store_true")
+    p.add_argument("--work-dir", default=str(DEFAULT_WORK),
+                   help="pipeline run directories (checkpoints, models); resumable")
+    p.add_argument("--out-dir", default=str(RESULTS))
+    p.add_argument("--plan", action="store_true", help="print the runs and the time estimate")
+    p.add_argument("--no-headline", action="store_true",
+                   help="do not regenerate headline.md and the plot in --out-dir")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    args.subsets = parse_subsets(args.train_subset, args.models)
+    if sorted(set(args.fractions)) != sorted(args.fractions) or min(args.fractions) < 2:
+        raise SystemExit("--fractions must be distinct whole numbers >= 2")
+    plan = run_plan(args)
+    sizes = dataset_sizes(args)
+    estimate = estimate_seconds(args, sizes)
+    logger.info("%d pipeline runs; estimated %.0f s (%s)", len(plan), estimate["total"],
+                ", ".join(f"{k} {v:.0f} s" for k, v in estimate.items() if k != "total"))
+    if args.plan:
+        for item in plan:
+            print(f"{item['model']} seed {item['seed']}: one-cycle {item['epochs']} epochs"
+                  + (f" + baseline {item['baseline_epochs']}" if item["baseline_epochs"] else "")
+                  + f" -> {item['dir']}")
+        print(f"estimated wall time: {estimate['total'] / 60:.0f} min")
+        return 0
+
+    started = time.perf_counter()
+    rows: list[dict[str, Any]] = []
+    for index, item in enumerate(plan, 1):
+        label = f"[{index}/{len(plan)}] {item['model']} seed {item['seed']} n{item['fraction']}"
+        if run_is_finished(item["dir"]):
+            logger.info("%s: finished earlier, reading %s", label, item["dir"])
+        else:
+            logger.info("%s: running in %s", label, item["dir"])
+            t0 = time.perf_counter()
+            execute(args, item)
+            logger.info("%s: done in %.0f s", label, time.perf_counter() - t0)
+        rows.extend(collect(item))
+
+    import keras
+
+    variants = ["baseline"] + [f"one_cycle_n{f}" for f in args.fractions]
+    train_examples = {m: next((r["train_examples"] for r in rows if r["model"] == m), None)
+                      for m in args.models}
+    payload = {
+        "benchmark": NAME,
+        "system": system_info(),
+        "backend": keras.backend.backend(),
+        "versions": {"keras": keras.__version__},
+        "settings": {
+            "dataset": args.dataset, "models": args.models, "seeds": args.seeds,
+            "epochs": args.epochs, "fractions": args.fractions, "batch_size": args.batch_size,
+            "train_subset": args.subsets, "train_examples": train_examples,
+            "validation_examples": sizes[1], "test_examples": sizes[2],
+            "weight_decay": args.weight_decay, "baseline_lr": args.baseline_lr,
+            "baseline_momentum": 0.9, "augment": args.augment, "range_steps": args.range_steps,
+        },
+        "estimate_s": estimate,
+        "elapsed_s": time.perf_counter() - started,
+        "summary": summarize(rows, args.models, variants),
+        "plateau": plateau(rows, args.models),
+        "runs": rows,
+    }
+    out_dir = Path(args.out_dir)
+    write_outputs(out_dir, payload, markdown(payload))
+    logger.info("wrote %s", out_dir / f"{NAME}.json")
+    if not args.no_headline:
+        import headline
+
+        headline.main(["--results-dir", str(out_dir), "--out-dir", str(out_dir)])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

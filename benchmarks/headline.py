@@ -1,0 +1,209 @@
+"""The README's headline table and plot, generated from the committed epoch-economy results.
+
+Reads ``RESULTS/epoch_economy.json`` (written by ``epoch_economy.py``) and writes
+
+* ``OUT/headline.md``: per model, the step-decay baseline and one-cycle at N/4 and N/5 epochs —
+  epochs, test accuracy mean ± std over seeds, wall time, and each as a ratio to the baseline —
+  followed by one generated sentence per model and fraction saying whether one-cycle reached
+  the baseline's accuracy;
+* ``OUT/epoch_economy_accuracy.png``: validation accuracy against epoch (mean over seeds,
+  band = ± std), one panel per model;
+
+and prints the Markdown. Every number comes from the JSON; nothing is typed here. With
+``--readme README.md`` the Markdown also replaces what lies between the lines
+``<!-- headline:start -->`` and ``<!-- headline:end -->`` in that file (the image link made
+relative to it).
+
+    python benchmarks/headline.py [--results-dir benchmarks/results] [--out-dir DIR]
+                                  [--readme README.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+SOURCE = "epoch_economy.json"
+TABLE = "headline.md"
+PLOT = "epoch_economy_accuracy.png"
+START, END = "<!-- headline:start -->", "<!-- headline:end -->"
+
+
+def _label(variant: str, n: int) -> str:
+    if variant == "baseline":
+        return "step decay (baseline)"
+    return f"one-cycle, N/{variant.removeprefix('one_cycle_n')}"
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.2f}"
+
+
+def table(payload: dict[str, Any]) -> list[str]:
+    """The headline table rows (Markdown), from ``payload['summary']``."""
+    s = payload["settings"]
+    n = s["epochs"]
+    lines = [
+        "| model | schedule | epochs | test accuracy (%, mean ± std) | Δ vs baseline (pp) "
+        "| wall time (s) | epochs vs baseline | wall time vs baseline |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for e in payload["summary"]:
+        acc, vs = e["test_accuracy"], e.get("vs_baseline")
+        wall = e["wall_time"]["mean"]
+        if vs:
+            delta = vs["accuracy_difference"]
+            rng = e["range_test_s"]["mean"]
+            lines.append(
+                f"| {e['model']} | {_label(e['variant'], n)} | {e['epochs']} | "
+                f"{_pct(acc['mean'])} ± {_pct(acc['std'])} | "
+                + (f"{100 * delta['mean']:+.2f} ± {100 * delta['std']:.2f} | " if delta
+                   else "— | ")
+                + f"{wall:.0f} + {rng:.0f} range test | {vs['epoch_fraction']:.2f}× | "
+                f"{vs['wall_time_fraction_with_range_test']:.2f}× |"
+            )
+        else:
+            lines.append(
+                f"| {e['model']} | {_label(e['variant'], n)} | {e['epochs']} | "
+                f"{_pct(acc['mean'])} ± {_pct(acc['std'])} | — | {wall:.0f} | 1× | 1× |"
+            )
+    return lines
+
+
+def verdicts(payload: dict[str, Any]) -> list[str]:
+    """One generated sentence per (model, one-cycle variant)."""
+    base = {e["model"]: e for e in payload["summary"] if e["variant"] == "baseline"}
+    out = []
+    for e in payload["summary"]:
+        vs = e.get("vs_baseline")
+        if not vs or e["model"] not in base:
+            continue
+        b = base[e["model"]]
+        diff = e["test_accuracy"]["mean"] - b["test_accuracy"]["mean"]
+        verdict = ("reaches the baseline's accuracy" if vs["meets_baseline"]
+                   else f"falls {100 * -diff:.2f} pp short of the baseline")
+        out.append(
+            f"- {e['model']}, one-cycle in {e['epochs']} of {vs['baseline_epochs']} epochs "
+            f"({_label(e['variant'], 0).split(', ')[1]}): {_pct(e['test_accuracy']['mean'])} % "
+            f"vs {_pct(b['test_accuracy']['mean'])} % — {verdict}, in "
+            f"{vs['wall_time_fraction_with_range_test']:.2f}× the baseline's wall time "
+            f"(range test included; {len(e['seeds'])} seeds)."
+        )
+    return out
+
+
+def settings_line(payload: dict[str, Any]) -> str:
+    s = payload["settings"]
+    examples = ", ".join(f"{m} {n}" for m, n in s["train_examples"].items())
+    return (
+        f"{s['dataset']}, N = {s['epochs']} baseline epochs (SGD momentum 0.9, LR "
+        f"{s['baseline_lr']} ÷10 at 50% and 75%, weight decay {s['weight_decay']}); one-cycle "
+        f"with bounds from its own range test; batch {s['batch_size']}; training examples: "
+        f"{examples}; seeds {', '.join(map(str, s['seeds']))}; {payload['backend']} backend on "
+        f"{payload['system']['cpus']} CPUs. Test accuracy is measured once per trained model; "
+        "Δ is the paired difference to the same seed's baseline; one-cycle wall time includes "
+        "its range test."
+    )
+
+
+def render(payload: dict[str, Any], image: str) -> list[str]:
+    return [
+        settings_line(payload),
+        "",
+        *table(payload),
+        "",
+        *verdicts(payload),
+        "",
+        f"![Validation accuracy per epoch]({image})",
+    ]
+
+
+def plot(payload: dict[str, Any], path: Path) -> Path:
+    """Validation accuracy against epoch, mean ± std over seeds, one panel per model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from matplotlib.ticker import MaxNLocator
+
+    from superconverge.plotting import save_figure
+
+    models = payload["settings"]["models"]
+    variants = ["baseline"] + [f"one_cycle_n{f}" for f in payload["settings"]["fractions"]]
+    fig, axes = plt.subplots(1, len(models), figsize=(5.5 * len(models), 4), squeeze=False)
+    for ax, model in zip(axes[0], models):
+        for variant in variants:
+            curves = [r["val_accuracy"] for r in payload["runs"]
+                      if r["model"] == model and r["variant"] == variant and r["val_accuracy"]]
+            if not curves:
+                continue
+            length = min(len(c) for c in curves)
+            arr = 100 * np.array([c[:length] for c in curves])
+            x = np.arange(1, length + 1)
+            mean, std = arr.mean(axis=0), arr.std(axis=0, ddof=1 if len(arr) > 1 else 0)
+            unit = "epoch" if length == 1 else "epochs"
+            line = ax.plot(x, mean, marker="o", ms=3,
+                           label=f"{_label(variant, 0)} ({length} {unit})")[0]
+            ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+        ax.set_title(f"{model} on {payload['settings']['dataset']}")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("validation accuracy (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower right", fontsize=8)
+    fig.suptitle(f"mean ± std over {len(payload['settings']['seeds'])} seeds", fontsize=9)
+    fig.tight_layout()
+    saved = save_figure(fig, path)
+    plt.close(fig)
+    return saved
+
+
+def update_readme(readme: Path, lines: list[str]) -> None:
+    text = readme.read_text(encoding="utf-8")
+    if START not in text or END not in text or text.index(START) > text.index(END):
+        raise SystemExit(f"{readme} has no '{START}' ... '{END}' block to replace; add the two "
+                         "lines where the headline table belongs")
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    from superconverge.io import atomic_write_text
+
+    atomic_write_text(readme, head + START + "\n" + "\n".join(lines) + "\n" + END + tail)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--results-dir", default=str(RESULTS), help=f"where {SOURCE} is")
+    p.add_argument("--out-dir", default=str(RESULTS), help=f"where {TABLE} and {PLOT} go")
+    p.add_argument("--readme", default=None,
+                   help="also replace the headline block of this Markdown file")
+    args = p.parse_args(argv)
+    source = Path(args.results_dir) / SOURCE
+    if not source.exists():
+        raise SystemExit(f"{source} does not exist: run benchmarks/epoch_economy.py first")
+    payload = json.loads(source.read_text(encoding="utf-8"))
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plot(payload, out_dir / PLOT)
+    lines = render(payload, PLOT)
+
+    from superconverge.io import atomic_write_text
+
+    atomic_write_text(out_dir / TABLE, "\n".join(lines) + "\n")
+    if args.readme:
+        readme = Path(args.readme)
+        image = Path(os.path.relpath(out_dir / PLOT, readme.resolve().parent)).as_posix()
+        update_readme(readme, render(payload, image))
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

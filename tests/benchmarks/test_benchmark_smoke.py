@@ -1,0 +1,222 @@
+"""CI smoke tests of the issue-8 benchmark scripts: each runs end to end at toy size, writing
+into a temporary directory, and its outputs have the promised structure.
+
+* ``reproduce_super_convergence.py --smoke``: generated CIFAR-format files, every experiment;
+* ``epoch_economy.py`` on the synthetic data set (two seeds, N = 2, one-cycle at N/2), then a
+  resume that reads every finished run instead of training again;
+* ``headline.py``: the table and plot come from the JSON (changing the JSON changes the
+  table), the README block is replaced in place, and a README without the block is refused.
+
+The scripts run as subprocesses on the torch backend, as a user runs them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCH = ROOT / "benchmarks"
+
+
+def _run(script: str, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "KERAS_BACKEND": "torch", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run([sys.executable, str(BENCH / script), *args], capture_output=True,
+                            text=True, env=env, timeout=timeout, cwd=ROOT)
+    if result.returncode != 0:
+        raise AssertionError(f"{script} exit {result.returncode}\n{result.stdout}\n"
+                             f"{result.stderr[-4000:]}")
+    return result
+
+
+def _bench_module(name: str):
+    sys.path.insert(0, str(BENCH))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(BENCH))
+
+
+# ----------------------------------------------------------------- reproduce_super_convergence
+def test_generated_cifar_files_load_in_the_real_format(tmp_path):
+    repro = _bench_module("reproduce_super_convergence")
+    from superconverge import data
+
+    folder = repro.write_cifar_files(tmp_path / "cifar-10-batches-py", per_batch=4, n_test=3)
+    splits = data.load("cifar10", path=folder, validation_split=0.0)
+    assert (len(splits.train), len(splits.val), len(splits.test)) == (20, 0, 3)
+    assert splits.input_shape == (32, 32, 3) and splits.num_classes == 10
+
+
+def test_reference_table_names_its_sources():
+    repro = _bench_module("reproduce_super_convergence")
+    for ref in repro.PAPER_RESULTS:
+        assert ref["source"].startswith("Results/") and 0 < ref["accuracy"] < 100
+        assert ref["iterations"] == (10000 if ref["policy"] == "one_cycle" else 80000)
+    sizes = {r["train_size"] for r in repro.PAPER_RESULTS}
+    assert sizes == {50000, 40000, 30000, 20000, 10000}
+
+
+@pytest.mark.slow
+def test_reproduction_smoke_runs_every_experiment(tmp_path):
+    work, out = tmp_path / "work", tmp_path / "out"
+    result = _run("reproduce_super_convergence.py", "--smoke", "--work-dir", str(work),
+                  "--out-dir", str(out))
+    payload = json.loads((out / "reproduce_super_convergence.json").read_text())
+    assert (out / "reproduce_super_convergence.md").exists()
+    assert payload["settings"]["smoke"] and payload["settings"]["model"] == "resnet20"
+    rows = payload["rows"]
+    keys = {(r["experiment"], r["train_size"], r["policy"], r["bn"]) for r in rows}
+    assert ("fig1a+bn+table1", 50000, "one_cycle", 0.95) in keys
+    assert ("fig1a+table1", 50000, "multistep", 0.999) in keys
+    assert ("bn", 50000, "one_cycle", 0.999) in keys
+    assert ("table1", 10000, "one_cycle", 0.95) in keys
+    assert ("table1", 10000, "multistep", 0.999) in keys
+    assert any(r["experiment"] == "bn" and r["bn"] not in (0.95, 0.999) for r in rows)  # library
+    for r in rows:
+        assert 0.0 <= r["measured"] <= 100.0
+        assert r["iterations"] == (6 if r["policy"] == "one_cycle" else 8)
+        # the paper column is filled exactly where a released log exists
+        assert (r["paper"] is not None) == (r["experiment"] != "bn")
+    by_size = {r["train_size"]: r["train_examples"] for r in rows}
+    assert by_size[50000] == 200 and by_size[10000] == 40
+    (rt,) = payload["range_test"]
+    assert rt["steps"] == 10 and rt["end_lr"] == pytest.approx(3.0)
+    assert rt["lr_at_end"] == pytest.approx(3.0)
+    assert "92.44" in result.stdout  # the paper's number printed beside the measured one
+    # run again: every arm is read from the work directory, nothing is trained
+    again = _run("reproduce_super_convergence.py", "--smoke", "--experiments", "fig1a",
+                 "--work-dir", str(work), "--out-dir", str(out))
+    assert again.stderr.count("finished earlier") == 2
+
+
+# ---------------------------------------------------------------------- epoch_economy + headline
+# 160 examples in batches of 16: 10 steps per epoch, the fewest a range test accepts (the
+# pipeline caps the range test at one epoch)
+TOY = ["--dataset", "synthetic", "--models", "simple_cnn", "--epochs", "2", "--fractions", "2",
+       "--seeds", "0", "1", "--batch-size", "16", "--range-steps", "10",
+       "--train-subset", "simple_cnn=160"]
+
+
+def test_default_plan_fits_about_two_hours():
+    result = _run("epoch_economy.py", "--plan")
+    minutes = int(re.search(r"estimated wall time: (\d+) min", result.stdout).group(1))
+    assert 90 <= minutes <= 135
+    assert result.stdout.count("resnet20 seed") == 6 and result.stdout.count("simple_cnn seed") == 6
+
+
+@pytest.mark.slow
+def test_epoch_economy_toy_run_resume_and_headline(tmp_path):
+    work, out = tmp_path / "work", tmp_path / "out"
+    _run("epoch_economy.py", *TOY, "--work-dir", str(work), "--out-dir", str(out))
+    payload = json.loads((out / "epoch_economy.json").read_text())
+    assert (out / "epoch_economy.md").exists()
+    runs = payload["runs"]
+    assert sorted((r["variant"], r["seed"]) for r in runs) == [
+        ("baseline", 0), ("baseline", 1), ("one_cycle_n2", 0), ("one_cycle_n2", 1)]
+    for r in runs:
+        assert len(r["val_accuracy"]) == r["epochs"] == (2 if r["variant"] == "baseline" else 1)
+        assert 0.0 <= r["test_accuracy"] <= 1.0 and r["wall_time"] > 0
+        assert r["train_examples"] == 160
+        assert (r["range_test_s"] > 0) == (r["variant"] != "baseline")
+    base, one = payload["summary"]
+    assert (base["variant"], one["variant"]) == ("baseline", "one_cycle_n2")
+    assert base["test_accuracy"]["n"] == one["test_accuracy"]["n"] == 2
+    vs = one["vs_baseline"]
+    assert vs["epoch_fraction"] == 0.5 and vs["baseline_epochs"] == 2
+    paired = [o["test_accuracy"] - b["test_accuracy"] for o, b in zip(
+        sorted((r for r in runs if r["variant"] == "one_cycle_n2"), key=lambda r: r["seed"]),
+        sorted((r for r in runs if r["variant"] == "baseline"), key=lambda r: r["seed"]))]
+    assert vs["accuracy_difference"]["mean"] == pytest.approx(sum(paired) / 2)
+    assert vs["meets_baseline"] == (one["test_accuracy"]["mean"] >= base["test_accuracy"]["mean"])
+    assert all(r["bounds"]["max_lr"] > r["bounds"]["min_lr"] > 0
+               for r in runs if r["variant"] != "baseline")
+    assert payload["plateau"]["simple_cnn"]["epochs"] == 2
+    # the headline was generated next to it
+    png = (out / "epoch_economy_accuracy.png").read_bytes()
+    assert png.startswith(b"\x89PNG")
+    headline = (out / "headline.md").read_text()
+    assert "| simple_cnn | one-cycle, N/2 | 1 |" in headline
+    assert f"{100 * one['test_accuracy']['mean']:.2f} ± " in headline
+
+    # a second invocation reads the finished runs and trains nothing
+    again = _run("epoch_economy.py", *TOY, "--work-dir", str(work), "--out-dir", str(out),
+                 "--no-headline")
+    assert again.stderr.count("finished earlier") == 2
+    assert json.loads((out / "epoch_economy.json").read_text())["summary"] == payload["summary"]
+
+
+def _payload() -> dict:
+    """A hand-made epoch_economy.json: the headline must render whatever numbers it holds."""
+    def st(mean, std=0.01):
+        return {"mean": mean, "std": std, "median": mean, "n": 3}
+
+    runs = [{"model": "m", "variant": v, "seed": s, "epochs": e, "test_accuracy": 0.5,
+             "wall_time": 1.0, "range_test_s": 0.0, "val_accuracy": [0.4 + 0.01 * i
+                                                                     for i in range(e)]}
+            for v, e in (("baseline", 20), ("one_cycle_n4", 5), ("one_cycle_n5", 4))
+            for s in (0, 1, 2)]
+    summary = [{"model": "m", "variant": "baseline", "epochs": 20, "seeds": [0, 1, 2],
+                "test_accuracy": st(0.9123), "wall_time": st(600.0), "range_test_s": st(0.0),
+                "wall_time_with_range_test": st(600.0)}]
+    for variant, epochs, acc in (("one_cycle_n4", 5, 0.9187), ("one_cycle_n5", 4, 0.9011)):
+        summary.append({
+            "model": "m", "variant": variant, "epochs": epochs, "seeds": [0, 1, 2],
+            "test_accuracy": st(acc), "wall_time": st(150.0), "range_test_s": st(30.0),
+            "wall_time_with_range_test": st(180.0),
+            "vs_baseline": {"baseline_epochs": 20, "epoch_fraction": epochs / 20,
+                            "wall_time_fraction": 0.25, "wall_time_fraction_with_range_test": 0.3,
+                            "accuracy_difference": st(acc - 0.9123),
+                            "meets_baseline": acc >= 0.9123}})
+    return {"settings": {"dataset": "d", "models": ["m"], "seeds": [0, 1, 2], "epochs": 20,
+                         "fractions": [4, 5], "batch_size": 128, "weight_decay": 5e-4,
+                         "baseline_lr": 0.1, "train_examples": {"m": 1000}},
+            "backend": "torch", "system": {"cpus": 2}, "summary": summary, "runs": runs}
+
+
+def test_headline_comes_from_the_json_and_updates_the_readme(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "epoch_economy.json").write_text(json.dumps(_payload()))
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n\nbefore\n<!-- headline:start -->\nold\n<!-- headline:end -->\nafter\n")
+    result = _run("headline.py", "--results-dir", str(results), "--out-dir", str(results),
+                  "--readme", str(readme))
+    table = (results / "headline.md").read_text()
+    assert result.stdout.strip() == table.strip()
+    assert "| m | step decay (baseline) | 20 | 91.23 ± 1.00 |" in table
+    assert "| m | one-cycle, N/4 | 5 | 91.87 ± 1.00 | +0.64 ± 1.00 |" in table
+    assert "reaches the baseline's accuracy" in table
+    assert "falls 1.12 pp short of the baseline" in table
+    assert (results / "epoch_economy_accuracy.png").read_bytes().startswith(b"\x89PNG")
+    text = readme.read_text()
+    assert "old" not in text and text.startswith("# x\n\nbefore\n") and text.endswith("after\n")
+    assert "(results/epoch_economy_accuracy.png)" in text and "91.87 ± 1.00" in text
+
+    # change a number in the JSON: the table follows
+    payload = _payload()
+    payload["summary"][1]["test_accuracy"]["mean"] = 0.8
+    (results / "epoch_economy.json").write_text(json.dumps(payload))
+    _run("headline.py", "--results-dir", str(results), "--out-dir", str(results))
+    assert "| m | one-cycle, N/4 | 5 | 80.00 ± 1.00 |" in (results / "headline.md").read_text()
+
+
+def test_headline_refuses_a_readme_without_the_block(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "epoch_economy.json").write_text(json.dumps(_payload()))
+    readme = tmp_path / "README.md"
+    readme.write_text("# no block\n")
+    env = {**os.environ, "KERAS_BACKEND": "torch"}
+    result = subprocess.run([sys.executable, str(BENCH / "headline.py"), "--results-dir",
+                             str(results), "--out-dir", str(results), "--readme", str(readme)],
+                            capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode != 0 and "headline:start" in result.stderr
+    assert readme.read_text() == "# no block\n"
