@@ -15,7 +15,7 @@ for backend in ${SUPERCONVERGE_TEST_BACKENDS:-tensorflow jax torch}; do
   KERAS_BACKEND=$backend python -m pytest -q -p no:cacheprovider tests/keras "$@"
 done
 echo "=== pipeline and tuning tests (end to end, on the torch backend)"
-KERAS_BACKEND=torch python -m pytest -q -p no:cacheprovider tests/pipeline "$@"
+KERAS_BACKEND=torch python -m pytest -q -p no:cacheprovider tests/pipeline tests/tuning "$@"
 KERAS_BACKEND=torch python -m pytest -q -p no:cacheprovider tests/benchmarks "$@"
 echo "=== data-parallel tests (virtual devices and two processes on 127.0.0.1)"
 python -m pytest -q -p no:cacheprovider tests/distributed "$@"

@@ -28,6 +28,9 @@ _LAZY_EXPORTS: dict[str, str] = {
     "LRRangeTest": "superconverge.finder",
     "RangeTestResult": "superconverge.finder",
     "lr_range_test": "superconverge.finder",
+    # regularisation tuning
+    "tune_regularization": "superconverge.tuning",
+    "TuningResult": "superconverge.tuning",
     # pipeline
     "Pipeline": "superconverge.pipeline",
     "RunConfig": "superconverge.pipeline",
@@ -53,6 +56,8 @@ __all__ = [  # noqa: RUF022 - grouped like _LAZY_EXPORTS
     "LRRangeTest",
     "RangeTestResult",
     "lr_range_test",
+    "tune_regularization",
+    "TuningResult",
     "callbacks",
     "data",
     "distributed",
@@ -60,6 +65,7 @@ __all__ = [  # noqa: RUF022 - grouped like _LAZY_EXPORTS
     "models",
     "pipeline",
     "schedules",
+    "tuning",
     "Pipeline",
     "RunConfig",
     "run",
@@ -89,3 +95,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from superconverge.finder import LRRangeTest, RangeTestResult, lr_range_test
     from superconverge.pipeline import Pipeline, RunConfig, run
     from superconverge.schedules import OneCycleSchedule, Phase, PiecewiseSchedule
+    from superconverge.tuning import TuningResult, tune_regularization

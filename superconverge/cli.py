@@ -9,9 +9,9 @@ import sys
 from collections.abc import Sequence
 
 from superconverge import __version__
-from superconverge.commands import pipeline, schedule
+from superconverge.commands import pipeline, schedule, tune
 
-SUBCOMMANDS = [pipeline, schedule]
+SUBCOMMANDS = [pipeline, schedule, tune]
 BACKENDS = ("torch", "tensorflow", "jax")
 DEFAULT_BACKEND = "torch"
 
@@ -53,6 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    # Optuna reports every trial at INFO; our own log lines say what matters.
+    logging.getLogger("optuna").setLevel(logging.WARNING)
     if not getattr(args, "run", None):
         parser.print_help()
         return 2

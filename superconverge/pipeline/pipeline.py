@@ -170,10 +170,13 @@ class Pipeline:
         """A fresh, uncompiled model with the run's seed (same initial weights every time)."""
         import keras
 
+        from superconverge import models
+
         keras.utils.set_random_seed(self.config.seed)
         if self.custom_build is not None:
-            return self.custom_build()
-        from superconverge import models
+            model = self.custom_build()
+            models.set_bn_momentum(model, bn_momentum)
+            return model
 
         return models.build(
             self.config.model,

@@ -1,0 +1,129 @@
+"""``superconverge tune``: choose weight decay and batch-norm momentum (Smith 2018) on Optuna."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import logging
+from pathlib import Path
+
+GRIDS = ("default", "deep", "shallow")
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.replace(" ", "").split(",") if v]
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") \
+            from error
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "tune",
+        help="choose weight decay and batch-norm momentum with short runs (Smith 2018)",
+        description=(
+            "Short one-cycle runs judged on validation loss: the weight-decay grid "
+            "(1e-3, 1e-4, 1e-5, 0), a bisection of the exponent, then batch-norm momenta "
+            "0.9 … 0.999 at the chosen weight decay. Writes tuning.json, tuning/*.png, "
+            "report.html and (by default) the Optuna study tuning.db into --out; run the same "
+            "command again to resume a killed search, or on several machines with one "
+            "--storage URL and --study-name to share it."
+        ),
+    )
+    parser.add_argument("--dataset", default="fashion_mnist", help="data set name")
+    parser.add_argument("--data-path", default=None, help="where the data set's files are")
+    parser.add_argument("--download", action="store_true", help="allow downloading the data")
+    parser.add_argument("--model", default="simple_cnn", help="model name")
+    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument("--epochs", type=int, default=2,
+                        help="length of the training tuned for (default 2)")
+    parser.add_argument("--trial-epochs", type=int, default=None,
+                        help="length of each short run (default: --epochs)")
+    parser.add_argument("--train-subset", type=int, default=None,
+                        help="use only the first N training examples")
+    parser.add_argument("--validation-split", type=float, default=0.1)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-lr", type=float, default=None,
+                        help="max LR of the short runs (default: one LR range test)")
+    parser.add_argument("--budget", type=int, default=None,
+                        help="number of short runs (default: grid + momenta + 1 bisection)")
+    parser.add_argument("--grid", choices=GRIDS, default="default",
+                        help="weight-decay grid: default 1e-3..0, deep 1e-4..1e-6 + 0, "
+                        "shallow 1e-2..1e-4 + 0")
+    parser.add_argument("--weight-decays", type=_floats, default=None, metavar="LIST",
+                        help="your own weight-decay grid, e.g. 1e-3,1e-4,0 (Caffe λ)")
+    parser.add_argument("--bn-momenta", type=_floats, default=None, metavar="LIST",
+                        help="batch-norm momenta to check (default 0.9,0.95,0.99,0.999)")
+    parser.add_argument("--bn-momentum", type=float, default=None,
+                        help="fix the batch-norm momentum; tune weight decay only")
+    parser.add_argument("--precise-bn", action="store_true",
+                        help="recalibrate BN statistics on training data before judging a run")
+    parser.add_argument("--storage", default=None,
+                        help="Optuna storage URL (default sqlite:///OUT/tuning.db), e.g. "
+                        "postgresql://user@host/db to share one study between machines")
+    parser.add_argument("--study-name", default="tuning", help="study name in the storage")
+    parser.add_argument("--quiet", action="store_true", help="only warnings in the log")
+    parser.add_argument("--json", action="store_true", help="print tuning.json at the end")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import optuna
+
+    from superconverge import data as data_module
+    from superconverge import models
+    from superconverge.tuning import tune_regularization
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if args.quiet:
+        logging.getLogger("superconverge").setLevel(logging.WARNING)
+    splits = data_module.load(
+        args.dataset, path=args.data_path, validation_split=args.validation_split,
+        seed=args.seed, train_subset=args.train_subset, download=args.download,
+    )
+    build = functools.partial(models.build, args.model, splits.input_shape, splits.num_classes,
+                              seed=args.seed)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    result = tune_regularization(
+        build, splits,
+        weight_decays=args.weight_decays if args.weight_decays is not None else args.grid,
+        bn_momenta=args.bn_momenta,
+        bn_momentum=args.bn_momentum,
+        budget=args.budget,
+        storage=args.storage,
+        study_name=args.study_name,
+        out_dir=out,
+        epochs=args.epochs,
+        trial_epochs=args.trial_epochs,
+        max_lr=args.max_lr,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        precise_bn=args.precise_bn,
+    )
+    report = _write_report(out)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    wd = result.weight_decay
+    print(f"weight decay {wd:.4g} (Caffe λ; Keras L2({wd / 2:.4g}) on kernels), "
+          f"batch-norm momentum {result.bn_momentum:g} for {result.target_epochs} epoch(s)")
+    print(result.reason)
+    print(f"evidence: {out / 'tuning.json'}, plots in {out / 'tuning'}"
+          + (f", report {report}" if report else ""))
+    return 0
+
+
+def _write_report(out: Path) -> Path | None:
+    """The run report (its tuning section) when the pipeline's report writer is available."""
+    try:
+        from superconverge.pipeline.report import write_report
+    except ImportError:  # pragma: no cover - pipeline not installed
+        return None
+    try:
+        return write_report(out)
+    except (KeyError, TypeError, ValueError) as error:  # a report needs more than tuning
+        logging.getLogger(__name__).warning("report not written: %s", error)
+        return None

@@ -1,0 +1,499 @@
+"""``tune_regularization``: Smith's weight-decay and batch-norm-momentum search on Optuna."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from superconverge.io import atomic_write_json, read_json
+from superconverge.tuning import procedure
+from superconverge.tuning import study as study_lib
+from superconverge.tuning.procedure import Candidate, Evaluation, SearchSpec
+
+__all__ = ["TuningResult", "tune_for_pipeline", "tune_regularization"]
+
+logger = logging.getLogger(__name__)
+
+_POLL_SECONDS = 5.0
+_MAX_FAILURES = 3  # per candidate: a run that keeps failing is a bug, not a kill
+
+
+class _NothingQueuedError(Exception):
+    """Another worker took the waiting trial first; this trial carries no candidate."""
+
+
+@dataclass
+class TuningResult:
+    """The chosen values and the evidence.
+
+    Attributes:
+        weight_decay: Caffe/Smith ``λ`` (what ``superconverge.models.build(weight_decay=...)``
+            takes: ``loss += (λ/2)·||w||²``).
+        bn_momentum: for a run of ``target_steps`` steps (Keras convention).
+        reason: one paragraph: what was tried and why these values.
+        evaluations: every finished short run (``phase``, both values, ``val_loss`` — ``None``
+            when pruned or diverged —, ``val_accuracy``, ``state``, ``epochs_run``, per-epoch
+            ``history``).
+        max_lr, max_lr_source: the one-cycle peak of the short runs and where it came from.
+        default_bn_momentum: the principled default for the *tuning* run length.
+        trial_epochs, target_epochs, steps_per_epoch: run lengths (the momentum found on
+            runs of ``trial_epochs`` is rescaled to ``target_epochs`` when they differ).
+        cost_epochs: epochs of training spent on tuning (short runs, pruned ones counted as
+            far as they ran, plus the range test's fraction of an epoch).
+        spec: the search (grid, momenta, bisection steps).
+        study_name, storage: where the Optuna study lives (password redacted).
+        wall_time: seconds this process spent (the last invocation only, when resumed).
+    """
+
+    weight_decay: float
+    bn_momentum: float
+    reason: str
+    evaluations: list[Evaluation]
+    max_lr: float
+    max_lr_source: str
+    default_bn_momentum: float
+    trial_epochs: int
+    target_epochs: int
+    steps_per_epoch: int
+    cost_epochs: float
+    spec: dict[str, Any]
+    study_name: str
+    storage: str | None
+    precise_bn: bool = False
+    wall_time: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "weight_decay": self.weight_decay,
+            "bn_momentum": self.bn_momentum,
+            "reason": self.reason,
+            "max_lr": self.max_lr,
+            "max_lr_source": self.max_lr_source,
+            "default_bn_momentum": self.default_bn_momentum,
+            "trial_epochs": self.trial_epochs,
+            "target_epochs": self.target_epochs,
+            "steps_per_epoch": self.steps_per_epoch,
+            "cost_epochs": self.cost_epochs,
+            "runs": len(self.evaluations),
+            "spec": self.spec,
+            "study_name": self.study_name,
+            "storage": self.storage,
+            "precise_bn": self.precise_bn,
+            "wall_time": self.wall_time,
+            "evaluations": [e.to_dict() for e in self.evaluations],
+            **self.extra,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TuningResult:
+        known = {
+            "weight_decay", "bn_momentum", "reason", "max_lr", "max_lr_source",
+            "default_bn_momentum", "trial_epochs", "target_epochs", "steps_per_epoch",
+            "cost_epochs", "runs", "spec", "study_name", "storage", "precise_bn", "wall_time",
+            "evaluations",
+        }
+        return cls(
+            weight_decay=float(data["weight_decay"]),
+            bn_momentum=float(data["bn_momentum"]),
+            reason=str(data["reason"]),
+            evaluations=[Evaluation.from_dict(e) for e in data.get("evaluations", [])],
+            max_lr=float(data["max_lr"]),
+            max_lr_source=str(data.get("max_lr_source", "")),
+            default_bn_momentum=float(data["default_bn_momentum"]),
+            trial_epochs=int(data["trial_epochs"]),
+            target_epochs=int(data["target_epochs"]),
+            steps_per_epoch=int(data["steps_per_epoch"]),
+            cost_epochs=float(data.get("cost_epochs", 0.0)),
+            spec=dict(data.get("spec", {})),
+            study_name=str(data.get("study_name", "")),
+            storage=data.get("storage"),
+            precise_bn=bool(data.get("precise_bn", False)),
+            wall_time=float(data.get("wall_time", 0.0)),
+            extra={k: v for k, v in data.items() if k not in known},
+        )
+
+    def save(self, path: str | Path) -> Path:
+        """Write ``tuning.json`` (atomically)."""
+        return atomic_write_json(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | Path) -> TuningResult:
+        return cls.from_dict(read_json(path))
+
+    def plot(self, out_dir: str | Path) -> list[Path]:
+        """Write ``weight_decay.png`` and ``bn_momentum.png`` into ``out_dir``."""
+        from superconverge.tuning.plots import save_plots
+
+        return save_plots(self, out_dir)
+
+
+def _max_lr_from_range_test(
+    build_model: Callable[..., Any],
+    data: Any,
+    *,
+    weight_decay: float,
+    bn_momentum: float,
+    batch_size: int,
+    seed: int,
+    momentum: float,
+    compile_model: Callable[..., Any] | None,
+    range_test: dict[str, Any],
+    out_dir: Path | None,
+) -> tuple[float, str, float]:
+    """One LR range test at the prior values; returns ``(max_lr, source, epochs spent)``."""
+    import keras
+
+    from superconverge.finder import lr_range_test
+    from superconverge.models import set_bn_momentum
+
+    settings = {"start_lr": 1e-5, "end_lr": 10.0, "diverge": 4.0, "steps": None,
+                "method": "auto", "min_lr_ratio": 10.0, **range_test}
+    keras.utils.set_random_seed(seed)
+    model = build_model(bn_momentum=bn_momentum, weight_decay=weight_decay)
+    set_bn_momentum(model, bn_momentum)
+    optimizer = keras.optimizers.SGD(settings["start_lr"], momentum=momentum)
+    if compile_model is not None:
+        model = compile_model(model, optimizer)
+    else:
+        model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+    batches = data.train_batches(batch_size, augment=False, shuffle=True, seed=seed)
+    steps = min(settings["steps"] or len(batches), len(batches))
+    result = lr_range_test(
+        model, batches, start_lr=settings["start_lr"], end_lr=settings["end_lr"],
+        steps=max(10, steps), diverge=settings["diverge"],
+    )
+    suggestion = result.suggest(method=settings["method"],
+                                min_lr_ratio=settings["min_lr_ratio"])
+    if out_dir is not None:
+        from superconverge.plotting import save_figure
+
+        result.save(out_dir / "tuning" / "range_test.json")
+        axes = result.plot(suggestion=suggestion)
+        save_figure(axes.figure, out_dir / "tuning" / "range_test_for_tuning.png")
+    ran = len(result.lrs) if hasattr(result, "lrs") else steps
+    source = (
+        f"LR range test before tuning ({ran} steps at weight decay {weight_decay:g}, "
+        f"BN momentum {bn_momentum:g}; method {suggestion.method}, confidence "
+        f"{suggestion.confidence:.2f})"
+    )
+    return float(suggestion.max_lr), source, ran / max(1, len(batches))
+
+
+def _resolve_storage(storage: str | Any | None, out_dir: Path | None) -> str | Any | None:
+    if storage is None and out_dir is not None:
+        return study_lib.default_storage(out_dir)
+    return storage
+
+
+def tune_regularization(
+    build_model: Callable[..., Any],
+    data: Any,
+    *,
+    weight_decays: Sequence[float] | str | None = None,
+    bn_momenta: Sequence[float] | None = None,
+    budget: int | None = None,
+    storage: str | Any | None = None,
+    study_name: str = study_lib.DEFAULT_STUDY_NAME,
+    out_dir: str | Path | None = None,
+    epochs: int = 2,
+    trial_epochs: int | None = None,
+    max_lr: float | None = None,
+    batch_size: int = 128,
+    seed: int = 0,
+    min_lr_ratio: float = 10.0,
+    momentum: tuple[float, float] = (0.95, 0.85),
+    augment: bool = False,
+    prior_weight_decay: float = 5e-4,
+    bn_momentum: float | None = None,
+    bn_tolerance: float = 0.01,
+    precise_bn: bool = False,
+    prune_ratio: float = 2.0,
+    range_test: dict[str, Any] | None = None,
+    compile_model: Callable[..., Any] | None = None,
+    plots: bool = True,
+) -> TuningResult:
+    """Choose weight decay and batch-norm momentum with Smith's short runs (on Optuna).
+
+    1. Max LR of the short runs: ``max_lr`` when given, else one LR range test at
+       ``prior_weight_decay`` and the principled momentum (kept in the study, so a resumed or
+       second worker reuses it).
+    2. Weight-decay grid (``weight_decays``: values or ``"default"`` = ``1e-3, 1e-4, 1e-5, 0``,
+       ``"deep"``, ``"shallow"``; ``()``: not tuned) at the principled BN momentum
+       ``m₀ = 1 - 4 / (0.1·T)`` clipped to ``[0.9, 0.999]`` for ``T`` steps of a short run.
+    3. Bisection of the exponent between the best value and its better neighbour.
+    4. Batch-norm momenta (``bn_momenta``, default ``0.9, 0.95, 0.99, 0.999`` plus ``m₀``;
+       ``()``: not tuned) at the chosen weight decay.
+
+    Each short run trains a fresh model (same initial weights and batches) for
+    ``trial_epochs`` with One Cycle at ``max_lr`` and is judged on its final validation loss;
+    the validation loss after each epoch is reported to Optuna, which prunes hopeless runs
+    (:class:`~superconverge.tuning.study.HopelessPruner`).
+
+    Args:
+        build_model: ``build_model(bn_momentum=..., weight_decay=...) -> keras.Model`` with
+            ``weight_decay`` as Caffe ``λ`` (e.g. ``functools.partial(models.build,
+            "simple_cnn", shape, classes, seed=0)``). Compiled or not: it is compiled with SGD.
+        data: a :class:`~superconverge.data.DatasetSplits` with a validation split.
+        budget: the number of short runs (default: grid + momenta + one bisection step; more
+            budget buys more bisection steps). The range test is not counted.
+        storage: an Optuna storage or URL; default ``sqlite:///<out_dir>/tuning.db`` with
+            ``out_dir``, in memory without. Workers sharing a URL and ``study_name`` share the
+            search; a killed search resumes where it stopped (finished runs are not redone).
+        study_name: the study within the storage.
+        out_dir: where ``tuning.json`` and ``tuning/*.png`` are written (and the default
+            storage lives); ``None``: nothing written.
+        epochs: the length of the training being tuned for (its BN momentum is for this).
+        trial_epochs: length of each short run (default ``epochs``). When shorter, momenta
+            are compared on the short runs and the winner is rescaled to ``epochs`` at the same
+            time constant per run length (:func:`~procedure.rescale_bn_momentum`).
+        bn_momentum: a fixed momentum (only weight decay is tuned).
+        bn_tolerance: relative improvement another momentum needs to replace ``m₀``.
+        precise_bn: recalibrate BN statistics on training data at the end of each short run
+            before judging it (see :func:`~superconverge.tuning.trial.precise_bn`).
+        prune_ratio: see ``HopelessPruner``.
+        range_test: options of the range test (``start_lr``, ``end_lr``, ``steps``,
+            ``diverge``, ``method``).
+        compile_model: ``(model, optimizer) -> model`` instead of the default compile.
+        plots: write the plots (with ``out_dir``).
+
+    Returns:
+        A :class:`TuningResult` (also saved as ``out_dir/tuning.json``).
+    """
+    from superconverge.tuning.trial import short_run
+
+    started = time.perf_counter()
+    out_path = Path(out_dir) if out_dir is not None else None
+    trial_epochs = int(trial_epochs or epochs)
+    if trial_epochs < 1 or epochs < 1:
+        raise ValueError(f"epochs and trial_epochs must be >= 1, got {epochs}, {trial_epochs}")
+    steps_per_epoch = math.ceil(len(data.train) / batch_size)
+    trial_steps = trial_epochs * steps_per_epoch
+    target_steps = epochs * steps_per_epoch
+
+    if bn_momentum is not None:
+        default_bn = float(bn_momentum)
+        momenta: tuple[float, ...] = ()
+    else:
+        default_bn = procedure.default_bn_momentum(trial_steps)
+        momenta = (
+            () if bn_momenta is not None and len(bn_momenta) == 0
+            else procedure.bn_momentum_candidates(default_bn, bn_momenta)
+        )
+    if not isinstance(weight_decays, str) and weight_decays is not None and not weight_decays:
+        grid: tuple[float, ...] = ()
+    else:
+        grid = procedure.weight_decay_candidates(weight_decays)
+    spec = SearchSpec.from_budget(
+        grid, momenta, default_bn, budget,
+        prior_weight_decay=prior_weight_decay, bn_tolerance=bn_tolerance,
+    )
+
+    storage = _resolve_storage(storage, out_path)
+    study = study_lib.open_study(storage, study_name,
+                                 pruner=study_lib.HopelessPruner(prune_ratio))
+    settings = {
+        "spec": spec.to_dict(), "trial_epochs": trial_epochs, "batch_size": batch_size,
+        "seed": seed, "steps_per_epoch": steps_per_epoch, "precise_bn": precise_bn,
+        "min_lr_ratio": min_lr_ratio, "momentum": list(momentum), "augment": augment,
+    }
+    saved = study.user_attrs.get("settings")
+    if saved is None:
+        study.set_user_attr("settings", settings)
+    elif saved != settings:
+        changed = sorted(k for k in set(saved) | set(settings) if saved.get(k) != settings.get(k))
+        raise ValueError(
+            f"study {study_name!r} in {study_lib.redact(str(storage))} was started with other "
+            f"settings ({', '.join(changed)}); resume it with the same settings, or use a new "
+            "study name / output directory"
+        )
+
+    # 1. the max LR of the short runs, shared through the study
+    range_epochs = 0.0
+    if max_lr is not None:
+        lr, source = float(max_lr), "given"
+        if study.user_attrs.get("max_lr") is None:
+            study.set_user_attr("max_lr", lr)
+            study.set_user_attr("max_lr_source", source)
+    elif study.user_attrs.get("max_lr") is not None:
+        lr = float(study.user_attrs["max_lr"])
+        source = str(study.user_attrs.get("max_lr_source", "stored in the study"))
+        range_epochs = float(study.user_attrs.get("range_test_epochs", 0.0))
+        logger.info("tuning: max LR %.4g from the study (%s)", lr, source)
+    else:
+        logger.info("tuning: LR range test for the max LR of the short runs ...")
+        lr, source, range_epochs = _max_lr_from_range_test(
+            build_model, data, weight_decay=prior_weight_decay, bn_momentum=default_bn,
+            batch_size=batch_size, seed=seed, momentum=momentum[0],
+            compile_model=compile_model, range_test=range_test or {}, out_dir=out_path,
+        )
+        if study.user_attrs.get("max_lr") is not None:  # another worker was faster
+            lr = float(study.user_attrs["max_lr"])
+            source = str(study.user_attrs.get("max_lr_source", "stored in the study"))
+        else:
+            study.set_user_attr("max_lr", lr)
+            study.set_user_attr("max_lr_source", source)
+            study.set_user_attr("range_test_epochs", range_epochs)
+        logger.info("tuning: max LR %.4g (%s)", lr, source)
+    if max_lr is not None and study.user_attrs.get("max_lr") != lr:
+        raise ValueError(
+            f"study {study_name!r} ran its short runs at max LR {study.user_attrs['max_lr']:g}, "
+            f"not {lr:g}: resume with the same max LR or use a new study"
+        )
+
+    def objective(trial: Any) -> float:
+        import optuna
+
+        frozen = trial.study._storage.get_trial(trial._trial_id)
+        if "fixed_params" not in frozen.system_attrs:
+            raise _NothingQueuedError()
+        trial.set_user_attr("worker", study_lib.worker_id())
+        wd = trial.suggest_float("weight_decay", 0.0, 1.0)
+        bn = trial.suggest_float("bn_momentum", 0.0, 1.0)
+        logger.info("tuning: trial %d (%s): weight decay %g, BN momentum %g ...",
+                    trial.number, trial.user_attrs.get("phase"), wd, bn)
+
+        def report(epoch: int, val_loss: float) -> bool:
+            trial.report(val_loss, epoch)
+            return trial.should_prune()
+
+        run = short_run(
+            build_model, data, weight_decay=wd, bn_momentum=bn, max_lr=lr,
+            epochs=trial_epochs, batch_size=batch_size, seed=seed, min_lr_ratio=min_lr_ratio,
+            momentum=momentum, augment=augment, use_precise_bn=precise_bn,
+            compile_model=compile_model, report=report,
+        )
+        trial.set_user_attr("epochs_run", run.epochs_run)
+        trial.set_user_attr("val_accuracy", run.val_accuracy)
+        trial.set_user_attr("history", run.history)
+        trial.set_user_attr("wall_time", round(run.wall_time, 3))
+        logger.info("tuning: trial %d: val loss %.4f%s (%.1f s)", trial.number, run.val_loss,
+                    " (pruned)" if run.stopped else " (diverged)" if run.diverged else "",
+                    run.wall_time)
+        if run.stopped or run.diverged:
+            trial.set_user_attr("diverged", run.diverged)
+            raise optuna.TrialPruned(
+                f"val loss {run.val_loss:.4g} after {run.epochs_run} epoch(s)"
+            )
+        return run.val_loss
+
+    # 2-4. the search: recompute the plan from what is stored, run what is missing
+    import optuna
+
+    failures: dict[Candidate, int] = {}
+    while True:
+        study_lib.recover_interrupted(study)
+        evaluations = study_lib.evaluations(study)
+        todo = procedure.plan_next(spec, evaluations)
+        if todo is None:
+            break
+        missing = [c for c in todo if not any(
+            c.matches(e.weight_decay, e.bn_momentum) for e in evaluations)]
+        for candidate in missing:
+            status = study_lib.candidate_status(study, candidate)
+            if status.get("WAITING", 0) or status.get("RUNNING", 0):
+                continue
+            failures[candidate] = status.get("FAIL", 0)
+            if failures[candidate] >= _MAX_FAILURES:
+                raise RuntimeError(
+                    f"the short run at weight decay {candidate.weight_decay:g}, BN momentum "
+                    f"{candidate.bn_momentum:g} failed {failures[candidate]} times; see the "
+                    "log of the earlier attempts"
+                )
+            study_lib.enqueue(study, candidate)
+        waiting = study_lib.count_states(study, (optuna.trial.TrialState.WAITING,))
+        if waiting:
+            study.optimize(objective, n_trials=1, catch=(_NothingQueuedError,))
+        else:  # the missing runs are running in other workers
+            time.sleep(_POLL_SECONDS)
+
+    evaluations = study_lib.evaluations(study)
+    decision = procedure.decide(spec, evaluations)
+    chosen_bn = decision.bn_momentum
+    reason = decision.reason
+    if trial_steps != target_steps and bn_momentum is None:
+        chosen_bn = procedure.rescale_bn_momentum(decision.bn_momentum, trial_steps,
+                                                  target_steps)
+        reason += (
+            f" Short runs had {trial_steps} steps, the training has {target_steps}: momentum "
+            f"{decision.bn_momentum:g} rescaled to {chosen_bn:g} (same time constant per run "
+            "length)."
+        )
+    cost = range_epochs + sum(e.epochs_run for e in evaluations)
+    reason += f" Max LR of the short runs {lr:.3g} ({source}). Tuning cost {cost:.1f} epochs."
+    result = TuningResult(
+        weight_decay=decision.weight_decay,
+        bn_momentum=chosen_bn,
+        reason=reason,
+        evaluations=evaluations,
+        max_lr=lr,
+        max_lr_source=source,
+        default_bn_momentum=default_bn,
+        trial_epochs=trial_epochs,
+        target_epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        cost_epochs=round(cost, 3),
+        spec=spec.to_dict(),
+        study_name=study_name,
+        storage=study_lib.redact(storage if isinstance(storage, str) else None),
+        precise_bn=precise_bn,
+        wall_time=round(time.perf_counter() - started, 3),
+        extra={"bn_momentum_for_trials": decision.bn_momentum},
+    )
+    if out_path is not None:
+        result.save(out_path / "tuning.json")
+        if plots:
+            result.plot(out_path / "tuning")
+    logger.info("tuning: weight decay %g, BN momentum %g. %s", result.weight_decay,
+                result.bn_momentum, result.reason)
+    return result
+
+
+def tune_for_pipeline(pipeline: Any) -> TuningResult:
+    """The pipeline's ``tune`` stage: tune for ``config.epochs`` on the run's data and model.
+
+    Writes ``run_dir/tuning.json`` (read back by ``Pipeline.weight_decay()`` and
+    ``bn_momentum()``), ``run_dir/tuning/*.png`` (embedded in the report) and keeps the Optuna
+    study in ``run_dir/tuning.db``, so a killed run resumes without redoing finished short runs.
+
+    * The short runs last ``config.epochs`` (the run being tuned: the BN momentum depends on
+      its length) at ``config.max_lr`` when set, else at the max LR of one range test made
+      with the configured range-test settings (the pipeline's own range test comes after
+      tuning, with the tuned values).
+    * ``config.bn_momentum`` set: only weight decay is tuned. A custom ``build_model`` (which
+      takes no weight decay): only the BN momentum is tuned, weight decay stays
+      ``config.weight_decay``.
+    """
+    config = pipeline.config
+    custom = getattr(pipeline, "custom_build", None) is not None
+
+    def build(*, bn_momentum: float, weight_decay: float) -> Any:
+        return pipeline.new_model(bn_momentum=bn_momentum, weight_decay=weight_decay)
+
+    return tune_regularization(
+        build,
+        pipeline.data,
+        weight_decays=() if custom else None,
+        bn_momentum=config.bn_momentum,
+        out_dir=pipeline.run_dir,
+        epochs=config.epochs,
+        max_lr=config.max_lr,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        min_lr_ratio=config.min_lr_ratio,
+        momentum=tuple(config.momentum),
+        augment=config.augment,
+        prior_weight_decay=config.weight_decay,
+        range_test={
+            "start_lr": config.range_start_lr, "end_lr": config.range_end_lr,
+            "steps": config.range_steps, "diverge": config.range_diverge,
+            "method": config.suggest_method, "min_lr_ratio": config.min_lr_ratio,
+        },
+        compile_model=pipeline.compile,
+    )

@@ -1,0 +1,273 @@
+"""Optuna plumbing: one study per tuning run, its storage, pruning, and recovery after a kill.
+
+* **Storage.** ``sqlite:///<out_dir>/tuning.db`` by default (nothing to set up), or any Optuna
+  RDB URL (``postgresql://user@host/db``, ``mysql://...``) so that several processes or
+  machines share one study; in memory when there is neither.
+* **Trials.** Every short run is an *enqueued* trial (``study.enqueue_trial``) carrying its two
+  values as fixed params and its phase as a user attribute: the search is Smith's deterministic
+  procedure (:mod:`superconverge.tuning.procedure`), Optuna's sampler is never asked.
+* **States.** ``COMPLETE`` (value = final validation loss) and ``PRUNED`` count as finished.
+  A process killed mid-trial leaves its trial ``RUNNING``: :func:`recover_interrupted` marks
+  it ``FAIL`` when the process that owned it is gone (same host, its pid no longer alive) or its
+  heartbeat is stale (other hosts, ``heartbeat_interval``/``grace_period`` of the RDB storage),
+  and the search enqueues that candidate again. Finished trials are never redone.
+* **Pruning.** :class:`HopelessPruner` stops a trial whose intermediate validation loss (one
+  report per epoch) is not finite or more than ``ratio`` times the best value any finished
+  trial reported at the same epoch.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import socket
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from superconverge.tuning.procedure import Candidate, Evaluation
+
+__all__ = [
+    "DEFAULT_STUDY_NAME",
+    "HopelessPruner",
+    "candidate_status",
+    "default_storage",
+    "enqueue",
+    "evaluations",
+    "open_study",
+    "recover_interrupted",
+    "redact",
+    "worker_id",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_STUDY_NAME = "tuning"
+HEARTBEAT_INTERVAL = 20  # seconds
+GRACE_PERIOD = 120  # seconds without a heartbeat before a RUNNING trial of another host is stale
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def default_storage(out_dir: str | os.PathLike[str]) -> str:
+    """``sqlite:///<out_dir>/tuning.db`` (absolute path)."""
+    path = Path(out_dir).resolve() / "tuning.db"
+    return f"sqlite:///{path}"
+
+
+def redact(url: str | None) -> str | None:
+    """The storage URL with any password replaced by ``***`` (for logs and tuning.json)."""
+    if not url or "://" not in url:
+        return url
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def worker_id() -> dict[str, Any]:
+    """``{"host": ..., "pid": ...}`` of this process, stored on the trials it runs."""
+    return {"host": socket.gethostname(), "pid": os.getpid()}
+
+
+class HopelessPruner(optuna.pruners.BasePruner):
+    """Prune a trial whose intermediate validation loss is hopeless.
+
+    At step (epoch) ``s`` with value ``v``: prune when ``v`` is NaN/inf, or when at least
+    ``min_finished`` trials have finished and ``v > ratio · min_j v_j(s)`` over the finished
+    (complete) trials ``j`` that reported step ``s``.
+
+    One-cycle runs peak in LR mid-run, where the validation loss is high and noisy and a
+    good setting can look worse than a bad one (the median rule of ``MedianPruner`` would
+    prune half of Smith's grid on that noise), so only far-off trials are stopped.
+    """
+
+    def __init__(self, ratio: float = 2.0, min_finished: int = 1) -> None:
+        if ratio <= 1.0:
+            raise ValueError(f"ratio must be > 1, got {ratio}")
+        self.ratio = float(ratio)
+        self.min_finished = int(min_finished)
+
+    def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
+        step = trial.last_step
+        if step is None:
+            return False
+        value = trial.intermediate_values[step]
+        if not math.isfinite(value):
+            return True
+        finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if len(finished) < self.min_finished:
+            return False
+        best = [
+            t.intermediate_values[step] for t in finished
+            if step in t.intermediate_values and math.isfinite(t.intermediate_values[step])
+        ]
+        return bool(best) and value > self.ratio * min(best)
+
+
+def open_study(
+    storage: str | optuna.storages.BaseStorage | None,
+    study_name: str = DEFAULT_STUDY_NAME,
+    *,
+    pruner: optuna.pruners.BasePruner | None = None,
+    heartbeat_interval: int | None = HEARTBEAT_INTERVAL,
+    grace_period: int | None = GRACE_PERIOD,
+) -> optuna.Study:
+    """Create the study or load it (``load_if_exists=True``).
+
+    Args:
+        storage: an RDB URL (``sqlite:///...``, ``postgresql://...``), a ready Optuna storage,
+            or ``None`` (in memory: nothing survives the process).
+        study_name: the study in that storage; every worker of one search uses the same name.
+        pruner: default :class:`HopelessPruner`.
+        heartbeat_interval, grace_period: RDB heartbeat, so that a trial whose worker died on
+            another machine is failed and redone (``None``: off).
+    """
+    if isinstance(storage, str):
+        engine_kwargs: dict[str, Any] = {}
+        if storage.startswith("sqlite"):
+            # several local workers: wait for the write lock instead of failing at once
+            engine_kwargs = {"connect_args": {"timeout": 60}}
+            if storage.startswith("sqlite:///"):
+                Path(storage[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            storage = optuna.storages.RDBStorage(
+                storage,
+                engine_kwargs=engine_kwargs,
+                heartbeat_interval=heartbeat_interval,
+                grace_period=grace_period if heartbeat_interval else None,
+            )
+    return optuna.create_study(
+        storage=storage,
+        study_name=study_name,
+        direction="minimize",
+        load_if_exists=True,
+        pruner=pruner or HopelessPruner(),
+        sampler=optuna.samplers.RandomSampler(seed=0),
+    )
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def recover_interrupted(study: optuna.Study) -> list[int]:
+    """Mark ``RUNNING`` trials whose worker is gone as ``FAIL``; return their numbers.
+
+    A trial is abandoned when its worker (``user_attrs["worker"]``) ran on this host and that
+    process no longer exists, or when the storage's heartbeat says it is stale
+    (``optuna.storages.fail_stale_trials``; RDB storages with a heartbeat only). Trials of
+    live workers, here or elsewhere, are left alone.
+    """
+    failed: list[int] = []
+    storage = study._storage
+    if optuna.storages._heartbeat.is_heartbeat_enabled(storage):
+        before = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+        after = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+        failed.extend(sorted(before - after))
+    host, me = socket.gethostname(), os.getpid()
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        worker = trial.user_attrs.get("worker") or {}
+        pid = worker.get("pid")
+        if worker.get("host") != host or not isinstance(pid, int) or pid == me:
+            continue
+        if not _pid_alive(pid):
+            try:
+                storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+            except RuntimeError:  # finished or failed by another worker meanwhile
+                continue
+            failed.append(trial.number)
+    if failed:
+        logger.warning(
+            "tuning: trial(s) %s were interrupted (their worker is gone); their candidates "
+            "will be run again", failed,
+        )
+    return failed
+
+
+def _params(trial: FrozenTrial) -> dict[str, float] | None:
+    params = trial.params or trial.system_attrs.get("fixed_params") or {}
+    if "weight_decay" in params and "bn_momentum" in params:
+        return {"weight_decay": float(params["weight_decay"]),
+                "bn_momentum": float(params["bn_momentum"])}
+    return None
+
+
+def candidate_status(study: optuna.Study, candidate: Candidate) -> dict[str, int]:
+    """How many trials of ``candidate`` the study holds, by state name (``"COMPLETE"``, ...)."""
+    counts: dict[str, int] = {}
+    for trial in study.get_trials(deepcopy=False):
+        params = _params(trial)
+        if params and candidate.matches(params["weight_decay"], params["bn_momentum"]):
+            counts[trial.state.name] = counts.get(trial.state.name, 0) + 1
+    return counts
+
+
+def enqueue(study: optuna.Study, candidate: Candidate) -> None:
+    """Add a ``WAITING`` trial for ``candidate`` (its params fixed, its phase as user attr)."""
+    study.enqueue_trial(
+        {"weight_decay": candidate.weight_decay, "bn_momentum": candidate.bn_momentum},
+        user_attrs={"phase": candidate.phase},
+    )
+
+
+def _evaluation(trial: FrozenTrial) -> Evaluation | None:
+    params = _params(trial)
+    if params is None or trial.state not in FINISHED:
+        return None
+    if trial.state == TrialState.COMPLETE and trial.value is not None:
+        loss = float(trial.value)
+    else:
+        loss = math.inf
+    attrs = trial.user_attrs
+    return Evaluation(
+        weight_decay=params["weight_decay"],
+        bn_momentum=params["bn_momentum"],
+        val_loss=loss,
+        phase=str(attrs.get("phase", "")),
+        state="complete" if trial.state == TrialState.COMPLETE else "pruned",
+        val_accuracy=attrs.get("val_accuracy"),
+        epochs_run=float(attrs.get("epochs_run", 0.0)),
+        number=trial.number,
+        history=dict(attrs.get("history") or {}),
+    )
+
+
+def evaluations(study: optuna.Study) -> list[Evaluation]:
+    """The finished (complete or pruned) trials as :class:`Evaluation`, oldest first; for a
+    candidate run more than once (two workers raced), only the first finished one counts."""
+    out: list[Evaluation] = []
+    for trial in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number):
+        evaluation = _evaluation(trial)
+        if evaluation is None:
+            continue
+        if any(
+            Candidate("", e.weight_decay, e.bn_momentum).matches(
+                evaluation.weight_decay, evaluation.bn_momentum
+            )
+            for e in out
+        ):
+            continue
+        out.append(evaluation)
+    return out
+
+
+def count_states(study: optuna.Study, states: Iterable[TrialState]) -> int:
+    """Number of trials in any of ``states``."""
+    return len(study.get_trials(deepcopy=False, states=tuple(states)))

@@ -1,0 +1,210 @@
+"""One short one-cycle run (Keras): the unit of evidence of the search, and precise BN."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import numpy as np
+
+from superconverge.callbacks import OneCycle
+from superconverge.models import batch_norm_layers, set_bn_momentum
+
+__all__ = ["PreciseBN", "ShortRun", "precise_bn", "short_run"]
+
+logger = logging.getLogger(__name__)
+
+#: ``report(epoch, val_loss) -> stop?``: called after every epoch.
+Reporter = Callable[[int, float], bool]
+
+
+@dataclass
+class ShortRun:
+    """What one short run measured."""
+
+    val_loss: float
+    val_accuracy: float | None
+    epochs_run: int
+    stopped: bool
+    diverged: bool
+    wall_time: float
+    history: dict[str, list[float]] = field(default_factory=dict)
+
+
+class _Report(keras.callbacks.Callback):
+    def __init__(self, report: Reporter | None) -> None:
+        super().__init__()
+        self.report = report
+        self.stopped = False
+        self.diverged = False
+        self.history: dict[str, list[float]] = {}
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = logs or {}
+        for key in ("loss", "val_loss", "val_accuracy"):
+            if key in logs:
+                self.history.setdefault(key, []).append(float(logs[key]))
+        val_loss = float(logs.get("val_loss", math.nan))
+        if not math.isfinite(val_loss) or not math.isfinite(float(logs.get("loss", 0.0))):
+            self.diverged = True
+            self.model.stop_training = True
+            return
+        if self.report is not None and self.report(epoch, val_loss):
+            self.stopped = True
+            self.model.stop_training = True
+
+
+def precise_bn(
+    model: keras.Model,
+    x: np.ndarray,
+    *,
+    batch_size: int = 128,
+    num_batches: int = 50,
+    seed: int = 0,
+) -> int:
+    """Recompute the batch-norm statistics on training data ("precise BN", Wu & Johnson 2021).
+
+    For every BN layer the moving mean and variance are replaced by the *equal-weight* average
+    of the per-batch statistics over ``num_batches`` batches of ``x`` (drawn with ``seed``):
+    ``μ = mean_b μ_b``, ``σ² = mean_b (σ²_b + μ_b²) - μ²`` (the population variance of
+    the pooled batches), with the network in training mode, as the moving averages would see
+    it. This removes the lag of a slow moving average (high Keras momentum) behind weights that
+    changed fast at the end of a short one-cycle run. Needs a functional or ``Sequential``
+    model (the BN inputs are read through a sub-model). Returns the number of BN layers set.
+    """
+    layers = batch_norm_layers(model)
+    if not layers:
+        return 0
+    try:
+        inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+        probe = keras.Model(inputs, [layer.input for layer in layers])
+    except (AttributeError, ValueError) as error:
+        raise ValueError(
+            "precise_bn needs a functional or Sequential model whose BN layers are reachable "
+            f"from model.inputs ({error}); subclassed models are not supported"
+        ) from error
+    rng = np.random.default_rng(seed)
+    n = int(x.shape[0])
+    sums: list[tuple[np.ndarray, np.ndarray]] = []
+    count = 0
+    for _ in range(max(1, num_batches)):
+        idx = rng.choice(n, size=min(batch_size, n), replace=False)
+        outs = probe(x[idx], training=True)
+        outs = outs if isinstance(outs, (list, tuple)) else [outs]
+        for i, (layer, out) in enumerate(zip(layers, outs)):
+            values = keras.ops.convert_to_numpy(out).astype(np.float64)
+            axis = layer.axis if isinstance(layer.axis, int) else layer.axis[0]
+            axis = axis % values.ndim
+            reduce = tuple(a for a in range(values.ndim) if a != axis)
+            mean, mean_sq = values.mean(axis=reduce), (values**2).mean(axis=reduce)
+            if count == 0:
+                sums.append((mean, mean_sq))
+            else:
+                sums[i] = (sums[i][0] + mean, sums[i][1] + mean_sq)
+        count += 1
+    for layer, (total, total_sq) in zip(layers, sums):
+        mean = total / count
+        var = np.maximum(total_sq / count - mean**2, 0.0)
+        layer.moving_mean.assign(mean.astype(layer.moving_mean.dtype))
+        layer.moving_variance.assign(var.astype(layer.moving_variance.dtype))
+    logger.debug("precise BN: %d layers recalibrated on %d batches", len(layers), count)
+    return len(layers)
+
+
+class PreciseBN(keras.callbacks.Callback):
+    """Calls :func:`precise_bn` on the model at the end of ``fit`` (training data ``x``)."""
+
+    def __init__(self, x: np.ndarray, *, batch_size: int = 128, num_batches: int = 50,
+                 seed: int = 0) -> None:
+        super().__init__()
+        self.x, self.batch_size, self.num_batches, self.seed = x, batch_size, num_batches, seed
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        precise_bn(self.model, self.x, batch_size=self.batch_size,
+                   num_batches=self.num_batches, seed=self.seed)
+
+
+def short_run(
+    build_model: Callable[..., keras.Model],
+    data: Any,
+    *,
+    weight_decay: float,
+    bn_momentum: float,
+    max_lr: float,
+    epochs: int,
+    batch_size: int = 128,
+    seed: int = 0,
+    min_lr_ratio: float = 10.0,
+    momentum: tuple[float, float] = (0.95, 0.85),
+    augment: bool = False,
+    use_precise_bn: bool = False,
+    compile_model: Callable[[keras.Model, Any], keras.Model] | None = None,
+    report: Reporter | None = None,
+) -> ShortRun:
+    """Train a fresh model for ``epochs`` with One Cycle and return its validation loss.
+
+    The model is ``build_model(bn_momentum=..., weight_decay=...)`` built after
+    ``keras.utils.set_random_seed(seed)`` (every run starts from the same weights and sees the
+    same batches), its BN momentum set once more with ``set_bn_momentum`` (for builders that
+    ignore the argument), compiled with SGD (``momentum`` cycles ``max → min → max``) and
+    trained on ``data.train_batches``; ``report`` is called after every epoch with the
+    validation loss and stops the run when it returns ``True``. A NaN/inf loss ends the run as
+    diverged. With ``use_precise_bn`` the BN statistics are recalibrated (:func:`precise_bn`)
+    and the validation loss re-evaluated at the end.
+    """
+    if len(data.val) == 0:
+        raise ValueError("tuning needs validation data: load the data with validation_split > 0")
+    keras.utils.set_random_seed(seed)
+    model = build_model(bn_momentum=bn_momentum, weight_decay=weight_decay)
+    set_bn_momentum(model, bn_momentum)
+    optimizer = keras.optimizers.SGD(max_lr / min_lr_ratio, momentum=momentum[0])
+    if compile_model is not None:
+        model = compile_model(model, optimizer)
+    else:
+        loss = getattr(model, "loss", None) if getattr(model, "compiled", False) else None
+        model.compile(optimizer=optimizer, loss=loss or "sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+    one_cycle = OneCycle(max_lr, min_lr=max_lr / min_lr_ratio, epochs=epochs,
+                         max_momentum=momentum[0], min_momentum=momentum[1])
+    reporter = _Report(report)
+    started = time.perf_counter()
+    # one short run after another: the policy summary of each is debug detail here
+    policy_logger = logging.getLogger("superconverge.callbacks.one_cycle")
+    level = policy_logger.level
+    policy_logger.setLevel(max(level, logging.WARNING))
+    try:
+        model.fit(
+            data.train_batches(batch_size, augment=augment, shuffle=True, seed=seed),
+            epochs=epochs,
+            validation_data=data.val.as_tuple(),
+            callbacks=[one_cycle, reporter],
+            verbose=0,
+        )
+    finally:
+        policy_logger.setLevel(level)
+    history = reporter.history
+    epochs_run = len(history.get("loss", []))
+    val_loss = history.get("val_loss", [math.nan])[-1] if history.get("val_loss") else math.nan
+    val_acc = history.get("val_accuracy", [None])[-1] if history.get("val_accuracy") else None
+    if use_precise_bn and not reporter.stopped and not reporter.diverged:
+        precise_bn(model, data.train.x, batch_size=batch_size, seed=seed)
+        x_val, y_val = data.val.as_tuple()
+        results = model.evaluate(x_val, y_val, batch_size=512, verbose=0, return_dict=True)
+        val_loss = float(results["loss"])
+        val_acc = float(results.get("accuracy", val_acc or math.nan))
+        history["val_loss_precise_bn"] = [val_loss]
+    diverged = reporter.diverged or not math.isfinite(val_loss)
+    return ShortRun(
+        val_loss=float(val_loss),
+        val_accuracy=None if val_acc is None else float(val_acc),
+        epochs_run=epochs_run,
+        stopped=reporter.stopped,
+        diverged=diverged,
+        wall_time=time.perf_counter() - started,
+        history=history,
+    )
