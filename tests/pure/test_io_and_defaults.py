@@ -19,6 +19,13 @@ def test_atomic_json_replaces_whole_file_and_leaves_no_temp(tmp_path):
     assert os.listdir(path.parent) == ["a.json"]
 
 
+def test_written_files_get_ordinary_permissions(tmp_path):
+    path = atomic_write_json(tmp_path / "p.json", {})
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
 def test_a_failing_write_keeps_the_old_file(tmp_path):
     path = tmp_path / "a.json"
     atomic_write_json(path, {"old": True})

@@ -1,0 +1,130 @@
+"""Smoke test of benchmarks/lr_selection.py: the regret arithmetic against hand values, and
+the whole per-task loop (range test → picks → One Cycle runs → scoring → Markdown → plot) on a
+toy task in a few seconds, on the current Keras backend."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def bench():
+    name = "_lr_selection_bench"
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / "lr_selection.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop(name, None)
+
+
+def _sugg(max_lr, confidence=0.7, clamped=()):
+    return SimpleNamespace(max_lr=max_lr, min_lr=max_lr / 10, confidence=confidence,
+                           reason="r", diagnostics={"clamped": list(clamped)})
+
+
+def test_regret_and_scoring_by_hand(bench):
+    assert bench.regret_pp([0.80, 0.85, 0.70], 0.83) == pytest.approx(2.0)
+    assert bench.regret_pp([0.80, 0.85, 0.70], 0.86) == pytest.approx(-1.0)
+    grid = [0.01, 0.1, 1.0]
+    k = bench.lr_key
+    accs = {(0, k(0.01)): 0.80, (0, k(0.1)): 0.85, (0, k(1.0)): 0.70, (0, k(0.05)): 0.83,
+            (1, k(0.01)): 0.60, (1, k(0.1)): 0.90, (1, k(1.0)): 0.92, (1, k(0.05)): 0.89,
+            # seed 2 misses a grid run: not scored
+            (2, k(0.01)): 0.5, (2, k(0.1)): 0.5}
+    swept = (1e-4, 3.0)
+    sugg = {
+        s: {"a": bench.classify_suggestion(_sugg(0.05), swept=swept),
+            "b": bench.classify_suggestion(_sugg(0.1, confidence=0.0), swept=swept),
+            "c": bench.classify_suggestion(error=ValueError("flat"))}
+        for s in (0, 1, 2)
+    }
+    sc = bench.score_task([0, 1, 2], grid, ["a", "b", "c"], sugg, accs)
+    assert sc["seeds_scored"] == [0, 1]
+    # a: regrets 85-83 = 2.0 and 92-89 = 3.0 -> mean 2.5, sample std sqrt(0.5)
+    st = sc["methods"]["a"]["regret_pp"]
+    assert st["mean"] == pytest.approx(2.5) and st["std"] == pytest.approx(math.sqrt(0.5))
+    assert sc["methods"]["a"]["failures"] == 0
+    assert sc["methods"]["a"]["geomean_max_lr"] == pytest.approx(0.05)
+    assert sc["per_seed"][1]["best_lr"] == 1.0
+    assert sc["per_seed"][0]["methods"]["a"]["decades_from_best"] == pytest.approx(
+        math.log10(0.5))
+    # b: confidence 0 is a failure, but its LR is still scored: 0 and 92-90 = 2
+    b = sc["methods"]["b"]
+    assert b["failures"] == 2 and b["failure_kinds"] == {"zero_confidence": 2}
+    assert b["regret_pp"]["mean"] == pytest.approx(1.0)
+    # c raised: failure, no regret
+    assert sc["methods"]["c"]["failures"] == 2 and sc["methods"]["c"]["regret_pp"]["n"] == 0
+    assert sc["grid"][1]["val_acc"]["mean"] == pytest.approx(0.875)
+    # hindsight reference: grid LR 0.1 has the best mean (0.875); its regrets 0 and 92-90 = 2
+    assert sc["oracle"]["max_lr"] == 0.1
+    assert sc["oracle"]["regret_pp"]["mean"] == pytest.approx(1.0)
+
+    over = bench.overall({"t": sc}, ["a", "b", "c"])
+    assert over["a"]["regret_pp"]["mean"] == pytest.approx(2.5)
+    assert over["b"]["failures"] == 2 and over["b"]["curves"] == 2
+    assert over["_oracle"]["regret_pp"]["mean"] == pytest.approx(1.0)
+    assert bench.verdict(over, ["a", "b", "c"]) == {"met": False, "why": "auto was not scored"}
+
+
+def test_failure_classification(bench):
+    swept = (1e-4, 2.0)
+    assert bench.classify_suggestion(_sugg(0.1), swept=swept)["failed"] is False
+    assert bench.classify_suggestion(_sugg(2.0), swept=swept)["failure"] == "outside_sweep"
+    assert bench.classify_suggestion(_sugg(1e-4), swept=swept)["failure"] == "outside_sweep"
+    clamped = _sugg(0.1, clamped=["max_lr"])
+    assert bench.classify_suggestion(clamped, swept=swept)["failure"] == "outside_sweep"
+    rec = bench.classify_suggestion(error=RuntimeError("boom"))
+    assert rec["failure"] == "error" and rec["max_lr"] is None and "boom" in rec["reason"]
+    assert bench.log_grid(1e-3, 1.0, 4) == [0.001, 0.01, 0.1, 1.0]
+    with pytest.raises(ValueError):
+        bench.log_grid(1.0, 0.1, 4)
+
+
+def test_toy_task_end_to_end(bench, tmp_path):
+    from superconverge import data
+
+    def load():
+        return data.load("synthetic", n_train=160, n_test=16, image_size=8, num_classes=4,
+                         validation_split=0.2)
+
+    spec = bench.TaskSpec("toy", "synthetic blobs, MLP", load,
+                          lambda shape, nc, seed: bench.mlp(shape, nc, seed, widths=(16,)),
+                          epochs=1)
+    cfg = bench.RunConfig(batch_size=32, range_start=1e-3, range_end=10.0, range_steps=12,
+                          range_val_batches=1)
+    grid = [0.01, 0.1, 1.0]
+    methods = ["auto", "minimum", "accuracy"]
+    cache = bench.Cache(tmp_path / "toy.jsonl")
+    info = bench.run_task(spec, cfg, [0], grid, methods, cache)
+    assert info["train"] == 128 and not info["stopped_by_deadline"]
+    n_records = len(cache.records)
+    assert n_records >= 1 + len(grid)
+
+    # resume: a fresh Cache on the same file skips every finished run
+    cache2 = bench.Cache(tmp_path / "toy.jsonl")
+    bench.run_task(spec, cfg, [0], grid, methods, cache2)
+    assert len(cache2.records) == n_records
+
+    sugg, accs, curves, _ = bench.collect(spec, cfg, cache2, [0])
+    sc = bench.score_task([0], grid, methods, sugg, accs)
+    assert sc["seeds_scored"] == [0]
+    best = max(accs[(0, bench.lr_key(g))] for g in grid)
+    for m in methods:
+        row = sc["per_seed"][0]["methods"][m]
+        if row["max_lr"] is not None:
+            assert row["regret_pp"] == pytest.approx(100 * (best - row["val_acc"]))
+    facts = {0: bench.curve_facts(curves[0], sugg[0])}
+    lines = bench.task_markdown("toy", spec.description, info, sc, methods, facts)
+    assert any(line.startswith("| auto |") for line in lines)
+    png = tmp_path / "toy.png"
+    bench.plot_task(png, "toy", grid, sc, methods, curves)
+    assert png.stat().st_size > 1000
