@@ -6,6 +6,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck disable=SC1091
 source scripts/bootstrap.sh
 bash scripts/ensure_data.sh
+bash scripts/postgres.sh
 export TF_CPP_MIN_LOG_LEVEL=3 PYTHONHASHSEED=0
 start=$(date +%s)
 ruff check superconverge tests benchmarks
@@ -19,4 +20,6 @@ KERAS_BACKEND=torch python -m pytest -q -p no:cacheprovider tests/pipeline tests
 KERAS_BACKEND=torch python -m pytest -q -p no:cacheprovider tests/benchmarks "$@"
 echo "=== data-parallel tests (virtual devices and two processes on 127.0.0.1)"
 python -m pytest -q -p no:cacheprovider tests/distributed "$@"
+echo "=== shared tuning study on PostgreSQL (a throwaway server on 127.0.0.1)"
+KERAS_BACKEND=torch python -m pytest -q -p no:cacheprovider tests/postgres "$@"
 echo "all test runs passed in $(( $(date +%s) - start )) s"

@@ -27,6 +27,11 @@ class _NothingQueuedError(Exception):
     """Another worker took the waiting trial first; this trial carries no candidate."""
 
 
+class _DuplicateTrialError(Exception):
+    """An earlier trial of this candidate is waiting, running or finished: this one steps aside
+    (two workers enqueued it at once)."""
+
+
 @dataclass
 class TuningResult:
     """The chosen values and the evidence.
@@ -354,6 +359,12 @@ def tune_regularization(
         if "fixed_params" not in frozen.system_attrs:
             raise _NothingQueuedError()
         trial.set_user_attr("worker", study_lib.worker_id())
+        earlier = study_lib.duplicate_of(trial.study, frozen)
+        if earlier is not None:
+            trial.set_user_attr("duplicate_of", earlier)
+            logger.info("tuning: trial %d repeats trial %d (enqueued twice); not run",
+                        trial.number, earlier)
+            raise _DuplicateTrialError(f"same candidate as trial {earlier}")
         wd = trial.suggest_float("weight_decay", 0.0, 1.0)
         bn = trial.suggest_float("bn_momentum", 0.0, 1.0)
         logger.info("tuning: trial %d (%s): weight decay %g, BN momentum %g ...",
@@ -397,8 +408,8 @@ def tune_regularization(
             c.matches(e.weight_decay, e.bn_momentum) for e in evaluations)]
         for candidate in missing:
             status = study_lib.candidate_status(study, candidate)
-            if status.get("WAITING", 0) or status.get("RUNNING", 0):
-                continue
+            if any(status.get(s, 0) for s in ("WAITING", "RUNNING", "COMPLETE", "PRUNED")):
+                continue  # queued, running, or finished by another worker meanwhile
             failures[candidate] = status.get("FAIL", 0)
             if failures[candidate] >= _MAX_FAILURES:
                 raise RuntimeError(
@@ -409,7 +420,8 @@ def tune_regularization(
             study_lib.enqueue(study, candidate)
         waiting = study_lib.count_states(study, (optuna.trial.TrialState.WAITING,))
         if waiting:
-            study.optimize(objective, n_trials=1, catch=(_NothingQueuedError,))
+            study.optimize(objective, n_trials=1,
+                           catch=(_NothingQueuedError, _DuplicateTrialError))
         else:  # the missing runs are running in other workers
             time.sleep(_POLL_SECONDS)
 

@@ -11,6 +11,10 @@
   it ``FAIL`` when the process that owned it is gone (same host, its pid no longer alive) or its
   heartbeat is stale (other hosts, ``heartbeat_interval``/``grace_period`` of the RDB storage),
   and the search enqueues that candidate again. Finished trials are never redone.
+* **Several workers.** Two workers can enqueue the same candidate at the same instant (or one
+  re-enqueues a candidate another has just finished): only the earliest trial of a candidate
+  that has not failed runs; a later one steps aside before training (:func:`duplicate_of`,
+  ``FAIL`` with user attr ``duplicate_of``), so no candidate is finished twice.
 * **Pruning.** :class:`HopelessPruner` stops a trial whose intermediate validation loss (one
   report per epoch) is not finite or more than ``ratio`` times the best value any finished
   trial reported at the same epoch.
@@ -18,10 +22,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import math
 import os
+import random
 import socket
+import time
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -36,8 +43,10 @@ from superconverge.tuning.procedure import Candidate, Evaluation
 __all__ = [
     "DEFAULT_STUDY_NAME",
     "HopelessPruner",
+    "StorageError",
     "candidate_status",
     "default_storage",
+    "duplicate_of",
     "enqueue",
     "evaluations",
     "open_study",
@@ -52,6 +61,12 @@ DEFAULT_STUDY_NAME = "tuning"
 HEARTBEAT_INTERVAL = 20  # seconds
 GRACE_PERIOD = 120  # seconds without a heartbeat before a RUNNING trial of another host is stale
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+CONNECT_TIMEOUT = 30  # seconds, PostgreSQL: an unreachable server is an error, not a hang
+_SCHEMA_ATTEMPTS = 5  # workers starting together race to create Optuna's tables
+
+
+class StorageError(ValueError):
+    """The storage URL cannot be used (unreachable server, no driver, no permission)."""
 
 
 def default_storage(out_dir: str | os.PathLike[str]) -> str:
@@ -111,6 +126,51 @@ class HopelessPruner(optuna.pruners.BasePruner):
         return bool(best) and value > self.ratio * min(best)
 
 
+def _engine_url(url: str) -> str:
+    """``postgresql://`` with the driver that is installed: SQLAlchemy 2.1 means psycopg 3 by
+    it, this project pins psycopg2 (``psycopg2-binary``)."""
+    scheme, sep, rest = url.partition("://")
+    if (sep and scheme == "postgresql" and importlib.util.find_spec("psycopg") is None
+            and importlib.util.find_spec("psycopg2") is not None):
+        return f"postgresql+psycopg2://{rest}"
+    return url
+
+
+def _storage_error(url: str, error: BaseException) -> StorageError:
+    if isinstance(error, ImportError):
+        reason = ("no database driver for it (PostgreSQL: pip install psycopg2-binary, as "
+                  "pinned in requirements.lock)")
+    else:
+        lines = str(getattr(error, "orig", None) or error).strip().splitlines()
+        reason = lines[0] if lines else type(error).__name__
+        password = urlsplit(url).password if "://" in url else None
+        if password:
+            reason = reason.replace(password, "***")
+    return StorageError(f"cannot use the Optuna storage {redact(url)}: {reason}")
+
+
+def _rdb_storage(url: str, **kwargs: Any) -> optuna.storages.RDBStorage:
+    """``RDBStorage(url)``, retried while other workers create the same tables; any failure
+    is a :class:`StorageError` with the (redacted) URL and the reason in one line."""
+    import sqlalchemy.exc
+
+    for attempt in range(1, _SCHEMA_ATTEMPTS + 1):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(_engine_url(url), **kwargs)
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as error:
+            # concurrent CREATE TABLE / alembic stamp by another worker; the next try finds
+            # the tables (or fails the same way: then it is, e.g., a permission problem)
+            if attempt == _SCHEMA_ATTEMPTS:
+                raise _storage_error(url, error) from None
+            time.sleep(0.2 + random.random())
+        except (ImportError, sqlalchemy.exc.SQLAlchemyError,
+                optuna.exceptions.StorageInternalError) as error:
+            raise _storage_error(url, error) from None
+    raise AssertionError("unreachable")
+
+
 def open_study(
     storage: str | optuna.storages.BaseStorage | None,
     study_name: str = DEFAULT_STUDY_NAME,
@@ -136,14 +196,14 @@ def open_study(
             engine_kwargs = {"connect_args": {"timeout": 60}}
             if storage.startswith("sqlite:///"):
                 Path(storage[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            storage = optuna.storages.RDBStorage(
-                storage,
-                engine_kwargs=engine_kwargs,
-                heartbeat_interval=heartbeat_interval,
-                grace_period=grace_period if heartbeat_interval else None,
-            )
+        elif storage.startswith("postgresql") and "connect_timeout" not in storage:
+            engine_kwargs = {"connect_args": {"connect_timeout": CONNECT_TIMEOUT}}
+        storage = _rdb_storage(
+            storage,
+            engine_kwargs=engine_kwargs,
+            heartbeat_interval=heartbeat_interval,
+            grace_period=grace_period if heartbeat_interval else None,
+        )
     return optuna.create_study(
         storage=storage,
         study_name=study_name,
@@ -210,13 +270,39 @@ def _params(trial: FrozenTrial) -> dict[str, float] | None:
 
 
 def candidate_status(study: optuna.Study, candidate: Candidate) -> dict[str, int]:
-    """How many trials of ``candidate`` the study holds, by state name (``"COMPLETE"``, ...)."""
+    """How many trials of ``candidate`` the study holds, by state name (``"COMPLETE"``, ...);
+    duplicates that stepped aside (:func:`duplicate_of`) count as ``"DUPLICATE"``, not as
+    failures."""
     counts: dict[str, int] = {}
     for trial in study.get_trials(deepcopy=False):
         params = _params(trial)
         if params and candidate.matches(params["weight_decay"], params["bn_momentum"]):
-            counts[trial.state.name] = counts.get(trial.state.name, 0) + 1
+            name = ("DUPLICATE" if trial.user_attrs.get("duplicate_of") is not None
+                    else trial.state.name)
+            counts[name] = counts.get(name, 0) + 1
     return counts
+
+
+def duplicate_of(study: optuna.Study, trial: FrozenTrial) -> int | None:
+    """The number of an earlier trial of the same candidate that has not failed (waiting,
+    running or finished), or ``None``: then ``trial`` is the one to run.
+
+    Trial numbers are given under a lock on the study row, so every worker sees the earlier
+    trial once it sees the later one, and the earliest live trial of a candidate is the same
+    for all of them: at most one trial per candidate trains at a time, and none once one has
+    finished.
+    """
+    params = _params(trial)
+    if params is None:
+        return None
+    candidate = Candidate("", params["weight_decay"], params["bn_momentum"])
+    for other in study.get_trials(deepcopy=False):
+        if other.number >= trial.number or other.state == TrialState.FAIL:
+            continue
+        theirs = _params(other)
+        if theirs and candidate.matches(theirs["weight_decay"], theirs["bn_momentum"]):
+            return other.number
+    return None
 
 
 def enqueue(study: optuna.Study, candidate: Candidate) -> None:
@@ -251,7 +337,8 @@ def _evaluation(trial: FrozenTrial) -> Evaluation | None:
 
 def evaluations(study: optuna.Study) -> list[Evaluation]:
     """The finished (complete or pruned) trials as :class:`Evaluation`, oldest first; for a
-    candidate run more than once (two workers raced), only the first finished one counts."""
+    candidate finished more than once (only in studies run before :func:`duplicate_of`),
+    only the first finished one counts."""
     out: list[Evaluation] = []
     for trial in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number):
         evaluation = _evaluation(trial)
