@@ -1,12 +1,14 @@
 """Step-time cost of the OneCycle callback against a plain ``model.fit``, on each backend.
 
 Same model (``simple_cnn``), same data (Fashion-MNIST 28×28 images), same batch size and steps.
-Each backend runs in its own process. Per backend: one warm-up epoch of each variant
-(compilation), then ``--repeats`` rounds, each timing one epoch of plain ``fit`` and one epoch
-with ``OneCycle`` in alternating order; the ratio is median(OneCycle) / median(plain), measured
-in the same process.
+Each backend runs in its own process. Per backend, ``--rounds`` rounds, each one ``fit`` call of
+``1 + --repeats`` epochs per variant (plain, then with ``OneCycle``; the order alternates
+between rounds); each epoch is timed by a callback and the first epoch of every call, which
+includes tracing and compilation, is dropped. The ratio is median(OneCycle epoch) /
+median(plain epoch), measured in the same process. (With OneCycle every ``fit`` call traces a
+fresh train step, once, on TensorFlow and JAX: a compile per call, not a per-step cost.)
 
-    python benchmarks/overhead.py [--backends torch tensorflow jax] [--steps 40] [--repeats 7]
+    python benchmarks/overhead.py [--backends torch tensorflow jax] [--steps 40] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 from common import BACKENDS, run_worker, stats, system_info, write_results
 
 
-def _worker(steps: int, batch: int, repeats: int, seed: int) -> dict:
+def _worker(steps: int, batch: int, repeats: int, rounds: int, seed: int) -> dict:
     import keras
 
     import superconverge as sc
@@ -29,29 +31,34 @@ def _worker(steps: int, batch: int, repeats: int, seed: int) -> dict:
     splits = data.load("fashion_mnist", seed=seed, train_subset=steps * batch)
     x, y = splits.train.as_tuple()
 
-    def compiled() -> keras.Model:
+    class EpochTimer(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seconds: list[float] = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(time.perf_counter() - self._start)
+
+    def timed_fit(with_cycle: bool) -> list[float]:
         keras.utils.set_random_seed(seed)
         model = models.build("simple_cnn", splits.input_shape, splits.num_classes)
         model.compile(keras.optimizers.SGD(0.01, momentum=0.9),
                       "sparse_categorical_crossentropy", metrics=["accuracy"])
-        return model
-
-    plain_model, cycle_model = compiled(), compiled()
-
-    def epoch(model: keras.Model, with_cycle: bool) -> float:
-        callbacks = [sc.OneCycle(0.1, total_steps=10**6)] if with_cycle else []
-        start = time.perf_counter()
-        model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False,
+        timer = EpochTimer()
+        callbacks = [timer] + ([sc.OneCycle(0.1, epochs=1 + repeats)] if with_cycle else [])
+        model.fit(x, y, batch_size=batch, epochs=1 + repeats, verbose=0, shuffle=False,
                   callbacks=callbacks)
-        return time.perf_counter() - start
+        return timer.seconds[1:]
 
-    epoch(plain_model, False)
-    epoch(cycle_model, True)
-    plain, cycle = [], []
-    for i in range(repeats):
-        order = [(plain_model, False, plain), (cycle_model, True, cycle)]
-        for model, with_cycle, sink in order if i % 2 == 0 else order[::-1]:
-            sink.append(epoch(model, with_cycle))
+    plain: list[float] = []
+    cycle: list[float] = []
+    for i in range(rounds):
+        order = [(False, plain), (True, cycle)]
+        for with_cycle, sink in order if i % 2 == 0 else order[::-1]:
+            sink.extend(timed_fit(with_cycle))
     return {"backend": keras.backend.backend(), "steps": steps, "batch": batch,
             "plain_s": plain, "one_cycle_s": cycle}
 
@@ -62,17 +69,19 @@ def main() -> None:
     parser.add_argument("--backends", nargs="+", default=list(BACKENDS))
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--batch", type=int, default=128)
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=5, help="timed epochs per fit call")
+    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(_worker(args.steps, args.batch, args.repeats, args.seed)))
+        print(json.dumps(_worker(args.steps, args.batch, args.repeats, args.rounds, args.seed)))
         return
     rows = []
     for backend in args.backends:
         result = run_worker(Path(__file__), backend,
                             ["--steps", str(args.steps), "--batch", str(args.batch),
-                             "--repeats", str(args.repeats), "--seed", str(args.seed)])
+                             "--repeats", str(args.repeats), "--rounds", str(args.rounds),
+                             "--seed", str(args.seed)])
         plain, cycle = stats(result["plain_s"]), stats(result["one_cycle_s"])
         result.update(plain=plain, one_cycle=cycle, ratio=cycle["median"] / plain["median"])
         rows.append(result)
@@ -82,10 +91,11 @@ def main() -> None:
     lines = [
         "# OneCycle callback overhead",
         "",
-        f"`simple_cnn` on {args.steps} × {args.batch} Fashion-MNIST images per epoch; one "
-        f"warm-up epoch each, then {args.repeats} alternating timed epochs per variant, seed "
-        f"{args.seed}; {payload['system']['cpus']} CPUs ({payload['system']['cpu']}). "
-        "Ratio = median epoch time with OneCycle / median without, in the same process.",
+        f"`simple_cnn` on {args.steps} × {args.batch} Fashion-MNIST images per epoch; "
+        f"{args.rounds} rounds of one `fit` call per variant (order alternating), each of "
+        f"1 + {args.repeats} epochs, the first (compiling) epoch dropped; seed {args.seed}; "
+        f"{payload['system']['cpus']} CPUs ({payload['system']['cpu']}). Ratio = median epoch "
+        "time with OneCycle / median without, in the same process.",
         "",
         "| backend | plain fit ms/step (mean ± std) | with OneCycle ms/step (mean ± std) | ratio |",
         "|---|---|---|---|",
