@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
 
 import keras
@@ -413,8 +412,6 @@ def test_result_save_load_plot(tmp_path):
     assert ax.get_xscale() == "log"
 
 
-@pytest.mark.skipif(importlib.util.find_spec("superconverge.suggest") is None,
-                    reason="superconverge.suggest not written yet")
 def test_suggest_delegates():
     model, x, y = _regression()
     r = lr_range_test(model, x, y, batch_size=8, start_lr=1e-4, end_lr=100.0)
