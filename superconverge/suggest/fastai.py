@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -197,52 +198,31 @@ def _run(name: str, fn: Any, sweep: Sweep, prep: dict[str, Any], **kw: Any) -> P
     return Pick(max_lr=lr, confidence=conf, reason=reason, diagnostics=diag)
 
 
-def valley_method(
-    sweep: Sweep,
-    *,
-    smooth: bool = True,
-    beta: float = 0.98,
-    stop_div: bool = True,
-    skip_start: int | None = None,
-    skip_end: int = 5,
-) -> Pick:
-    """Registry entry ``valley`` (fastai's default suggestion)."""
-    prep = dict(
-        smooth=smooth, beta=beta, stop_div=stop_div, skip_start=skip_start, skip_end=skip_end
-    )
-    return _run("valley", valley, sweep, prep)
+def _registry_entry(name: str, pick: Callable[..., Any], doc: str) -> Callable[..., Pick]:
+    """A registry entry running fastai heuristic ``pick`` on fastai's preprocessed curve."""
+
+    def method(
+        sweep: Sweep,
+        *,
+        smooth: bool = True,
+        beta: float = 0.98,
+        stop_div: bool = True,
+        skip_start: int | None = None,
+        skip_end: int = 5,
+    ) -> Pick:
+        prep = dict(
+            smooth=smooth, beta=beta, stop_div=stop_div, skip_start=skip_start, skip_end=skip_end
+        )
+        return _run(name, pick, sweep, prep)
+
+    method.__name__ = method.__qualname__ = f"{name}_method"
+    method.__doc__ = doc
+    return method
 
 
-def steep_method(
-    sweep: Sweep,
-    *,
-    smooth: bool = True,
-    beta: float = 0.98,
-    stop_div: bool = True,
-    skip_start: int | None = None,
-    skip_end: int = 5,
-) -> Pick:
-    """Registry entry ``steep``."""
-    prep = dict(
-        smooth=smooth, beta=beta, stop_div=stop_div, skip_start=skip_start, skip_end=skip_end
-    )
-    return _run("steep", steep, sweep, prep)
-
-
-def minimum_method(
-    sweep: Sweep,
-    *,
-    smooth: bool = True,
-    beta: float = 0.98,
-    stop_div: bool = True,
-    skip_start: int | None = None,
-    skip_end: int = 5,
-) -> Pick:
-    """Registry entry ``minimum``."""
-    prep = dict(
-        smooth=smooth, beta=beta, stop_div=stop_div, skip_start=skip_start, skip_end=skip_end
-    )
-    return _run("minimum", minimum, sweep, prep)
+valley_method = _registry_entry("valley", valley, "Registry entry ``valley`` (fastai's default).")
+steep_method = _registry_entry("steep", steep, "Registry entry ``steep``.")
+minimum_method = _registry_entry("minimum", minimum, "Registry entry ``minimum``.")
 
 
 def slide_method(
