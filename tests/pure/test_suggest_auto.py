@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from superconverge.suggest import suggest
+from superconverge.suggest.auto import DEFAULT_GUARD_DECADES
 
 
 def true_loss(x, *, start=2.3, floor=0.4, x_desc=-3.0, width=0.35, x_blow=-0.5, k=6.0):
@@ -38,11 +39,11 @@ def true_divergence_x(*, start=2.3, floor=0.4, x_blow=-0.5, k=6.0, **_):
 
 def _check_in_bracket(s, shape, tol_frac=0.15):
     """Loss at max_lr is low (within tol_frac of the depth above the floor) and max_lr is at
-    least ~0.8 decade below divergence."""
+    about the guard below the true divergence (0.1 decade allowed for locating it)."""
     x = math.log10(s.max_lr)
     start, floor = shape.get("start", 2.3), shape.get("floor", 0.4)
     assert true_loss(x, **shape) <= floor + tol_frac * (start - floor), s.reason
-    assert x <= true_divergence_x(**shape) - 0.8, s.reason
+    assert x <= true_divergence_x(**shape) - (DEFAULT_GUARD_DECADES - 0.1), s.reason
     assert s.min_lr == pytest.approx(s.max_lr / 10)
 
 
@@ -94,7 +95,7 @@ def test_bracket_between_steepest_and_divergence() -> None:
     s = suggest(lrs, y)
     d = s.diagnostics
     assert d["steepest_lr"] < d["basin_start_lr"] <= s.max_lr < d["divergence_lr"]
-    assert s.max_lr <= d["divergence_lr"] / 10 * 1.0001
+    assert s.max_lr <= d["divergence_lr"] / 10**DEFAULT_GUARD_DECADES * 1.0001
     assert "blows up" in s.reason and "decade" in s.reason
 
 
@@ -104,7 +105,7 @@ def test_sharp_v_guard_binds() -> None:
     for seed in range(3):
         s = suggest(*make(seed=seed, **shape))
         x_div = math.log10(s.diagnostics["divergence_lr"])
-        assert math.log10(s.max_lr) == pytest.approx(x_div - 1.0, abs=1e-9)
+        assert math.log10(s.max_lr) == pytest.approx(x_div - DEFAULT_GUARD_DECADES, abs=1e-9)
         assert abs(x_div - true_divergence_x(**shape)) < 0.2
         assert "barely falls" in s.reason
         assert s.confidence < 0.9
@@ -147,7 +148,8 @@ def test_nonfinite_divergence_before_smoothed_rise() -> None:
     t[x > -1.5] = np.nan  # NaN while the loss still looks fine
     s = suggest(lrs, t)
     assert s.diagnostics["divergence_kind"] == "loss became non-finite"
-    assert math.log10(s.max_lr) == pytest.approx(x[np.argmax(x > -1.5)] - 1.0, abs=1e-9)
+    x_nonfinite = x[np.argmax(x > -1.5)]
+    assert math.log10(s.max_lr) == pytest.approx(x_nonfinite - DEFAULT_GUARD_DECADES, abs=1e-9)
 
 
 def test_isolated_nonfinite_values_are_ignored() -> None:
@@ -176,7 +178,7 @@ def test_flat_then_blowup() -> None:
     s = suggest(*make(seed=0, **shape))
     assert s.confidence <= 0.2
     assert "widen" in s.reason and "blew up" in s.reason
-    assert math.log10(s.max_lr) < true_divergence_x(**shape) - 0.8
+    assert math.log10(s.max_lr) < true_divergence_x(**shape) - (DEFAULT_GUARD_DECADES - 0.1)
 
 
 def test_never_diverges_says_so() -> None:
@@ -187,14 +189,14 @@ def test_never_diverges_says_so() -> None:
     assert 0.2 < s.confidence <= 0.6
     x = math.log10(s.max_lr)
     assert true_loss(x, **shape) < 0.4 + 0.15 * 1.9
-    assert x <= 0.0 + 1e-9  # a decade below the end of the sweep (10)
+    assert x <= 1.0 - DEFAULT_GUARD_DECADES + 1e-9  # the guard below the end of the sweep (10)
 
 
 def test_still_falling_at_end() -> None:
     s = suggest(*make(seed=0, x_desc=0.6, x_blow=5.0))
     assert s.confidence <= 0.6
     assert "extend the sweep" in s.reason
-    assert math.log10(s.max_lr) <= 0.0 + 1e-9
+    assert math.log10(s.max_lr) <= 1.0 - DEFAULT_GUARD_DECADES + 1e-9
 
 
 def test_starts_in_the_basin() -> None:
