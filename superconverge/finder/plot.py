@@ -50,7 +50,15 @@ def plot_range_test(
     lrs = result.lrs
     ax.plot(lrs, result.losses, color="tab:blue", alpha=0.35, lw=0.8, label="batch loss")
     ax.plot(lrs, result.smoothed_losses, color="tab:blue", lw=2.0,
-            label=f"smoothed (β={result.smooth:g})")
+            label=f"EMA (β={result.smooth:g}, lags)")
+    diagnostics = getattr(suggestion, "diagnostics", None) or {}
+    if diagnostics.get("smoothed") is not None and diagnostics.get("lrs") is not None:
+        # the curve ``auto`` read its landmarks from (Savitzky–Golay in log-LR, no lag)
+        ax.plot(diagnostics["lrs"], diagnostics["smoothed"], color="black", lw=1.3,
+                label="auto's smoothing (Savitzky–Golay)")
+    if diagnostics.get("divergence_lr") is not None:
+        ax.axvline(diagnostics["divergence_lr"], color="tab:red", lw=1.0, ls="--",
+                   label=f"diverges at {diagnostics['divergence_lr']:.3g}")
     if result.val_steps is not None and len(result.val_steps):
         ax.plot(result.val_lrs, result.val_losses, "o-", color="tab:orange", ms=3, lw=1.0,
                 label="validation loss")

@@ -114,7 +114,14 @@ def test_toy_task_end_to_end(bench, tmp_path):
     bench.run_task(spec, cfg, [0], grid, methods, cache2)
     assert len(cache2.records) == n_records
 
-    sugg, accs, curves, _ = bench.collect(spec, cfg, cache2, [0])
+    # a pick cached by an older version of a method is recomputed from the stored curve
+    rk = bench.range_key("toy", 0, bench.fingerprint(spec, cfg))
+    fresh_auto = cache2[rk]["suggestions"]["auto"]
+    stale = {**cache2[rk]["suggestions"], "auto": {**fresh_auto, "max_lr": 123.0}}
+    cache2.add({**cache2[rk], "suggestions": stale})
+    sugg, accs, curves, _ = bench.collect(spec, cfg, cache2, [0], methods)
+    assert sugg[0]["auto"]["max_lr"] == fresh_auto["max_lr"] != 123.0
+    assert bench.Cache(tmp_path / "toy.jsonl")[rk]["suggestions"]["auto"] == fresh_auto
     sc = bench.score_task([0], grid, methods, sugg, accs)
     assert sc["seeds_scored"] == [0]
     best = max(accs[(0, bench.lr_key(g))] for g in grid)

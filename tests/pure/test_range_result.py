@@ -153,6 +153,22 @@ def test_plot_without_pyplot_state(tmp_path):
     plt.close(fig)
 
 
+def test_plot_shows_what_auto_read(tmp_path):
+    """With an ``auto`` suggestion the plot also has the curve the landmarks were read from
+    (not the lagging EMA) and the divergence LR; with none, neither."""
+    r = _result()
+    s = r.suggest(method="auto")
+    ax = r.plot(suggestion=s)
+    lines = {ln.get_label(): ln for ln in ax.get_lines()}
+    sg = lines["auto's smoothing (Savitzky–Golay)"]
+    np.testing.assert_allclose(sg.get_xdata(), s.diagnostics["lrs"])
+    np.testing.assert_allclose(sg.get_ydata(), s.diagnostics["smoothed"])
+    div = next(v for k, v in lines.items() if k.startswith("diverges at"))
+    assert div.get_xdata()[0] == pytest.approx(s.diagnostics["divergence_lr"])
+    plain = {ln.get_label() for ln in r.plot(suggestion=False).get_lines()}
+    assert not any("auto" in k or "diverges" in k for k in plain)
+
+
 def test_result_module_imports_without_keras():
     code = ("import sys, superconverge.finder as f; f.RangeTestResult; f.sweep_lrs; "
             "assert 'keras' not in sys.modules, 'keras imported'")
