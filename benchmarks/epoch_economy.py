@@ -231,6 +231,9 @@ def collect(item: dict[str, Any]) -> list[dict[str, Any]]:
             "wall_time": float(m["wall_time"]),
             "range_test_s": range_s if name == "one_cycle" else 0.0,
             "val_accuracy": [float(r["val_accuracy"]) for r in history],
+            # running means over the last epoch, in training mode: how well it fits the data
+            "final_train_loss": float(history[-1]["loss"]),
+            "final_train_accuracy": float(history[-1]["accuracy"]),
             "train_examples": data_summary.get("train"),
             "run_dir": str(run_dir),
         }
@@ -264,6 +267,9 @@ def summarize(rows: list[dict[str, Any]], models: list[str], variants: list[str]
                 "wall_time_with_range_test": wall_all,
                 "range_test_s": stats([r["range_test_s"] for r in sel]),
             }
+            if all("final_train_loss" in r for r in sel):
+                entry["final_train_loss"] = stats([r["final_train_loss"] for r in sel])
+                entry["final_train_accuracy"] = stats([r["final_train_accuracy"] for r in sel])
             if base and variant != "baseline":
                 paired = [r["test_accuracy"] - base[r["seed"]]["test_accuracy"]
                           for r in sel if r["seed"] in base]
@@ -336,6 +342,17 @@ def markdown(payload: dict[str, Any]) -> list[str]:
             + (f"{vs['epoch_fraction']:.2f} | {vs['wall_time_fraction']:.2f} "
                f"({vs['wall_time_fraction_with_range_test']:.2f}) |" if vs else "1 | 1 |")
         )
+    fit = [e for e in payload["summary"] if "final_train_loss" in e]
+    if fit:
+        lines += ["", "How well each schedule fits the training data (last epoch, running mean in "
+                  "training mode, mean over seeds); a schedule whose training loss stays well "
+                  "above the baseline's underfits.", "",
+                  "| model | schedule | training loss | training accuracy (%) |",
+                  "|---|---|---|---|"]
+        for e in fit:
+            lines.append(f"| {e['model']} | {variant_label(e['variant'], s['epochs'])} | "
+                         f"{e['final_train_loss']['mean']:.3f} | "
+                         f"{100 * e['final_train_accuracy']['mean']:.2f} |")
     if payload.get("plateau"):
         lines += ["", "Baseline plateau check (validation accuracy, mean over seeds):", "",
                   "| model | at 75% of N | at N | gain in last quarter (pp) | gain in last 2 "

@@ -126,7 +126,15 @@ def test_epoch_economy_toy_run_resume_and_headline(tmp_path):
         assert 0.0 <= r["test_accuracy"] <= 1.0 and r["wall_time"] > 0
         assert r["train_examples"] == 160
         assert (r["range_test_s"] > 0) == (r["variant"] != "baseline")
+        sub = "baseline" if r["variant"] == "baseline" else "one_cycle"
+        last = (Path(r["run_dir"]) / f"{sub}_history.csv").read_text().splitlines()[-1]
+        header = (Path(r["run_dir"]) / f"{sub}_history.csv").read_text().splitlines()[0]
+        row = dict(zip(header.split(","), last.split(",")))
+        assert r["final_train_loss"] == pytest.approx(float(row["loss"]))
+        assert r["final_train_accuracy"] == pytest.approx(float(row["accuracy"]))
     base, one = payload["summary"]
+    assert one["final_train_loss"]["n"] == 2
+    assert "| simple_cnn | one-cycle, N/2 | " in (out / "epoch_economy.md").read_text()
     assert (base["variant"], one["variant"]) == ("baseline", "one_cycle_n2")
     assert base["test_accuracy"]["n"] == one["test_accuracy"]["n"] == 2
     vs = one["vs_baseline"]
