@@ -31,7 +31,7 @@ MNIST-1D + ``simple_cnn`` on 1-D signals; ``mnist1d_mlp`` MNIST-1D + the same ML
 Each task runs in its own subprocess (``--jobs`` at a time) under ``--backend``. Finished
 range tests and training runs are appended to ``--cache-dir``/<task>.jsonl (keyed by task,
 seed, LR and a fingerprint of every setting), so a crash or a rerun skips finished work.
-Writes benchmarks/results/lr_selection.{json,md} and lr_selection_<task>.png.
+Writes benchmarks/results/lr_selection.{json,md} and lr_selection_<task>.png (``--out-dir``).
 """
 
 from __future__ import annotations
@@ -745,6 +745,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-minutes", type=float, default=55.0,
                    help="no new run starts after this; finished repetitions are reported")
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
+    p.add_argument("--out-dir", type=Path, default=HERE / "results",
+                   help="where the JSON, Markdown and plots go")
     p.add_argument("--aggregate-only", action="store_true",
                    help="write the results from the cache without training")
     p.add_argument("--no-plots", action="store_true")
@@ -859,7 +861,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     wall = time.time() - t0
     command = command_line(args)
     if args.aggregate_only:  # keep the wall time and command of the run that did the work
-        prev = HERE / "results" / f"{NAME}.json"
+        prev = args.out_dir / f"{NAME}.json"
         if prev.exists():
             old = json.loads(prev.read_text(encoding="utf-8"))
             real = None if old.get("aggregate_only") else old.get("wall_time_s")
@@ -909,7 +911,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                                "error": errors.get(task)}
         md_tasks += task_markdown(task, spec.description, info, sc, methods, facts)
         if not args.no_plots:
-            path = HERE / "results" / f"{NAME}_{task}.png"
+            path = args.out_dir / f"{NAME}_{task}.png"
             path.parent.mkdir(parents=True, exist_ok=True)
             plot_task(path, task, grid, sc, methods, curves)
     over = overall(scores, methods)
@@ -977,7 +979,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         md += ["", "Errors: " + "; ".join(f"{t}: {e.splitlines()[-1] if e else ''}"
                                           for t, e in errors.items())]
     md += ["", *md_tasks]
-    write_results(NAME, payload, md)
+    write_results(NAME, payload, md, args.out_dir)
     print("\n".join(md[: 12 + len(methods)]))
 
 
