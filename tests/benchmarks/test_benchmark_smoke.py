@@ -4,7 +4,7 @@ into a temporary directory, and its outputs have the promised structure.
 * ``reproduce_super_convergence.py --smoke``: generated CIFAR-format files, every experiment;
 * ``epoch_economy.py`` on the synthetic data set (two seeds, N = 2, one-cycle at N/2), then a
   resume that reads every finished run instead of training again;
-* ``one_cycle_weight_decay.py`` on those runs, with weight decay 0;
+* ``one_cycle_ablation.py`` on those runs: weight decay 0, and a fixed max LR;
 * ``headline.py``: the table and plot come from the JSON (changing the JSON changes the
   table), the README block is replaced in place, and a README without the block is refused.
 
@@ -161,22 +161,30 @@ def test_epoch_economy_toy_run_resume_and_headline(tmp_path):
     assert again.stderr.count("finished earlier") == 2
     assert json.loads((out / "epoch_economy.json").read_text())["summary"] == payload["summary"]
 
-    # the weight-decay follow-up trains the same one-cycle runs with another weight decay and
-    # compares them with these epoch-economy runs of the same seeds
-    _run("one_cycle_weight_decay.py", "--economy-results", str(out / "epoch_economy.json"),
-         "--fraction", "2", "--weight-decays", "0", "--work-dir", str(tmp_path / "wd"),
-         "--out-dir", str(out))
-    wd = json.loads((out / "one_cycle_weight_decay.json").read_text())
-    default, zero = wd["summary"]
-    assert default["weight_decay"] == payload["settings"]["weight_decay"] > 0
+    # the ablation trains the same one-cycle runs with one setting changed and compares them
+    # with these epoch-economy runs of the same seeds
+    _run("one_cycle_ablation.py", "--economy-results", str(out / "epoch_economy.json"),
+         "--fraction", "2", "--variants", "weight_decay=0", "max_lr=0.05,weight_decay=0",
+         "--work-dir", str(tmp_path / "ablation"), "--out-dir", str(out))
+    ab = json.loads((out / "one_cycle_ablation.json").read_text())
+    default, zero, fixed = ab["summary"]
+    assert [e["variant"] for e in ab["summary"]] == [
+        "default", "weight_decay=0", "max_lr=0.05,weight_decay=0"]
     assert default["test_accuracy"] == one["test_accuracy"]
-    assert zero["weight_decay"] == 0 and zero["test_accuracy"]["n"] == 2
-    assert [r["bounds"]["weight_decay"] for r in wd["runs"]] == [0.0, 0.0]
-    assert all(r["epochs"] == 1 for r in wd["runs"])
+    assert zero["test_accuracy"]["n"] == fixed["test_accuracy"]["n"] == 2
+    assert [r["bounds"]["weight_decay"] for r in ab["runs"]] == [0.0] * 4
+    assert [r["bounds"]["max_lr"] for r in ab["runs"][2:]] == [0.05, 0.05]
+    # a fixed max LR: no range test
+    assert not any((Path(r["run_dir"]) / "range_test.json").exists() for r in ab["runs"][2:])
+    assert all((Path(r["run_dir"]) / "range_test.json").exists() for r in ab["runs"][:2])
+    assert all(r["epochs"] == 1 for r in ab["runs"])
     base_acc = {r["seed"]: r["test_accuracy"] for r in runs if r["variant"] == "baseline"}
-    paired = [r["test_accuracy"] - base_acc[r["seed"]] for r in wd["runs"]]
+    paired = [r["test_accuracy"] - base_acc[r["seed"]] for r in ab["runs"][:2]]
     assert zero["accuracy_difference_vs_baseline"]["mean"] == pytest.approx(sum(paired) / 2)
-    assert "| one-cycle, 1 epochs | 0 |" in (out / "one_cycle_weight_decay.md").read_text()
+    assert "| one-cycle, 1 epochs | weight_decay=0 |" in (out / "one_cycle_ablation.md").read_text()
+    bad = subprocess.run([sys.executable, str(BENCH / "one_cycle_ablation.py"), "--variants",
+                          "momentum=0.9"], capture_output=True, text=True, cwd=ROOT)
+    assert bad.returncode == 2 and "key in" in bad.stderr
 
 
 def _payload() -> dict:
