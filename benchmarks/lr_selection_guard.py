@@ -45,9 +45,13 @@ from common import RESULTS, write_results  # noqa: E402
 NAME = "lr_selection_guard"
 DEFAULT_CACHE = RESULTS / "lr_selection_cache"
 DEFAULT_GUARDS = tuple(round(0.2 + 0.1 * k, 1) for k in range(11))  # 0.2 … 1.2
+#: the seeds the guard was chosen on; seeds 3-5 were run afterwards as a fresh hold-out
+#: (``benchmarks/results/lr_selection_fresh_seeds/``)
+CHOICE_SEEDS = (0, 1, 2)
 
 
-def load_repetitions(cache_dir: Path, grid: Sequence[float]) -> list[dict[str, Any]]:
+def load_repetitions(cache_dir: Path, grid: Sequence[float],
+                     seeds: Sequence[int]) -> list[dict[str, Any]]:
     """One entry per stored range test: task, seed, curve, the trained ``(log lr, acc)``
     points of that repetition, and the best grid accuracy (repetitions missing a grid point
     are skipped, as in ``lr_selection.py``)."""
@@ -62,7 +66,7 @@ def load_repetitions(cache_dir: Path, grid: Sequence[float]) -> list[dict[str, A
                 continue
             records[rec["key"]] = rec
         for rec in records.values():
-            if rec["kind"] != "range":
+            if rec["kind"] != "range" or rec["seed"] not in seeds:
                 continue
             fp = rec["key"].rsplit("|", 1)[1]
             # the run at the current default's own pick is left out: with it, the estimate
@@ -164,13 +168,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
     p.add_argument("--guards", nargs="+", type=float, default=list(DEFAULT_GUARDS))
+    p.add_argument("--seeds", nargs="+", type=int, default=list(CHOICE_SEEDS),
+                   help="repetitions to choose from (later seeds are the fresh hold-out)")
     p.add_argument("--out-dir", type=Path, default=RESULTS)
     args = p.parse_args(argv)
 
     import lr_selection
 
     grid = lr_selection.grid_of(lr_selection.parse_args([]))
-    reps = load_repetitions(args.cache_dir, grid)
+    reps = load_repetitions(args.cache_dir, grid, args.seeds)
     table = regrets_by_guard(reps, args.guards)
     loto = leave_one_task_out(table)
     payload = {
