@@ -128,9 +128,8 @@ def test_epoch_economy_toy_run_resume_and_headline(tmp_path):
         assert r["train_examples"] == 160
         assert (r["range_test_s"] > 0) == (r["variant"] != "baseline")
         sub = "baseline" if r["variant"] == "baseline" else "one_cycle"
-        last = (Path(r["run_dir"]) / f"{sub}_history.csv").read_text().splitlines()[-1]
-        header = (Path(r["run_dir"]) / f"{sub}_history.csv").read_text().splitlines()[0]
-        row = dict(zip(header.split(","), last.split(",")))
+        lines = (Path(r["run_dir"]) / f"{sub}_history.csv").read_text().splitlines()
+        row = dict(zip(lines[0].split(","), lines[-1].split(",")))
         assert r["final_train_loss"] == pytest.approx(float(row["loss"]))
         assert r["final_train_accuracy"] == pytest.approx(float(row["accuracy"]))
     base, one = payload["summary"]
