@@ -25,6 +25,16 @@ class OneCycle(keras.callbacks.Callback):
     ``steps_per_execution`` and ``gradient_accumulation_steps`` (the schedule counts optimizer
     updates, not batches), and a model restored from a checkpoint continues at the exact step.
 
+    Where the cycle starts: each ``fit`` with a new OneCycle runs its own cycle from step 0,
+    also on a model trained before (fine-tuning in two phases, "another cycle"). A resumed
+    run, ``fit(initial_epoch=k)``, is placed ``k`` epochs into the cycle instead:
+
+        step = iterations - offset,   offset = iterations_at_start - k * updates_per_epoch
+
+    so a model restored from a checkpoint taken after epoch ``k`` (``iterations = k *
+    updates_per_epoch``) continues exactly where it stopped, and ``initial_epoch=0`` starts a
+    new cycle wherever the optimizer's counter stands.
+
     Args:
         max_lr: peak learning rate (ignored when ``schedule`` is given).
         epochs, steps_per_epoch: the plan; each defaults to what ``fit`` was called with.
@@ -84,6 +94,7 @@ class OneCycle(keras.callbacks.Callback):
         self._batches = 0
         self._accumulation = 1
         self._steps_per_execution = 1
+        self._placed = False
 
     # -- planning ---------------------------------------------------------------------------
     def _planned_updates(self, accumulation: int) -> int:
@@ -133,15 +144,51 @@ class OneCycle(keras.callbacks.Callback):
         if optimizer_hooks.is_attached(optimizer):
             # left over from a fit that ended in an exception (on_train_end never ran)
             optimizer_hooks.detach(optimizer)
-        optimizer_hooks.attach(optimizer, self.schedule.lr_schedule, momentum)
+        # A new cycle starts at the counter's current value; ``on_epoch_begin`` moves the start
+        # back when fit resumes at initial_epoch > 0 (Keras tells callbacks the epoch only there).
+        optimizer_hooks.attach(
+            optimizer,
+            self.schedule.lr_schedule,
+            momentum,
+            step_offset=optimizer_hooks.host_step(optimizer),
+        )
         # The train step may have been traced before the hooks existed: rebuild it.
         model.make_train_function(force=True)
-        self._step = optimizer_hooks.host_step(optimizer)
+        self._step = 0
+        self._placed = False
         self._accumulation = accumulation
         self._steps_per_execution = max(1, int(getattr(model, "steps_per_execution", 1) or 1))
         self._warned_past_end = False
         self._batches = 0
         logger.info("%s", self.schedule.summary())
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if self._placed:
+            return
+        self._placed = True
+        if epoch == 0:
+            return
+        optimizer = self.model.optimizer
+        steps = self.steps_per_epoch or (self.params or {}).get("steps")
+        if not steps:
+            # Without the epoch length, the best guess for a resumed run is that the
+            # optimizer's whole counter belongs to this cycle (a restored checkpoint).
+            warnings.warn(
+                f"fit resumed at initial_epoch={epoch}, but the number of steps per epoch is "
+                "unknown: OneCycle takes the optimizer's step counter as the position in the "
+                "cycle. Pass steps_per_epoch=... to place a resumed cycle exactly.",
+                stacklevel=2,
+            )
+            updates_before = optimizer_hooks.host_step(optimizer)
+        else:
+            updates_before = (epoch * int(steps)) // self._accumulation
+        offset = optimizer_hooks.host_step(optimizer) - updates_before
+        optimizer_hooks.set_step_offset(optimizer, offset)
+        self.model.make_train_function(force=True)
+        self._step = updates_before
+        logger.info(
+            "OneCycle continues the cycle at step %d (initial_epoch=%d)", updates_before, epoch
+        )
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         assert self.schedule is not None

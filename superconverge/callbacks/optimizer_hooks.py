@@ -8,7 +8,9 @@ from a callback on every batch costs a host round trip and ignores ``steps_per_e
 
 What it does: :func:`attach` installs, on one optimizer *instance*, hooks that compute
 
-    step     = optimizer.iterations      (Keras already divides by gradient_accumulation_steps)
+    step     = optimizer.iterations - step_offset
+               (Keras already divides iterations by gradient_accumulation_steps; step_offset
+               is the counter's value where this cycle started, a Python constant)
     lr       = lr_schedule(step)
     momentum = momentum_schedule(step)
 
@@ -79,16 +81,36 @@ class _Hooks:
     momentum_attribute: str | None
     original_momentum: float | None
     original_methods: dict[str, Any]
+    step_offset: int = 0
 
 
 def _step_tensor(optimizer: keras.optimizers.Optimizer) -> Any:
     # Keras's ``iterations`` property counts updates: raw batches // accumulation steps.
-    return optimizer.iterations
+    hooks: _Hooks = getattr(optimizer, _STATE_ATTR)
+    if hooks.step_offset == 0:
+        return optimizer.iterations
+    return ops.subtract(optimizer.iterations, hooks.step_offset)
 
 
 def host_step(optimizer: keras.optimizers.Optimizer) -> int:
-    """Optimizer updates applied so far, read on the host."""
+    """Optimizer updates applied so far (the raw counter), read on the host."""
     return int(np.asarray(keras.ops.convert_to_numpy(optimizer.iterations)))
+
+
+def schedule_position(optimizer: keras.optimizers.Optimizer) -> int:
+    """The schedule step the next update will use: ``iterations - step_offset``."""
+    hooks: _Hooks = getattr(optimizer, _STATE_ATTR)
+    return host_step(optimizer) - hooks.step_offset
+
+
+def set_step_offset(optimizer: keras.optimizers.Optimizer, step_offset: int) -> None:
+    """Move the start of the attached cycle to the counter value ``step_offset``.
+
+    The compiled train step reads the offset as a constant when it is traced: rebuild the
+    model's train function after a change (``model.make_train_function(force=True)``).
+    """
+    hooks: _Hooks = getattr(optimizer, _STATE_ATTR)
+    hooks.step_offset = int(step_offset)
 
 
 # -- update rules (Keras's own, with a scheduled momentum) ----------------------------------
@@ -135,7 +157,7 @@ def _hooked_learning_rate_eager(self: Any) -> float:
     # PyTorch runs the step eagerly: one host read of the counter and the NumPy formula cost
     # microseconds, where the same formula as ~40 tiny tensor ops costs milliseconds.
     hooks: _Hooks = getattr(self, _STATE_ATTR)
-    return float(hooks.lr_schedule(host_step(self)))
+    return float(hooks.lr_schedule(schedule_position(self)))
 
 
 def _hooked_learning_rate(self: Any) -> Any:
@@ -160,7 +182,7 @@ def _hooked_backend_update_step_eager(
 ) -> None:
     hooks: _Hooks = getattr(self, _STATE_ATTR)
     assert hooks.momentum_schedule is not None and hooks.momentum_attribute is not None
-    value = float(hooks.momentum_schedule(host_step(self)))
+    value = float(hooks.momentum_schedule(schedule_position(self)))
     setattr(self, hooks.momentum_attribute, value)
     hooks.original_methods["_backend_update_step"](grads, trainable_variables, learning_rate)
 
@@ -198,8 +220,13 @@ def attach(
     optimizer: keras.optimizers.Optimizer,
     lr_schedule: PiecewiseSchedule,
     momentum_schedule: PiecewiseSchedule | None = None,
+    *,
+    step_offset: int = 0,
 ) -> None:
     """Install the LR (and momentum) schedule hooks on ``optimizer``; see the module doc.
+
+    ``step_offset`` is the value of ``optimizer.iterations`` at which the schedule's step 0
+    falls (a cycle that starts after earlier training on the same optimizer).
 
     Raises what :func:`check` raises, and ``ValueError`` if hooks are already attached.
     """
@@ -220,6 +247,7 @@ def attach(
         momentum_attribute=attribute,
         original_momentum=original_momentum,
         original_methods={name: getattr(optimizer, name) for name in _HOOKED_METHODS},
+        step_offset=int(step_offset),
     )
     object.__setattr__(optimizer, _STATE_ATTR, hooks)
     eager = keras.backend.backend() == "torch"
@@ -243,7 +271,7 @@ def detach(optimizer: keras.optimizers.Optimizer) -> None:
     if not is_attached(optimizer):
         return
     hooks: _Hooks = getattr(optimizer, _STATE_ATTR)
-    last_lr = float(hooks.lr_schedule(max(host_step(optimizer) - 1, 0)))
+    last_lr = float(hooks.lr_schedule(max(host_step(optimizer) - hooks.step_offset - 1, 0)))
     for name in _HOOKED_METHODS:
         vars(optimizer).pop(name, None)
     object.__delattr__(optimizer, _STATE_ATTR)

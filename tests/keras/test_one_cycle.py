@@ -258,6 +258,69 @@ def test_resume_from_saved_model_continues_at_exact_step(tmp_path):
     )
 
 
+def _sgd_reference(w, m, policy, x, y, epochs, first_step=0):
+    """SGD with momentum in NumPy under ``policy`` from schedule step ``first_step``."""
+    w, m = np.array(w, dtype=np.float64), np.array(m, dtype=np.float64)
+    expected = []
+    for i, (xb, yb) in enumerate(_batches(x, y, epochs)):
+        step = first_step + i
+        m = policy.momentum(step) * m - policy.lr(step) * _grad(w, xb, yb)
+        w = w + m
+        expected.append(w.copy())
+    return np.stack(expected)
+
+
+def test_second_fit_with_a_new_one_cycle_runs_its_own_cycle():
+    # fastai's fine_tune pattern: one cycle, then another on the same compiled model
+    x, y = _data(12)
+    model = _linear_model(keras.optimizers.SGD(0.1, momentum=0.9), W0)
+    first = sc.OneCycle(0.05, min_momentum=0.3)
+    model.fit(x, y, batch_size=BATCH, epochs=2, shuffle=False, verbose=0, callbacks=[first])
+    assert first.applied["step"][0] == 0.0
+    w = np.array(model.layers[0].kernel.numpy(), dtype=np.float64)
+    m = np.array(model.optimizer.momentums[0].numpy(), dtype=np.float64)
+
+    policy = sc.OneCycleSchedule(0.08, STEPS, max_momentum=0.95, min_momentum=0.4)
+    second = sc.OneCycle(schedule=policy)
+    got = _fit_and_record(model, x, y, EPOCHS, second)
+    # the second cycle starts at its own step 0 (LR min -> max -> min), not at the end
+    assert second.applied["step"] == list(map(float, range(STEPS)))
+    np.testing.assert_allclose(second.applied["learning_rate"], policy.lr(np.arange(STEPS)))
+    assert max(second.applied["learning_rate"]) > 0.9 * 0.08 > 10 * policy.final_lr
+    np.testing.assert_allclose(
+        got, _sgd_reference(w, m, policy, x, y, EPOCHS), rtol=2e-5, atol=1e-6
+    )
+
+
+def test_resume_inside_a_second_cycle_continues_that_cycle(tmp_path):
+    x, y = _data(13)
+
+    def after_first_cycle():
+        model = _linear_model(keras.optimizers.SGD(0.1, momentum=0.9), W0)
+        model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0,
+                  callbacks=[sc.OneCycle(0.05, min_momentum=0.3)])
+        return model
+
+    straight = after_first_cycle()
+    straight.fit(x, y, batch_size=BATCH, epochs=4, shuffle=False, verbose=0,
+                 callbacks=[sc.OneCycle(0.07, min_momentum=0.4)])
+
+    interrupted = after_first_cycle()
+    interrupted.fit(x, y, batch_size=BATCH, epochs=2, shuffle=False, verbose=0,
+                    callbacks=[sc.OneCycle(0.07, epochs=4, min_momentum=0.4)])
+    path = tmp_path / "second_cycle.keras"
+    interrupted.save(path)
+    resumed = keras.saving.load_model(path)
+    callback = sc.OneCycle(0.07, epochs=4, min_momentum=0.4)
+    resumed.fit(x, y, batch_size=BATCH, epochs=4, initial_epoch=2, shuffle=False, verbose=0,
+                callbacks=[callback])
+    per_epoch = N // BATCH
+    assert callback.applied["step"] == list(map(float, range(2 * per_epoch, 4 * per_epoch)))
+    np.testing.assert_allclose(
+        resumed.layers[0].kernel.numpy(), straight.layers[0].kernel.numpy(), rtol=1e-6, atol=1e-7
+    )
+
+
 def test_later_plain_fit_is_plain_keras():
     x, y = _data(7)
     model = _linear_model(keras.optimizers.SGD(0.1, momentum=0.9), W0)
