@@ -10,14 +10,11 @@ from collections.abc import Sequence
 
 from superconverge import __version__
 from superconverge.commands import pipeline, schedule, tune
+from superconverge.errors import SuperconvergeError
 
 SUBCOMMANDS = [pipeline, schedule, tune]
 BACKENDS = ("torch", "tensorflow", "jax")
 DEFAULT_BACKEND = "torch"
-
-
-class UserError(Exception):
-    """An error whose message is for the user: printed without a traceback, exit code 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,9 +57,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.run(args) or 0)
-    except (UserError, ValueError, FileNotFoundError) as error:
+    except KeyboardInterrupt:
+        print(f"superconverge {args.command}: interrupted; `superconverge resume DIR` continues "
+              "a run where it stopped", file=sys.stderr)
+        return 130
+    except SuperconvergeError as error:
         print(f"superconverge {args.command}: error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except OSError as error:
+        # a path the user named (run directory, config file, plot): one line, not a traceback
+        if error.filename is None:
+            raise
+        print(f"superconverge {args.command}: error: {describe_os_error(error)}",
+              file=sys.stderr)
+        return 2
+
+
+def describe_os_error(error: OSError) -> str:
+    """``'cannot use PATH: REASON'`` for an ``OSError`` raised on a path."""
+    path = error.filename if error.filename2 is None else f"{error.filename} -> {error.filename2}"
+    reason = error.strerror or type(error).__name__
+    return f"cannot use {path}: {reason}"

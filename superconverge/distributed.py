@@ -16,6 +16,8 @@ import logging
 import math
 from typing import Any, Literal
 
+from superconverge.errors import ArgumentError
+
 logger = logging.getLogger(__name__)
 
 Rule = Literal["linear", "sqrt"]
@@ -40,16 +42,16 @@ def scale_lr(lr: float, from_batch: int, to_batch: int, rule: Rule = "linear") -
         ValueError: non-positive ``lr`` or batch sizes, or an unknown ``rule``.
     """
     if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a positive finite number, got {lr!r}.")
+        raise ArgumentError(f"lr must be a positive finite number, got {lr!r}.")
     for name, value in (("from_batch", from_batch), ("to_batch", to_batch)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer (a batch size), got {value!r}.")
+            raise ArgumentError(f"{name} must be a positive integer (a batch size), got {value!r}.")
     ratio = to_batch / from_batch
     if rule == "linear":
         return float(lr * ratio)
     if rule == "sqrt":
         return float(lr * math.sqrt(ratio))
-    raise ValueError(f"Unknown rule {rule!r}: use 'linear' or 'sqrt'.")
+    raise ArgumentError(f"Unknown rule {rule!r}: use 'linear' or 'sqrt'.")
 
 
 def patch_keras_multi_worker() -> bool:

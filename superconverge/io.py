@@ -7,9 +7,11 @@ import io
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from superconverge.errors import SuperconvergeError
 
 
 def _read_umask() -> int:
@@ -39,6 +41,49 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    fsync_directory(path.parent)
+    return path
+
+
+def fsync_directory(folder: str | os.PathLike[str]) -> None:
+    """Make a rename inside ``folder`` durable (best effort where directories can't be
+    opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_with(
+    path: str | os.PathLike[str], write: Callable[[Path], Any]
+) -> Path:
+    """Atomic write through a library's own saver: ``write(temp_path)`` (e.g.
+    ``model.save``) writes a temp file ``.tmp-XXXX-NAME`` beside ``path`` (same suffix, which
+    Keras requires), which is fsynced, given ordinary permissions and renamed over ``path``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{os.urandom(4).hex()}-{path.name}")
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        if tmp.exists():
+            tmp.unlink()
+        raise
+    fsync_directory(path.parent)
     return path
 
 
@@ -62,9 +107,20 @@ def atomic_write_json(path: str | os.PathLike[str], payload: Any) -> Path:
     return atomic_write_text(path, text + "\n")
 
 
+class DamagedFileError(SuperconvergeError, ValueError):
+    """A file the project wrote can no longer be read (edited, truncated, not ours)."""
+
+
 def read_json(path: str | os.PathLike[str]) -> Any:
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
+    """Parse a JSON file; a damaged one raises :class:`DamagedFileError` naming it."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise DamagedFileError(
+            f"{path} is damaged ({error}); it is not the JSON superconverge wrote. Restore it "
+            "or start a new run in another folder."
+        ) from None
 
 
 def atomic_write_csv(
@@ -82,6 +138,15 @@ def read_csv(path: str | os.PathLike[str]) -> list[dict[str, float]]:
     with open(path, encoding="utf-8", newline="") as handle:
         # empty cells (a column one run does not have) are left out of that row
         return [
-            {k: float(v) for k, v in row.items() if v not in ("", None)}
+            {k: _csv_float(path, k, v) for k, v in row.items() if v not in ("", None)}
             for row in csv.DictReader(handle)
         ]
+
+
+def _csv_float(path: str | os.PathLike[str], column: str, value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise DamagedFileError(
+            f"{path} is damaged: column {column!r} holds {value!r}, not a number"
+        ) from None

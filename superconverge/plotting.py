@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,19 +26,16 @@ def new_figure(
 
 
 def save_figure(figure: Figure, path: str | os.PathLike[str], dpi: int = 120) -> Path:
-    """Write ``figure`` atomically (temp file in the same folder, then rename)."""
+    """Render ``figure`` and write it with the one atomic writer (:mod:`superconverge.io`)."""
+    import io as _io
+
+    from superconverge.io import atomic_write_bytes
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     suffix = path.suffix or ".png"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        figure.savefig(tmp, dpi=dpi, format=suffix.lstrip("."))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    buffer = _io.BytesIO()
+    figure.savefig(buffer, dpi=dpi, format=suffix.lstrip("."))
+    return atomic_write_bytes(path, buffer.getvalue())
 
 
 def plot_schedule(

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import math
 
+from superconverge.errors import ArgumentError
+
 
 def recommended_bn_momentum(
     total_steps: int,
@@ -28,9 +30,11 @@ def recommended_bn_momentum(
     (clipped), 1,688 steps → 0.976, 100,000 steps → 0.999 (clipped).
     """
     if total_steps < 1:
-        raise ValueError(f"total_steps must be >= 1, got {total_steps}")
+        raise ArgumentError(f"total_steps must be >= 1, got {total_steps}")
     if not 0 < annihilation_fraction <= 1:
-        raise ValueError(f"annihilation_fraction must lie in (0, 1], got {annihilation_fraction}")
+        raise ArgumentError(
+            f"annihilation_fraction must lie in (0, 1], got {annihilation_fraction}"
+        )
     tail = annihilation_fraction * total_steps
     momentum = 1.0 - fit / tail
     if math.isnan(momentum):

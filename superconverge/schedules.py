@@ -32,6 +32,8 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
+from superconverge.errors import ArgumentError
+
 Interpolation = Literal["linear", "cos"]
 INTERPOLATIONS: tuple[str, ...] = ("linear", "cos")
 
@@ -56,11 +58,11 @@ class Phase:
         for name in ("start", "end", "length"):
             value = getattr(self, name)
             if not math.isfinite(value):
-                raise ValueError(f"Phase.{name} must be a finite number, got {value!r}.")
+                raise ArgumentError(f"Phase.{name} must be a finite number, got {value!r}.")
         if self.length < 0:
-            raise ValueError(f"Phase.length must be >= 0 steps, got {self.length}.")
+            raise ArgumentError(f"Phase.length must be >= 0 steps, got {self.length}.")
         if self.interpolation not in INTERPOLATIONS:
-            raise ValueError(
+            raise ArgumentError(
                 f"Phase.interpolation must be one of {INTERPOLATIONS}, got {self.interpolation!r}."
             )
 
@@ -101,11 +103,11 @@ class PiecewiseSchedule:
         phases = tuple(self.phases)
         object.__setattr__(self, "phases", phases)
         if not phases:
-            raise ValueError("A schedule needs at least one phase.")
+            raise ArgumentError("A schedule needs at least one phase.")
         if not all(isinstance(p, Phase) for p in phases):
             raise TypeError("PiecewiseSchedule.phases must be Phase objects.")
         if sum(p.length for p in phases) <= 0:
-            raise ValueError("A schedule needs a total length of more than 0 steps.")
+            raise ArgumentError("A schedule needs a total length of more than 0 steps.")
 
     @property
     def span(self) -> float:
@@ -125,7 +127,7 @@ class PiecewiseSchedule:
     def __call__(self, step: ArrayLike) -> Any:
         steps = np.asarray(step, dtype=np.float64)
         if np.any(np.isnan(steps)):
-            raise ValueError("Schedule steps must not be NaN.")
+            raise ArgumentError("Schedule steps must not be NaN.")
         value = self.evaluate(np.clip(steps, 0.0, self.span), np)
         if value.ndim == 0:
             return float(value)
@@ -164,27 +166,27 @@ def join(*phases: Phase) -> PiecewiseSchedule:
 def _check_positive(name: str, value: float) -> float:
     value = float(value)
     if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}.")
+        raise ArgumentError(f"{name} must be a positive finite number, got {value!r}.")
     return value
 
 
 def _check_fraction(name: str, value: float) -> float:
     value = float(value)
     if not (-FRACTION_TOLERANCE <= value <= 1 + FRACTION_TOLERANCE):
-        raise ValueError(f"{name} must lie in [0, 1], got {value!r}.")
+        raise ArgumentError(f"{name} must lie in [0, 1], got {value!r}.")
     return min(max(value, 0.0), 1.0)
 
 
 def _check_interpolation(value: str) -> Interpolation:
     if value not in INTERPOLATIONS:
-        raise ValueError(f"interpolation must be one of {INTERPOLATIONS}, got {value!r}.")
+        raise ArgumentError(f"interpolation must be one of {INTERPOLATIONS}, got {value!r}.")
     return value  # type: ignore[return-value]
 
 
 def _check_momentum(name: str, value: float) -> float:
     value = float(value)
     if not (0.0 <= value < 1.0):
-        raise ValueError(f"{name} must lie in [0, 1), got {value!r}.")
+        raise ArgumentError(f"{name} must lie in [0, 1), got {value!r}.")
     return value
 
 
@@ -241,7 +243,7 @@ class OneCycleSchedule:
         div = _check_positive("div", div)
         min_lr = max_lr / div if min_lr is None else _check_positive("min_lr", min_lr)
         if min_lr > max_lr:
-            raise ValueError(
+            raise ArgumentError(
                 f"min_lr ({min_lr:g}) must not exceed max_lr ({max_lr:g}): lower min_lr or "
                 "raise max_lr."
             )
@@ -264,7 +266,7 @@ class OneCycleSchedule:
             hi = _check_momentum("max_momentum", max_momentum)
             lo = _check_momentum("min_momentum", min_momentum)
             if lo > hi:
-                raise ValueError(f"min_momentum ({lo}) must not exceed max_momentum ({hi}).")
+                raise ArgumentError(f"min_momentum ({lo}) must not exceed max_momentum ({hi}).")
             momentum = join(
                 Phase(hi, lo, up, interpolation),
                 Phase(lo, hi, down, interpolation),
@@ -276,10 +278,10 @@ class OneCycleSchedule:
     @staticmethod
     def _check_total_steps(total_steps: int, n_phases: int) -> int:
         if isinstance(total_steps, bool) or not float(total_steps).is_integer():
-            raise ValueError(f"total_steps must be a whole number, got {total_steps!r}.")
+            raise ArgumentError(f"total_steps must be a whole number, got {total_steps!r}.")
         total_steps = int(total_steps)
         if total_steps < n_phases:
-            raise ValueError(
+            raise ArgumentError(
                 f"total_steps={total_steps} is fewer than the {n_phases} phases of this policy: "
                 "train for more steps (epochs x steps_per_epoch)."
             )
@@ -319,7 +321,7 @@ class OneCycleSchedule:
             else PiecewiseSchedule(tuple(momentum))
         )
         if isinstance(total_steps, bool) or int(total_steps) < 1:
-            raise ValueError(f"total_steps must be a positive integer, got {total_steps!r}.")
+            raise ArgumentError(f"total_steps must be a positive integer, got {total_steps!r}.")
         self._set(lr_s, mom_s, int(total_steps), name)
         return self
 
@@ -399,7 +401,7 @@ class OneCycleSchedule:
             ends = [end_1, total_steps - 1]
             lr_points = [initial_lr, max_lr, min_lr]
         if any(b - a < 0 for a, b in zip([0.0, *ends[:-1]], ends)) or ends[0] <= 0:
-            raise ValueError(
+            raise ArgumentError(
                 f"pct_start={pct_start} leaves a phase with no steps for total_steps="
                 f"{total_steps}: choose pct_start in (1/T, 0.5] for three_phase, (1/T, 1) else."
             )

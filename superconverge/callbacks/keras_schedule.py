@@ -13,6 +13,7 @@ from typing import Any
 import keras
 from keras import ops
 
+from superconverge.errors import ArgumentError
 from superconverge.schedules import PiecewiseSchedule
 
 
@@ -47,7 +48,7 @@ class KerasPiecewiseSchedule(keras.optimizers.schedules.LearningRateSchedule):
                 f"(e.g. OneCycleSchedule(...).lr_schedule), got {type(schedule).__name__}."
             )
         if int(step_divisor) < 1:
-            raise ValueError(f"step_divisor must be >= 1, got {step_divisor}.")
+            raise ArgumentError(f"step_divisor must be >= 1, got {step_divisor}.")
         self.schedule = schedule
         self.step_divisor = int(step_divisor)
 

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from superconverge.io import read_json
 from superconverge.pipeline.config import ConfigError, RunConfig
 
 # flag -> (config key, type, help)
@@ -28,6 +29,8 @@ _OPTIONS: dict[str, tuple[str, Any, str]] = {
     "--weight-decay": ("weight_decay", float, "L2 weight decay (Caffe convention)"),
     "--bn-momentum": ("bn_momentum", float, "batch-norm momentum (default: from run length)"),
     "--seed": ("seed", int, "random seed"),
+    "--image-size": ("image_size", int, "image_folder: resize images to N×N pixels"),
+    "--color-mode": ("color_mode", str, "image_folder: rgb, grayscale or rgba"),
     "--range-steps": ("range_steps", int, "range-test steps (default: one epoch)"),
     "--out": ("out", str, "run directory"),
 }
@@ -44,6 +47,8 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
                         help="allow downloading the data set through Keras")
     parser.add_argument("--tune", action="store_true", default=None,
                         help="choose weight decay and BN momentum first (Smith 2018)")
+    parser.add_argument("--force", action="store_true",
+                        help="write into a non-empty folder that is not a run directory")
 
 
 def _add_output_options(parser: argparse.ArgumentParser) -> None:
@@ -89,7 +94,12 @@ def _resume_config(args: argparse.Namespace) -> RunConfig:
     saved = run_dir / "config.json"
     if not saved.exists():
         raise ConfigError(f"{run_dir} is not a run directory (no config.json in it)")
-    config = RunConfig.from_dict(json.loads(saved.read_text()))
+    if getattr(args, "out", None) is not None and Path(args.out).resolve() != run_dir.resolve():
+        raise ConfigError(
+            f"resume continues {run_dir} in place; --out {args.out} would be ignored. Drop "
+            "--out, or start a new run there with `superconverge run --out ...`."
+        )
+    config = RunConfig.from_dict(read_json(saved))
     asked = config_from_args(args) if (args.config or any(
         getattr(args, key, None) is not None for key, _, _ in _OPTIONS.values()
     )) else None
@@ -113,10 +123,12 @@ def run(args: argparse.Namespace) -> int:
     config = _resume_config(args) if command == "resume" else config_from_args(args)
     if command == "train":
         config = config.replace(baseline_epochs=0)
-    pipeline = Pipeline(config, quiet=args.quiet)
+    pipeline = Pipeline(config, quiet=args.quiet, force=getattr(args, "force", False))
+    # with --json, stdout carries the JSON document only; the human lines go to stderr
+    out = sys.stderr if args.json else sys.stdout
     if command == "resume" and pipeline.is_done("report"):
         print(f"{config.out} is already finished; nothing to do. Report: "
-              f"{Path(config.out) / 'report.html'}")
+              f"{Path(config.out) / 'report.html'}", file=out)
         return 0
     stages = pipeline.planned_stages()
     if command == "lr-find":
@@ -124,15 +136,19 @@ def run(args: argparse.Namespace) -> int:
     summary = pipeline.run(stages)
     bounds_path = Path(config.out) / "bounds.json"
     if bounds_path.exists():
-        bounds = json.loads(bounds_path.read_text())
+        bounds = read_json(bounds_path)
         print(f"LR bounds: max {bounds['max_lr']:.4g}, min {bounds['min_lr']:.4g} "
-              f"(confidence {bounds['confidence']:.2f}) — {bounds['reason']}")
+              f"(confidence {bounds['confidence']:.2f}) — {bounds['reason']}", file=out)
+        if bounds.get("low_confidence"):
+            print(f"WARNING: low confidence ({bounds['confidence']:.2f}): the max LR is a "
+                  "guess. Look at range_test.png, or set --max-lr yourself.", file=sys.stderr)
     for name, values in summary.metrics.items():
         if name in ("one_cycle", "baseline"):
             print(f"{name}: test accuracy {100 * values['test_accuracy']:.2f}% after "
-                  f"{values['epochs']} epochs, {values['wall_time']:.0f} s of training")
-    if summary.report:
-        print(f"report: {summary.report}")
+                  f"{values['epochs']} epochs, {values['wall_time']:.0f} s of training",
+                  file=out)
+    if summary.report and "report" in stages:
+        print(f"report: {summary.report}", file=out)
     if args.json:
         json.dump(summary.to_dict(), sys.stdout, indent=2)
         print()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from superconverge.errors import ArgumentError
 from superconverge.schedules import OneCycleSchedule
 
 PRESETS = ("smith", "fastai", "pytorch", "pytorch_three_phase")
@@ -19,8 +20,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-lr", type=float, required=True, help="peak learning rate")
     parser.add_argument("--steps", type=int, required=True, help="optimizer steps in total")
     parser.add_argument("--preset", choices=PRESETS, default="smith")
-    parser.add_argument("--min-lr", type=float, default=None, help="default: max_lr / 10")
-    parser.add_argument("--interpolation", choices=("linear", "cos"), default="linear")
+    parser.add_argument("--min-lr", type=float, default=None,
+                        help="default: max_lr / 10 (smith preset only)")
+    parser.add_argument("--interpolation", choices=("linear", "cos"), default=None,
+                        help="default: linear (smith preset only)")
     parser.add_argument("--no-momentum", action="store_true", help="do not cycle momentum")
     parser.add_argument("--plot", metavar="PNG", help="write the plot here")
     parser.add_argument("--json", action="store_true", help="print the policy's config as JSON")
@@ -30,8 +33,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def build(args: argparse.Namespace) -> OneCycleSchedule:
     if args.preset == "smith":
         return OneCycleSchedule(
-            args.max_lr, args.steps, min_lr=args.min_lr, interpolation=args.interpolation,
-            cycle_momentum=not args.no_momentum,
+            args.max_lr, args.steps, min_lr=args.min_lr,
+            interpolation=args.interpolation or "linear", cycle_momentum=not args.no_momentum,
+        )
+    ignored = [flag for flag, value in (("--min-lr", args.min_lr),
+                                        ("--interpolation", args.interpolation))
+               if value is not None]
+    if ignored:
+        raise ArgumentError(
+            f"{' and '.join(ignored)} apply to the smith preset only; the {args.preset} preset "
+            "reproduces its library's own formula. Drop them, or use --preset smith."
         )
     if args.preset == "fastai":
         moms = None if args.no_momentum else (0.95, 0.85, 0.95)

@@ -6,6 +6,8 @@ import argparse
 import functools
 import json
 import logging
+import math
+import sys
 from pathlib import Path
 
 GRIDS = ("default", "deep", "shallow")
@@ -77,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
     from superconverge import models
     from superconverge.tuning import tune_regularization
 
+    check_args(args)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if args.quiet:
         logging.getLogger("superconverge").setLevel(logging.WARNING)
@@ -105,15 +108,41 @@ def run(args: argparse.Namespace) -> int:
         precise_bn=args.precise_bn,
     )
     report = _write_report(out)
-    if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
+    # with --json, stdout carries the JSON document only
+    human = sys.stderr if args.json else sys.stdout
     wd = result.weight_decay
     print(f"weight decay {wd:.4g} (Caffe λ; Keras L2({wd / 2:.4g}) on kernels), "
-          f"batch-norm momentum {result.bn_momentum:g} for {result.target_epochs} epoch(s)")
-    print(result.reason)
+          f"batch-norm momentum {result.bn_momentum:g} for {result.target_epochs} epoch(s)",
+          file=human)
+    print(result.reason, file=human)
     print(f"evidence: {out / 'tuning.json'}, plots in {out / 'tuning'}"
-          + (f", report {report}" if report else ""))
+          + (f", report {report}" if report else ""), file=human)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
     return 0
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Validate every argument before anything is stored: the settings ``run`` shares go
+    through :class:`RunConfig` (the same rules, the same messages)."""
+    from superconverge.errors import ArgumentError
+    from superconverge.pipeline.config import RunConfig
+
+    RunConfig(
+        dataset=args.dataset, data_path=args.data_path, download=bool(args.download),
+        model=args.model, out=args.out, epochs=args.epochs, train_subset=args.train_subset,
+        validation_split=args.validation_split, batch_size=args.batch_size, seed=args.seed,
+        max_lr=args.max_lr, bn_momentum=args.bn_momentum,
+    )
+    for name in ("trial_epochs", "budget"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ArgumentError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    for name in ("weight_decays", "bn_momenta"):
+        values = getattr(args, name)
+        if values is not None and not all(math.isfinite(v) for v in values):
+            raise ArgumentError(f"--{name.replace('_', '-')} must be finite numbers, got "
+                                f"{values}")
 
 
 def _write_report(out: Path) -> Path:

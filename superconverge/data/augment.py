@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from superconverge.errors import ArgumentError
+
 __all__ = ["Augmentation", "random_crop", "random_flip"]
 
 
@@ -37,7 +39,7 @@ def random_crop(x: np.ndarray, pad: int, rng: np.random.Generator) -> np.ndarray
         rows = (oy[:, None] + np.arange(height))[:, :, None]
         cols = (ox[:, None] + np.arange(width))[:, None, :]
         return padded[b[:, None, None], rows, cols]
-    raise ValueError(f"random_crop expects 1 or 2 spatial axes, got batch shape {x.shape}")
+    raise ArgumentError(f"random_crop expects 1 or 2 spatial axes, got batch shape {x.shape}")
 
 
 def random_flip(x: np.ndarray, rng: np.random.Generator, p: float = 0.5) -> np.ndarray:
@@ -65,7 +67,7 @@ class Augmentation:
 
     def __post_init__(self) -> None:
         if not isinstance(self.pad, int | np.integer) or self.pad < 0:
-            raise ValueError(f"Augmentation.pad must be a non-negative int, got {self.pad!r}")
+            raise ArgumentError(f"Augmentation.pad must be a non-negative int, got {self.pad!r}")
 
     @property
     def is_identity(self) -> bool:

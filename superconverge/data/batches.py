@@ -16,6 +16,7 @@ import keras
 import numpy as np
 
 from superconverge.data.augment import Augmentation
+from superconverge.errors import ArgumentError
 
 __all__ = ["ArrayBatches"]
 
@@ -49,12 +50,12 @@ class ArrayBatches(keras.utils.PyDataset):
         if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer):
             raise TypeError(f"batch_size must be an int, got {batch_size!r}")
         if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+            raise ArgumentError(f"batch_size must be >= 1, got {batch_size}")
         if x.shape[0] != y.shape[0]:
-            raise ValueError(f"x has {x.shape[0]} examples but y has {y.shape[0]}")
+            raise ArgumentError(f"x has {x.shape[0]} examples but y has {y.shape[0]}")
         n = int(x.shape[0])
         if n == 0 or (drop_remainder and n < batch_size):
-            raise ValueError(
+            raise ArgumentError(
                 f"no batches: {n} examples, batch_size={batch_size}, "
                 f"drop_remainder={drop_remainder}"
             )

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from superconverge.data.augment import Augmentation
-from superconverge.data.errors import CorruptDataError, DataNotFoundError
+from superconverge.data.errors import CorruptDataError, DataNotFoundError, keras_download
 from superconverge.data.locate import ENV_VAR, candidate_dirs
 from superconverge.data.splits import RawData
 
@@ -145,7 +145,7 @@ def load_cifar10(path: str | os.PathLike[str] | None = None, *, download: bool =
         import keras
 
         logger.info("downloading CIFAR-10 through keras.datasets.cifar10 (~170 MB)")
-        (x_tr, y_tr), (x_te, y_te) = keras.datasets.cifar10.load_data()
+        (x_tr, y_tr), (x_te, y_te) = keras_download(keras.datasets.cifar10.load_data, "CIFAR-10")
         if x_tr.shape[1] == 3:  # channels_first image_data_format
             x_tr, x_te = x_tr.transpose(0, 2, 3, 1), x_te.transpose(0, 2, 3, 1)
         names = CIFAR10_CLASSES

@@ -7,16 +7,21 @@ content or bad arguments).
 
 from __future__ import annotations
 
+from typing import Any
+
+from superconverge.errors import SuperconvergeError
+
 __all__ = [
     "CorruptDataError",
     "DataError",
     "DataNotFoundError",
     "EmptyDatasetError",
     "UnknownDatasetError",
+    "keras_download",
 ]
 
 
-class DataError(Exception):
+class DataError(SuperconvergeError):
     """Base class of every error raised by :mod:`superconverge.data`."""
 
 
@@ -34,3 +39,16 @@ class EmptyDatasetError(CorruptDataError):
 
 class UnknownDatasetError(DataError, ValueError):
     """``data.load`` was given a name that is not registered."""
+
+
+def keras_download(load_data: Any, what: str) -> Any:
+    """Call a ``keras.datasets.*.load_data`` and turn a failed download (no network, a proxy,
+    a truncated file) into a :class:`DataNotFoundError` that says what to do instead."""
+    try:
+        return load_data()
+    except Exception as error:  # urllib, ssl, zip and OS errors all end the same way
+        raise DataNotFoundError(
+            f"downloading {what} failed ({type(error).__name__}: {error}). Without network "
+            "access, put the data set's files on disk and pass --data-path (see the error "
+            "without --download for where it looks)."
+        ) from None

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from superconverge.data.errors import CorruptDataError
+from superconverge.errors import ArgumentError
 
 __all__ = ["IDX_DTYPES", "encode_idx", "parse_idx", "read_idx"]
 
@@ -31,19 +32,38 @@ _GZIP_MAGIC = b"\x1f\x8b"
 
 
 def _read_bytes(path: Path) -> bytes:
-    """Return the (decompressed) bytes of ``path``; gzip is detected by its magic bytes."""
+    """Return the (decompressed) bytes of ``path``; gzip is detected by its magic bytes.
+
+    Reads no more than the header announces (plus one byte, to detect trailing data), so a
+    small gzip that inflates to gigabytes is refused without being inflated.
+    """
     with open(path, "rb") as handle:
         head = handle.read(2)
-    if head == _GZIP_MAGIC:
-        try:
-            with gzip.open(path, "rb") as handle:
-                return handle.read()
-        except (OSError, EOFError, zlib.error) as exc:  # BadGzipFile is an OSError
-            raise CorruptDataError(
-                f"{path}: corrupt or truncated gzip stream ({exc}). "
-                "Delete the file and fetch it again."
-            ) from exc
-    return Path(path).read_bytes()
+    if head != _GZIP_MAGIC:
+        return Path(path).read_bytes()
+    try:
+        with gzip.open(path, "rb") as handle:
+            header = handle.read(4)
+            if len(header) == 4 and header[0] == header[1] == 0 and header[2] in IDX_DTYPES:
+                header += handle.read(4 * header[3])
+                limit = _payload_size(header)
+                if limit is not None:
+                    return header + handle.read(limit + 1)
+            return header + handle.read()
+    except (OSError, EOFError, zlib.error) as exc:  # BadGzipFile is an OSError
+        raise CorruptDataError(
+            f"{path}: corrupt or truncated gzip stream ({exc}). "
+            "Delete the file and fetch it again."
+        ) from exc
+
+
+def _payload_size(header: bytes) -> int | None:
+    """Bytes of payload a complete IDX header announces, or None if the header is short."""
+    ndim = header[3]
+    if ndim == 0 or len(header) < 4 + 4 * ndim:
+        return None
+    shape = np.frombuffer(header, dtype=">u4", count=ndim, offset=4).astype(np.int64)
+    return int(np.prod(shape)) * IDX_DTYPES[header[2]].itemsize
 
 
 def parse_idx(buffer: bytes, *, source: str = "<bytes>") -> np.ndarray:
@@ -105,9 +125,9 @@ def encode_idx(array: np.ndarray) -> bytes:
         if dtype.kind == array.dtype.kind and dtype.itemsize == array.dtype.itemsize
     ]
     if not matches:
-        raise ValueError(f"dtype {array.dtype} has no IDX type code")
+        raise ArgumentError(f"dtype {array.dtype} has no IDX type code")
     code, dtype = matches[0]
     if array.ndim == 0 or array.ndim > 255:
-        raise ValueError(f"IDX needs 1..255 dimensions, got {array.ndim}")
+        raise ArgumentError(f"IDX needs 1..255 dimensions, got {array.ndim}")
     header = bytes([0, 0, code, array.ndim]) + np.asarray(array.shape, dtype=">u4").tobytes()
     return header + np.ascontiguousarray(array, dtype=dtype).tobytes()

@@ -22,6 +22,7 @@ import numpy as np
 from superconverge.data.augment import Augmentation
 from superconverge.data.errors import CorruptDataError, DataNotFoundError, EmptyDatasetError
 from superconverge.data.splits import RawData, stratified_holdout
+from superconverge.errors import ArgumentError
 
 __all__ = ["IMAGE_EXTENSIONS", "load_image_folder", "read_class_folders"]
 
@@ -33,7 +34,19 @@ TEST_SPLIT_SEED = 20180101
 
 
 def _class_dirs(root: Path) -> list[Path]:
-    return sorted((d for d in root.iterdir() if d.is_dir()), key=lambda d: d.name)
+    """Sub-folders that are classes: hidden ones (``.ipynb_checkpoints``, ``.git``) are not."""
+    return sorted(
+        (d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")),
+        key=lambda d: d.name,
+    )
+
+
+def _image_files(folder: Path) -> list[Path]:
+    return sorted(
+        f for f in folder.rglob("*")
+        if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS
+        and not any(part.startswith(".") for part in f.relative_to(folder).parts)
+    )
 
 
 def read_class_folders(
@@ -62,16 +75,20 @@ def read_class_folders(
         folder = root / name
         if not folder.is_dir():
             continue
-        files = sorted(
-            f for f in folder.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS
-        )
+        files = _image_files(folder)
+        if not files and class_names is None:
+            raise EmptyDatasetError(
+                f"{folder}: the class folder {name!r} holds no images with extensions "
+                f"{IMAGE_EXTENSIONS}; remove it or add its images"
+            )
         for file in files:
             target = None if image_size is None else tuple(image_size)
             try:
                 img = load_img(file, color_mode=color_mode, target_size=target)
+                # Pillow decodes lazily: force it here, where a bad file can be named
+                arr = img_to_array(img, data_format="channels_last", dtype="uint8")
             except Exception as exc:  # Pillow raises a zoo of types for bad files
                 raise CorruptDataError(f"{file}: cannot decode image ({exc})") from exc
-            arr = img_to_array(img, data_format="channels_last", dtype="uint8")
             if image_size is None:
                 image_size = (int(arr.shape[0]), int(arr.shape[1]))
             images.append(arr)
@@ -124,7 +141,7 @@ def load_image_folder(
     else:
         x, y, names = read_class_folders(root, image_size=image_size, color_mode=color_mode)
         if not 0.0 <= test_split < 1.0:
-            raise ValueError(f"test_split must be in [0, 1), got {test_split}")
+            raise ArgumentError(f"test_split must be in [0, 1), got {test_split}")
         tr_idx, te_idx = stratified_holdout(y, test_split, TEST_SPLIT_SEED)
         x_tr, y_tr, x_te, y_te = x[tr_idx], y[tr_idx], x[te_idx], y[te_idx]
     if augmentation is None:

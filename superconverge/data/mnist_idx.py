@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from superconverge.data.augment import Augmentation
-from superconverge.data.errors import CorruptDataError, DataNotFoundError
+from superconverge.data.errors import CorruptDataError, DataNotFoundError, keras_download
 from superconverge.data.idx import read_idx
 from superconverge.data.locate import ENV_VAR, candidate_dirs, keras_cache_dirs
 from superconverge.data.splits import RawData
@@ -121,7 +121,9 @@ def load_fashion_mnist(
         import keras
 
         logger.info("downloading Fashion-MNIST through keras.datasets.fashion_mnist")
-        (x_tr, y_tr), (x_te, y_te) = keras.datasets.fashion_mnist.load_data()
+        (x_tr, y_tr), (x_te, y_te) = keras_download(
+            keras.datasets.fashion_mnist.load_data, "Fashion-MNIST"
+        )
         x_tr, x_te = x_tr[..., None], x_te[..., None]
         source = "download (keras.datasets.fashion_mnist)"
     else:
@@ -172,7 +174,7 @@ def load_mnist(path: str | os.PathLike[str] | None = None, *, download: bool = F
             import keras
 
             logger.info("downloading MNIST through keras.datasets.mnist")
-            (x_tr, y_tr), (x_te, y_te) = keras.datasets.mnist.load_data()
+            (x_tr, y_tr), (x_te, y_te) = keras_download(keras.datasets.mnist.load_data, "MNIST")
             x_tr, x_te = x_tr[..., None], x_te[..., None]
             source = "download (keras.datasets.mnist)"
         else:

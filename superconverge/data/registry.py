@@ -13,6 +13,7 @@ from superconverge.data.mnist1d_gen import load_mnist1d
 from superconverge.data.mnist_idx import load_fashion_mnist, load_mnist
 from superconverge.data.splits import DatasetSplits, RawData, finalize
 from superconverge.data.synthetic import load_synthetic
+from superconverge.errors import ArgumentError
 
 __all__ = ["available", "load", "register"]
 
@@ -41,7 +42,7 @@ def register(name: str, loader: Loader, *, overwrite: bool = False) -> None:
     """Add a loader ``loader(path, *, download, **kwargs) -> RawData`` under ``name``."""
     key = _canonical(name)
     if key in _LOADERS and not overwrite:
-        raise ValueError(f"a data set named {key!r} is already registered")
+        raise ArgumentError(f"a data set named {key!r} is already registered")
     _LOADERS[key] = loader
 
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from superconverge.data.augment import Augmentation
 from superconverge.data.errors import CorruptDataError, EmptyDatasetError
+from superconverge.errors import ArgumentError
 
 if TYPE_CHECKING:  # pragma: no cover
     from superconverge.data.batches import ArrayBatches
@@ -183,6 +184,12 @@ def validate_pair(x: np.ndarray, y: np.ndarray, num_classes: int, *, what: str) 
             f"{what}: {x.shape[0]} images but {y.shape[0]} labels; the image and label files "
             "do not belong together (or one is truncated)"
         )
+    if np.issubdtype(np.asarray(x).dtype, np.floating) and not np.all(np.isfinite(x)):
+        bad = int(np.size(x) - np.count_nonzero(np.isfinite(x)))
+        raise CorruptDataError(
+            f"{what}: the inputs contain {bad} non-finite values (NaN or inf); clean or impute "
+            "them first (a NaN input makes every loss NaN, which looks like divergence)"
+        )
     if y.size and not np.issubdtype(y.dtype, np.integer):
         if not np.all(np.equal(np.mod(y, 1), 0)):
             raise CorruptDataError(f"{what}: labels must be integers, got dtype {y.dtype}")
@@ -254,7 +261,7 @@ def finalize(
         raise TypeError(f"validation_split must be a number, got {validation_split!r}")
     if isinstance(validation_split, int | np.integer) and validation_split >= 1:
         if validation_split >= n:
-            raise ValueError(
+            raise ArgumentError(
                 f"validation_split={validation_split} examples leaves nothing to train on "
                 f"({name} has {n} training examples)"
             )
@@ -262,7 +269,7 @@ def finalize(
     else:
         fraction = float(validation_split)
         if not 0.0 <= fraction < 1.0:
-            raise ValueError(
+            raise ArgumentError(
                 f"validation_split must be a fraction in [0, 1) or a count >= 1, got "
                 f"{validation_split!r}"
             )
@@ -271,7 +278,7 @@ def finalize(
         if isinstance(train_subset, bool) or not isinstance(train_subset, int | np.integer):
             raise TypeError(f"train_subset must be an int or None, got {train_subset!r}")
         if not 1 <= train_subset <= train_idx.size:
-            raise ValueError(
+            raise ArgumentError(
                 f"train_subset={train_subset} but {name} has {train_idx.size} training examples "
                 f"after holding out {val_idx.size} for validation"
             )

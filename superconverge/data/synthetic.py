@@ -12,6 +12,7 @@ import numpy as np
 
 from superconverge.data.augment import Augmentation
 from superconverge.data.splits import RawData
+from superconverge.errors import ArgumentError
 
 __all__ = ["load_synthetic", "make_blobs"]
 
@@ -58,7 +59,7 @@ def load_synthetic(
     """Synthetic blobs as :class:`RawData` (``path``/``download`` are ignored)."""
     del path, download
     if num_classes < 2 or image_size < 4 or channels < 1 or n_train < 1 or n_test < 0:
-        raise ValueError(
+        raise ArgumentError(
             "synthetic needs num_classes >= 2, image_size >= 4, channels >= 1, n_train >= 1, "
             f"n_test >= 0; got {num_classes=}, {image_size=}, {channels=}, {n_train=}, {n_test=}"
         )

@@ -96,7 +96,10 @@ def plot_range_test(
     ax.set_ylabel("training loss")
     ax.set_title(title or f"LR range test ({len(result)} steps, {result.stop_reason})")
     ax.grid(True, which="both", alpha=0.25)
-    ax.legend(handles, labels, loc="upper left", fontsize="small")
+    # beside the axes, not over the curves it explains
+    ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.12 if len(labels) and
+              result.val_accuracies is not None else 1.02, 1.0), fontsize="small",
+              borderaxespad=0.0)
     if path is not None:
         fig.savefig(os.fspath(path), bbox_inches="tight")
     return ax

@@ -9,7 +9,6 @@ import dataclasses
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -216,29 +215,25 @@ class RangeTestResult:
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the result as JSON, atomically (temp file in the same directory, then
         ``os.replace``), so a crash never leaves a half-written file. Returns the path."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        from superconverge.io import atomic_write_text
+
         text = json.dumps(self.to_dict(), indent=1, allow_nan=False)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
-        return path
+        return atomic_write_text(path, text)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> RangeTestResult:
-        """Read a result written by :meth:`save`."""
-        with open(path, encoding="utf-8") as fh:
-            return cls.from_dict(json.load(fh))
+        """Read a result written by :meth:`save`; a damaged file raises an error naming it."""
+        from superconverge.io import DamagedFileError, read_json
+
+        try:
+            return cls.from_dict(read_json(path))
+        except (KeyError, TypeError, ValueError) as error:
+            if isinstance(error, DamagedFileError | RangeTestError):
+                raise
+            raise DamagedFileError(
+                f"{path} is not a range-test result superconverge wrote ({error}); rerun the "
+                "range test in a new run directory."
+            ) from None
 
     def summary(self) -> str:
         """One line: steps run, stop reason, LR at the lowest smoothed loss."""

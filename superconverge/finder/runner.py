@@ -15,6 +15,7 @@ from superconverge.finder.callback import (
     check_steps_per_execution,
 )
 from superconverge.finder.errors import RangeTestError
+from superconverge.finder.inputs import check_inputs
 from superconverge.finder.result import RangeTestResult
 from superconverge.finder.state import TrainingState
 from superconverge.finder.sweep import check_beta, check_num_steps, check_sweep_args
@@ -220,6 +221,7 @@ def lr_range_test(
         cb.batch_size = batch_size
 
     prepare_model(model, x, y, batch_size)
+    inputs_checked = check_inputs(model, x, y)
     snapshot = TrainingState.capture(model)
 
     if nb is not None and steps > nb:
@@ -262,7 +264,17 @@ def lr_range_test(
     result = cb.result
     if len(result) == 0:
         raise RangeTestError("The range test recorded no steps (did the data yield batches?).")
-    result.metadata.update({"fit_epochs": fit_kwargs["epochs"], "batches_per_epoch": nb})
+    result.metadata.update({"fit_epochs": fit_kwargs["epochs"], "batches_per_epoch": nb,
+                            "inputs_checked_finite": inputs_checked})
+    if cb.stop_reason == "non_finite":
+        if inputs_checked:
+            logger.warning("The loss became NaN/inf at LR %.3g; the inputs are finite, so this "
+                           "is divergence.", result.lrs[-1] if len(result) else float("nan"))
+        else:
+            logger.warning("The loss became NaN/inf at LR %.3g. These inputs could not be "
+                           "checked ahead (not in-memory arrays): if they may hold NaN or inf, "
+                           "the curve's end is the data's fault, not the LR's.",
+                           result.lrs[-1] if len(result) else float("nan"))
     return result
 
 

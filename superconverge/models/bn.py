@@ -6,6 +6,8 @@ import logging
 
 import keras
 
+from superconverge.errors import ArgumentError
+
 __all__ = ["batch_norm_layers", "set_bn_momentum"]
 
 logger = logging.getLogger(__name__)
@@ -44,7 +46,7 @@ def set_bn_momentum(model: keras.Model, momentum: float) -> int:
     """
     momentum = float(momentum)
     if not 0.0 <= momentum <= 1.0:
-        raise ValueError(f"BN momentum must be in [0, 1] (Keras convention), got {momentum}")
+        raise ArgumentError(f"BN momentum must be in [0, 1] (Keras convention), got {momentum}")
     layers = batch_norm_layers(model)
     differed = 0
     for layer in layers:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from superconverge.errors import SuperconvergeError
+
 __all__ = ["ModelInputError", "UnknownModelError"]
 
 
-class UnknownModelError(ValueError):
+class UnknownModelError(SuperconvergeError, ValueError):
     """``models.build`` was given a name that is not registered."""
 
 
-class ModelInputError(ValueError):
+class ModelInputError(SuperconvergeError, ValueError):
     """The input shape / class count does not suit the requested architecture."""

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import keras
 
+from superconverge.errors import ArgumentError
 from superconverge.models.errors import ModelInputError
 
 __all__ = ["BN_EPSILON", "Builder", "caffe_l2", "check_input"]
@@ -25,7 +26,7 @@ BN_EPSILON = 1e-5
 def caffe_l2(weight_decay: float) -> keras.regularizers.Regularizer | None:
     """``keras.regularizers.L2(weight_decay / 2)``: Caffe's ``weight_decay`` (``None`` if 0)."""
     if weight_decay < 0:
-        raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+        raise ArgumentError(f"weight_decay must be >= 0, got {weight_decay}")
     return keras.regularizers.L2(weight_decay / 2.0) if weight_decay > 0 else None
 
 
@@ -74,7 +75,9 @@ class Builder:
         self, *, bn_momentum: float = 0.99, weight_decay: float = 0.0, seed: int | None = None
     ) -> None:
         if not 0.0 <= bn_momentum <= 1.0:
-            raise ValueError(f"bn_momentum must be in [0, 1] (Keras convention), got {bn_momentum}")
+            raise ArgumentError(
+                f"bn_momentum must be in [0, 1] (Keras convention), got {bn_momentum}"
+            )
         self.bn_momentum = float(bn_momentum)
         self.regularizer = caffe_l2(float(weight_decay))
         self.seed = seed
@@ -135,5 +138,5 @@ class Builder:
         if output == "softmax":
             x = keras.layers.Activation("softmax", dtype="float32", name="probs")(x)
         elif output not in (None, "logits"):
-            raise ValueError(f"output must be 'softmax' or 'logits', got {output!r}")
+            raise ArgumentError(f"output must be 'softmax' or 'logits', got {output!r}")
         return x

@@ -8,6 +8,7 @@ from typing import Any
 
 import keras
 
+from superconverge.errors import ArgumentError
 from superconverge.models.errors import UnknownModelError
 from superconverge.models.resnet9 import resnet9
 from superconverge.models.resnet_cifar import cifar_resnet
@@ -38,7 +39,7 @@ def register(name: str, builder: Builder, *, overwrite: bool = False) -> None:
     """Add ``builder(input_shape, num_classes, *, bn_momentum, weight_decay, seed, **kw)``."""
     key = _canonical(name)
     if key in _BUILDERS and not overwrite:
-        raise ValueError(f"a model named {key!r} is already registered")
+        raise ArgumentError(f"a model named {key!r} is already registered")
     _BUILDERS[key] = builder
 
 

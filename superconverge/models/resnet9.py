@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import keras
 
+from superconverge.errors import ArgumentError
 from superconverge.models.layers import Builder, check_input
 
 __all__ = ["resnet9"]
@@ -46,5 +47,5 @@ def resnet9(
     if output == "softmax":
         x = keras.layers.Activation("softmax", dtype="float32", name="probs")(x)
     elif output not in (None, "logits"):
-        raise ValueError(f"output must be 'softmax' or 'logits', got {output!r}")
+        raise ArgumentError(f"output must be 'softmax' or 'logits', got {output!r}")
     return keras.Model(inputs, x, name="resnet9")

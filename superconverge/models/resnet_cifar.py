@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 import keras
 
+from superconverge.errors import ArgumentError
 from superconverge.models.layers import Builder, check_input
 
 __all__ = ["cifar_resnet"]
@@ -75,10 +76,10 @@ def cifar_resnet(
     """
     name = f"resnet{depth}"
     if (depth - 2) % 6 or depth < 8:
-        raise ValueError(f"CIFAR ResNet depth must be 6n + 2 (20, 32, 44, 56, 110), got {depth}")
+        raise ArgumentError(f"CIFAR ResNet depth must be 6n + 2 (20, 32, 44, 56, 110), got {depth}")
     shortcut = str(shortcut).upper()
     if shortcut not in ("A", "B"):
-        raise ValueError(f"shortcut must be 'A' or 'B', got {shortcut!r}")
+        raise ArgumentError(f"shortcut must be 'A' or 'B', got {shortcut!r}")
     shape = check_input(name, input_shape, num_classes, ranks=(3,), min_spatial=4)
     n = (depth - 2) // 6
     b = Builder(bn_momentum=bn_momentum, weight_decay=weight_decay, seed=seed)

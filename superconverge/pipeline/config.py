@@ -11,8 +11,10 @@ from typing import Any
 
 import tomllib
 
+from superconverge.errors import SuperconvergeError
 
-class ConfigError(ValueError):
+
+class ConfigError(SuperconvergeError, ValueError):
     """A configuration value or file is unusable; the message says what to change."""
 
 
@@ -32,6 +34,10 @@ class RunConfig:
     train_subset: int | None = None
     validation_split: float = 0.1
     augment: bool = False
+    # image_folder only: resize every image to image_size × image_size (default: the first
+    # image's size) and read it as "rgb", "grayscale" or "rgba"
+    image_size: int | None = None
+    color_mode: str = "rgb"
     seed: int = 0
     batch_size: int = 128
     # one-cycle training
@@ -74,7 +80,13 @@ class RunConfig:
             )
         values = dict(data)
         if "momentum" in values:
-            values["momentum"] = tuple(values["momentum"])
+            momentum = values["momentum"]
+            if not isinstance(momentum, list | tuple):
+                raise ConfigError(
+                    f"momentum must be two numbers [max, min], e.g. [0.95, 0.85], got "
+                    f"{momentum!r}"
+                )
+            values["momentum"] = tuple(momentum)
         return cls(**values)
 
     @classmethod
@@ -85,6 +97,10 @@ class RunConfig:
                 data = tomllib.load(handle)
         except FileNotFoundError as error:
             raise ConfigError(f"config file {path} does not exist") from error
+        except IsADirectoryError as error:
+            raise ConfigError(f"config file {path} is a folder, not a TOML file") from error
+        except OSError as error:
+            raise ConfigError(f"cannot read config file {path}: {error.strerror}") from error
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
             raise ConfigError(f"config file {path} is not valid TOML: {error}") from error
         data = {k.replace("-", "_"): v for k, v in data.items()}
@@ -116,8 +132,47 @@ def _positive_float(config: RunConfig, name: str, allow_none: bool = False) -> N
         raise ConfigError(f"{name} must be a positive number, got {value!r}")
 
 
+_SIMPLE_TYPES = {"str": (str,), "bool": (bool,), "int": (int,), "float": (int, float)}
+COLOR_MODES = ("rgb", "grayscale", "rgba")
+#: numpy's seed range (keras.utils.set_random_seed needs it)
+MAX_SEED = 2**32 - 1
+
+
+def _describe(kind: str) -> str:
+    return {"str": "a string", "bool": "true or false", "int": "a whole number",
+            "float": "a number"}[kind]
+
+
+def check_types(config: RunConfig) -> None:
+    """Each field has its annotated type: a real bool (not "false" or 1), a whole number
+    (not 2.5 or true), a finite number (not NaN, inf, or "5e-4"), a string."""
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        annotation = str(field.type).replace(" ", "")
+        optional = annotation.endswith("|None")
+        kind = annotation.removesuffix("|None")
+        if value is None:
+            if optional:
+                continue
+            raise ConfigError(f"{field.name} must be set, got None")
+        if kind == "tuple[float,float]":
+            if not isinstance(value, tuple) or len(value) != 2:
+                raise ConfigError(f"{field.name} must be two numbers [max, min], got {value!r}")
+            items = value
+            kind = "float"
+        else:
+            items = (value,)
+        allowed = _SIMPLE_TYPES[kind]
+        for item in items:
+            if not isinstance(item, allowed) or (kind != "bool" and isinstance(item, bool)):
+                raise ConfigError(f"{field.name} must be {_describe(kind)}, got {value!r}")
+            if kind == "float" and not math.isfinite(item):
+                raise ConfigError(f"{field.name} must be a finite number, got {value!r}")
+
+
 def validate(config: RunConfig) -> None:
     """Check types and ranges; dataset and model names are checked against the registries."""
+    check_types(config)
     for name in ("dataset", "model", "out", "suggest_method"):
         if not isinstance(getattr(config, name), str) or not getattr(config, name):
             raise ConfigError(f"{name} must be a non-empty string, got {getattr(config, name)!r}")
@@ -127,6 +182,15 @@ def validate(config: RunConfig) -> None:
     _positive_int(config, "train_subset", allow_none=True)
     _positive_int(config, "range_steps", allow_none=True, minimum=10)
     _positive_int(config, "seed", minimum=0)
+    _positive_int(config, "image_size", allow_none=True)
+    if config.color_mode not in COLOR_MODES:
+        raise ConfigError(f"color_mode must be one of {', '.join(COLOR_MODES)}, got "
+                          f"{config.color_mode!r}")
+    if config.dataset != "image_folder" and (config.image_size is not None
+                                             or config.color_mode != "rgb"):
+        raise ConfigError("image_size and color_mode apply to dataset = \"image_folder\" only")
+    if config.seed > MAX_SEED:
+        raise ConfigError(f"seed must be at most {MAX_SEED}, got {config.seed}")
     for name in ("range_start_lr", "range_end_lr", "baseline_lr", "min_lr_ratio"):
         _positive_float(config, name)
     _positive_float(config, "max_lr", allow_none=True)
@@ -134,6 +198,11 @@ def validate(config: RunConfig) -> None:
         raise ConfigError(
             f"range_end_lr ({config.range_end_lr}) must be larger than range_start_lr "
             f"({config.range_start_lr})"
+        )
+    if config.min_lr_ratio < 1:
+        raise ConfigError(
+            f"min_lr_ratio must be >= 1 (min LR = max LR / min_lr_ratio), got "
+            f"{config.min_lr_ratio}"
         )
     if config.range_diverge <= 1:
         raise ConfigError(f"range_diverge must be > 1, got {config.range_diverge}")
@@ -149,6 +218,13 @@ def validate(config: RunConfig) -> None:
         raise ConfigError(f"baseline_momentum must lie in [0, 1), got {config.baseline_momentum}")
 
     from superconverge import data, models
+    from superconverge.suggest import available_methods
+
+    if config.suggest_method not in available_methods():
+        raise ConfigError(
+            f"unknown suggest_method {config.suggest_method!r}; available: "
+            f"{', '.join(available_methods())}"
+        )
 
     if config.dataset not in data.available():
         raise ConfigError(

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from superconverge.io import atomic_write_csv, atomic_write_json, read_json
+from superconverge.io import atomic_write_csv, atomic_write_json, atomic_write_with, read_json
 from superconverge.pipeline.config import ConfigError, RunConfig
 from superconverge.pipeline.environment import environment_info
+from superconverge.pipeline.rundir import RunDirectory, RunDirectoryError
 from superconverge.regularization import recommended_bn_momentum
 
 logger = logging.getLogger(__name__)
@@ -39,10 +40,12 @@ HISTORY_COLUMNS = (
 
 # config keys that may differ on resume without changing the result
 _RESUME_NEUTRAL_KEYS = {"out"}
+# once one of these has started, a run directory belongs to its configuration for good
+_TRAINING_STAGES = ("one_cycle", "baseline", "evaluate", "report")
+#: below this confidence the bounds are a guess: the CLI, the log and the report say so
+LOW_CONFIDENCE = 0.3
 
-
-class RunDirectoryError(ValueError):
-    """The run directory cannot be used as asked (a different config, not a run, ...)."""
+__all__ = ["LOW_CONFIDENCE", "Pipeline", "RunDirectoryError", "RunSummary", "run"]
 
 
 @dataclass
@@ -74,6 +77,8 @@ class Pipeline:
         data: optional ``DatasetSplits`` (e.g. from ``superconverge.data.load``) instead of
             ``config.dataset``.
         quiet: no progress bars.
+        force: write into a non-empty folder that is not a run directory (by default that is
+            refused, so that a mistyped ``--out`` cannot overwrite a user's files).
     """
 
     def __init__(
@@ -83,9 +88,12 @@ class Pipeline:
         build_model: Callable[..., Any] | None = None,
         data: Any = None,
         quiet: bool = False,
+        force: bool = False,
     ) -> None:
         self.config = config
         self.run_dir = Path(config.out)
+        self.directory = RunDirectory(self.run_dir)
+        self.force = force
         self.custom_build = build_model
         self._data = data
         self.quiet = quiet
@@ -98,7 +106,13 @@ class Pipeline:
 
     def state(self) -> dict[str, Any]:
         if self.state_path.exists():
-            return read_json(self.state_path)
+            state = read_json(self.state_path)
+            if not isinstance(state, dict) or not isinstance(state.get("stages"), dict):
+                raise RunDirectoryError(
+                    f"{self.state_path} is not a run state (no 'stages' table); the run "
+                    "directory was edited or damaged. Start a new run with another --out."
+                )
+            return state
         return {"stages": {}}
 
     def is_done(self, stage: str) -> bool:
@@ -107,10 +121,32 @@ class Pipeline:
     def _mark_done(self, stage: str, seconds: float, **info: Any) -> None:
         state = self.state()
         state["stages"][stage] = {"done": True, "seconds": round(seconds, 3), **info}
+        state.pop("failed", None)
         atomic_write_json(self.state_path, state)
 
+    def _mark_failed(self, stage: str, error: BaseException) -> None:
+        """Record the failed stage, so that a corrected configuration may start over."""
+        if not self.run_dir.is_dir():
+            return
+        try:
+            state = self.state()
+            state["failed"] = {"stage": stage, "error": f"{type(error).__name__}: {error}"}
+            atomic_write_json(self.state_path, state)
+        except (OSError, RunDirectoryError):
+            logger.debug("could not record the failure of %s", stage, exc_info=True)
+        if stage not in _TRAINING_STAGES and not isinstance(error, KeyboardInterrupt):
+            logger.error(
+                "%s failed before training started; fix the setting and run the same command "
+                "again with the same --out: the run starts over.", stage,
+            )
+
     def check_resumable(self) -> None:
-        """Refuse to continue a run directory made with a different configuration."""
+        """Refuse to continue a run directory made with a different configuration.
+
+        A run whose last attempt *failed* before any training started (e.g. its bounds method
+        was misspelt) is started over with the new configuration instead: nothing it made is
+        worth keeping.
+        """
         saved_path = self.run_dir / "config.json"
         if not saved_path.exists():
             return
@@ -120,6 +156,13 @@ class Pipeline:
             key for key in set(saved) | set(current)
             if key not in _RESUME_NEUTRAL_KEYS and saved.get(key) != current.get(key)
         )
+        if changed and self.state().get("failed") and not self._training_started():
+            logger.warning(
+                "%s: the previous attempt stopped before training; starting over with the new "
+                "settings (%s)", self.run_dir, ", ".join(changed),
+            )
+            self.state_path.unlink(missing_ok=True)
+            return
         if changed:
             details = ", ".join(f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in changed)
             raise RunDirectoryError(
@@ -127,6 +170,13 @@ class Pipeline:
                 "Resume it with its own settings (superconverge resume DIR), or choose "
                 "another --out."
             )
+
+    def _training_started(self) -> bool:
+        stages = self.state().get("stages", {})
+        if any(stages.get(name, {}).get("done") for name in _TRAINING_STAGES):
+            return True
+        checkpoints = self.run_dir / "checkpoints"
+        return checkpoints.is_dir() and any(checkpoints.rglob("state.json"))
 
     # -- building blocks ----------------------------------------------------------------------
     @property
@@ -141,8 +191,16 @@ class Pipeline:
                 seed=self.config.seed,
                 train_subset=self.config.train_subset,
                 download=self.config.download,
+                **self._loader_options(),
             )
         return self._data
+
+    def _loader_options(self) -> dict[str, Any]:
+        if self.config.dataset != "image_folder":
+            return {}
+        size = self.config.image_size
+        return {"color_mode": self.config.color_mode,
+                "image_size": None if size is None else (size, size)}
 
     def steps_per_epoch(self) -> int:
         return math.ceil(len(self.data.train) / self.config.batch_size)
@@ -243,6 +301,8 @@ class Pipeline:
             validation_every=max(1, steps // 25),
             shuffle=False,
             verbose=0 if self.quiet else 1,
+            # Ctrl-C stops the run (exit 130, stage not done): a partial curve is no result
+            catch_interrupt=False,
         )
         result.save(self.run_dir / "range_test.json")
 
@@ -273,7 +333,15 @@ class Pipeline:
             save_figure(axes.figure, self.run_dir / "range_test.png")
         bounds["bn_momentum"] = self.bn_momentum()
         bounds["weight_decay"] = self.weight_decay()
+        bounds["low_confidence"] = float(bounds["confidence"]) < LOW_CONFIDENCE
         atomic_write_json(self.run_dir / "bounds.json", bounds)
+        if bounds["low_confidence"]:
+            logger.warning(
+                "LOW CONFIDENCE (%.2f) in the LR bounds: max LR %.3g is a guess, and training "
+                "at it may go nowhere. %s Look at range_test.png; set --max-lr to choose "
+                "yourself, or widen the range test.",
+                bounds["confidence"], bounds["max_lr"], bounds["reason"],
+            )
         logger.info(
             "bounds: max LR %.3g, min LR %.3g (%s, confidence %.2f): %s",
             bounds["max_lr"], bounds["min_lr"], bounds["method"], bounds["confidence"],
@@ -300,13 +368,18 @@ class Pipeline:
                 model, keras.optimizers.SGD(bounds["min_lr"], momentum=max_momentum)
             )
 
-        one_cycle = OneCycle(
+        from superconverge.schedules import OneCycleSchedule
+
+        schedule = OneCycleSchedule(
             bounds["max_lr"],
+            self.config.epochs * self.steps_per_epoch(),
             min_lr=bounds["min_lr"],
-            epochs=self.config.epochs,
             max_momentum=max_momentum,
             min_momentum=min_momentum,
         )
+        # written before training, so a resume that finds every epoch checkpointed has it too
+        atomic_write_json(self.run_dir / "one_cycle_schedule.json", schedule.to_config())
+        one_cycle = OneCycle(schedule=schedule)
         batches = self._train_batches()
         outcome = train_resumable(
             "one_cycle",
@@ -320,9 +393,6 @@ class Pipeline:
             on_resume=batches.set_epoch,
         )
         self._write_training_outputs("one_cycle", outcome)
-        if one_cycle.schedule is not None:
-            atomic_write_json(self.run_dir / "one_cycle_schedule.json",
-                              one_cycle.schedule.to_config())
 
     def stage_baseline(self) -> None:
         import keras
@@ -370,11 +440,7 @@ class Pipeline:
             ]
             atomic_write_csv(self.run_dir / f"{name}_applied.csv", rows,
                              ("step", "learning_rate", "momentum"))
-        final = self.run_dir / "models" / f"{name}.keras"
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = final.with_name(f".tmp-{final.name}")
-        outcome.model.save(tmp)
-        tmp.replace(final)
+        atomic_write_with(self.run_dir / "models" / f"{name}.keras", outcome.model.save)
         atomic_write_json(
             self.run_dir / f"{name}_training.json",
             {"epochs": outcome.epochs, "wall_time": outcome.wall_time},
@@ -396,13 +462,23 @@ class Pipeline:
                 "epochs": training["epochs"],
                 "wall_time": training["wall_time"],
             }
+        range_test_seconds = float(
+            self.state()["stages"].get("range_test", {}).get("seconds", 0.0)
+        )
+        metrics["one_cycle"]["range_test_seconds"] = range_test_seconds
         if "baseline" in metrics:
             one, base = metrics["one_cycle"], metrics["baseline"]
             metrics["comparison"] = {
                 "epoch_ratio": base["epochs"] / one["epochs"],
-                "wall_time_ratio": base["wall_time"] / max(one["wall_time"], 1e-9),
+                # what a user waits for: the range test is part of the one-cycle recipe
+                "wall_time_ratio": base["wall_time"]
+                / max(one["wall_time"] + range_test_seconds, 1e-9),
+                "wall_time_ratio_training_only": base["wall_time"] / max(one["wall_time"], 1e-9),
                 "accuracy_difference": one["test_accuracy"] - base["test_accuracy"],
             }
+            bounds = self.bounds()
+            if bounds.get("low_confidence"):
+                metrics["comparison"]["low_confidence_bounds"] = True
         atomic_write_json(self.run_dir / "metrics.json", metrics)
 
     def stage_report(self) -> None:
@@ -422,24 +498,20 @@ class Pipeline:
         return stages
 
     def run(self, stages: Sequence[str] | None = None) -> RunSummary:
-        """Run (or resume) the stages in order; finished stages are skipped."""
-        self.check_resumable()
+        """Run (or resume) the stages in order; finished stages are skipped.
+
+        Holds the run directory's lock throughout (a second run into it is refused).
+        """
         wanted = self.planned_stages() if stages is None else list(stages)
         unknown = sorted(set(wanted) - set(STAGES))
         if unknown:
             raise ConfigError(f"unknown stage(s) {unknown}; stages are {list(STAGES)}")
-        total = len(wanted)
-        for index, stage in enumerate(wanted, 1):
-            if self.is_done(stage):
-                logger.info("[%d/%d] %s: already done", index, total, stage)
-                continue
-            logger.info("[%d/%d] %s ...", index, total, stage)
-            started = time.perf_counter()
-            getattr(self, f"stage_{stage}")()
-            seconds = time.perf_counter() - started
-            self._mark_done(stage, seconds)
-            self.stages_run.append(stage)
-            logger.info("[%d/%d] %s done in %.1f s", index, total, stage, seconds)
+        self.directory.check_usable(force=self.force)
+        with self.directory:
+            self.check_resumable()
+            self.directory.create()
+            self.directory.remove_orphans()
+            self._run_stages(wanted)
         metrics_path = self.run_dir / "metrics.json"
         report_path = self.run_dir / "report.html"
         return RunSummary(
@@ -448,6 +520,24 @@ class Pipeline:
             metrics=read_json(metrics_path) if metrics_path.exists() else {},
             stages_run=self.stages_run,
         )
+
+    def _run_stages(self, wanted: list[str]) -> None:
+        total = len(wanted)
+        for index, stage in enumerate(wanted, 1):
+            if self.is_done(stage):
+                logger.info("[%d/%d] %s: already done", index, total, stage)
+                continue
+            logger.info("[%d/%d] %s ...", index, total, stage)
+            started = time.perf_counter()
+            try:
+                getattr(self, f"stage_{stage}")()
+            except BaseException as error:
+                self._mark_failed(stage, error)
+                raise
+            seconds = time.perf_counter() - started
+            self._mark_done(stage, seconds)
+            self.stages_run.append(stage)
+            logger.info("[%d/%d] %s done in %.1f s", index, total, stage, seconds)
 
 
 def run(config: RunConfig | None = None, **overrides: Any) -> RunSummary:

@@ -48,14 +48,16 @@ def _curves_figure(histories: dict[str, list[dict[str, float]]]) -> Any:
     for name, rows in histories.items():
         epochs = [r["epoch"] for r in rows]
         color = colors.get(name, "C2")
+        # a single epoch is a single point: a line alone would draw nothing
+        marker = "o" if len(rows) < 3 else None
         for key, style, suffix in (("loss", "--", " train"), ("val_loss", "-", " val")):
             if rows and key in rows[0]:
                 ax_loss.plot(epochs, [r[key] for r in rows], style, color=color,
-                             label=labels.get(name, name) + suffix)
+                             marker=marker, label=labels.get(name, name) + suffix)
         for key, style, suffix in (("accuracy", "--", " train"), ("val_accuracy", "-", " val")):
             if rows and key in rows[0]:
                 ax_acc.plot(epochs, [r[key] for r in rows], style, color=color,
-                            label=labels.get(name, name) + suffix)
+                            marker=marker, label=labels.get(name, name) + suffix)
     from matplotlib.ticker import MaxNLocator
 
     ax_loss.set_ylabel("loss")
@@ -71,10 +73,19 @@ def _curves_figure(histories: dict[str, list[dict[str, float]]]) -> Any:
 
 
 def _fmt(value: Any, digits: int = 4) -> str:
+    """A value for the page: numbers formatted, anything else escaped (run directories may
+    be shared and re-reported, so no file's content is ever inserted as markup)."""
     if value is None:
         return "–"
     if isinstance(value, float):
         return f"{value:.{digits}g}"
+    return html.escape(str(value))
+
+
+def _number(value: Any, spec: str, scale: float = 1.0) -> str:
+    """``format(value * scale, spec)`` for a number; the escaped text of anything else."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return format(value * scale, spec)
     return html.escape(str(value))
 
 
@@ -84,9 +95,13 @@ def _summary_table(metrics: dict[str, Any]) -> str:
         if name not in metrics:
             continue
         m = metrics[name]
+        wall = _number(m.get("wall_time"), ".1f")
+        if name == "one_cycle" and m.get("range_test_seconds"):
+            wall += f" + {_number(m['range_test_seconds'], '.1f')} s range test"
         rows.append(
-            f"<tr><td>{label}</td><td>{m['epochs']}</td><td>{m['wall_time']:.1f} s</td>"
-            f"<td>{100 * m['test_accuracy']:.2f}%</td><td>{m['test_loss']:.4f}</td></tr>"
+            f"<tr><td>{label}</td><td>{_fmt(m.get('epochs'))}</td><td>{wall} s</td>"
+            f"<td>{_number(m.get('test_accuracy'), '.2f', 100)}%</td>"
+            f"<td>{_number(m.get('test_loss'), '.4f')}</td></tr>"
         )
     table = (
         "<table><tr><th>run</th><th>epochs</th><th>wall time</th><th>test accuracy</th>"
@@ -94,15 +109,30 @@ def _summary_table(metrics: dict[str, Any]) -> str:
     )
     comparison = metrics.get("comparison")
     if comparison:
-        diff = 100 * comparison["accuracy_difference"]
+        try:
+            diff = 100 * float(comparison["accuracy_difference"])
+            epochs = _ratio_phrase(float(comparison["epoch_ratio"]), "epochs")
+            wall = _ratio_phrase(float(comparison["wall_time_ratio"]), "wall time")
+        except (KeyError, TypeError, ValueError):
+            return table + "<p class='bad'>metrics.json has no readable comparison.</p>"
         css = "good" if diff >= 0 else "bad"
+        included = ("range test included" if "wall_time_ratio_training_only" in comparison
+                    else "range test not included")
         table += (
-            f"<p>One Cycle used {_ratio_phrase(comparison['epoch_ratio'], 'epochs')} and "
-            f"{_ratio_phrase(comparison['wall_time_ratio'], 'wall time')} than the baseline; "
+            f"<p>One Cycle used {epochs} and {wall} ({included}) than the baseline; "
             f"its test accuracy is <span class='{css}'>{diff:+.2f} points</span> against "
             "the baseline's.</p>"
         )
+        if comparison.get("low_confidence_bounds"):
+            table += _LOW_CONFIDENCE_NOTE
     return table
+
+
+_LOW_CONFIDENCE_NOTE = (
+    "<p class='bad'>The LR bounds had a low confidence: the max LR was a guess (see the "
+    "bounds section), so this comparison may be between models that did not train well. "
+    "Check the range-test plot, or set the max LR yourself.</p>"
+)
 
 
 def _ratio_phrase(baseline_over_one_cycle: float, what: str) -> str:
@@ -129,9 +159,9 @@ def write_report(run_dir: str | Path) -> Path:
     title = f"superconverge run: {config.get('model', '?')} on {config.get('dataset', '?')}"
     sections.append(f"<h1>{html.escape(title)}</h1>")
     sections.append(
-        f"<p class='muted'>Keras backend <code>{html.escape(str(environment.get('keras_backend')))}"
-        f"</code> · {len(data) and data.get('train')} training / {data.get('val')} validation / "
-        f"{data.get('test')} test examples · seed {config.get('seed')}</p>"
+        f"<p class='muted'>Keras backend <code>{_fmt(environment.get('keras_backend'))}"
+        f"</code> · {_fmt(data.get('train'))} training / {_fmt(data.get('val'))} validation / "
+        f"{_fmt(data.get('test'))} test examples · seed {_fmt(config.get('seed'))}</p>"
     )
     if metrics:
         sections.append("<h2>Summary</h2>" + _summary_table(metrics))
@@ -145,14 +175,26 @@ def write_report(run_dir: str | Path) -> Path:
 
     if bounds:
         sections.append("<h2>Learning-rate bounds</h2>")
+        if bounds.get("low_confidence"):
+            sections.append(
+                "<p class='bad'>Low confidence: the range-test curve did not show a clear "
+                "descent and blow-up, so the max LR below is a guess. Look at the plot, widen "
+                "the range test, or set the max LR yourself.</p>"
+            )
         sections.append(
-            f"<p>max LR <b>{bounds['max_lr']:.3g}</b>, min LR <b>{bounds['min_lr']:.3g}</b> "
-            f"(method <code>{html.escape(str(bounds['method']))}</code>, confidence "
-            f"{float(bounds['confidence']):.2f}); batch-norm momentum "
+            f"<p>max LR <b>{_number(bounds.get('max_lr'), '.3g')}</b>, min LR "
+            f"<b>{_number(bounds.get('min_lr'), '.3g')}</b> "
+            f"(method <code>{_fmt(bounds.get('method'))}</code>, confidence "
+            f"{_number(bounds.get('confidence'), '.2f')}); batch-norm momentum "
             f"{_fmt(bounds.get('bn_momentum'))}, weight decay {_fmt(bounds.get('weight_decay'))}"
             "</p>"
         )
-        sections.append(f"<p class='reason'>{html.escape(str(bounds['reason']))}</p>")
+        sections.append(f"<p class='reason'>{_fmt(bounds.get('reason'))}</p>")
+        sections.append(
+            "<p class='muted'>The validation probes run in inference mode with batch-norm "
+            "moving statistics that lag weights changing this fast, which is why their loss "
+            "can rise inside the chosen band while the training loss still falls.</p>"
+        )
         if (run_dir / "range_test.png").exists():
             sections.append(_embed(run_dir / "range_test.png"))
 

@@ -11,7 +11,6 @@ file; older checkpoints are removed only after the state has moved on.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from typing import Any
 
 import keras
 
-from superconverge.io import atomic_write_json, read_json
+from superconverge.io import DamagedFileError, atomic_write_json, atomic_write_with, read_json
 
 logger = logging.getLogger(__name__)
 
@@ -61,9 +60,8 @@ class _EpochCheckpoint(keras.callbacks.Callback):
         row.update({k: float(v) for k, v in (logs or {}).items()})
         self.history.append(row)
         name = f"epoch-{epoch + 1:04d}.keras"
-        tmp = self.directory / f".tmp-{name}"
-        self.model.save(tmp)
-        os.replace(tmp, self.directory / name)
+        # fsynced (file and folder) before state.json points at it
+        atomic_write_with(self.directory / name, self.model.save)
         atomic_write_json(
             self.directory / "state.json",
             {
@@ -77,6 +75,21 @@ class _EpochCheckpoint(keras.callbacks.Callback):
         for old in self.directory.glob("epoch-*.keras"):
             if old.name != name:
                 old.unlink(missing_ok=True)
+
+
+def _load_checkpoint(path: Path) -> keras.Model:
+    if not path.is_file():
+        raise DamagedFileError(
+            f"the checkpoint {path} that state.json names is missing; the run directory was "
+            "edited. Start a new run with another --out."
+        )
+    try:
+        return keras.saving.load_model(path)
+    except Exception as error:  # Keras raises anything from zipfile, h5py or JSON here
+        raise DamagedFileError(
+            f"the checkpoint {path} cannot be loaded ({type(error).__name__}); it is truncated "
+            "or damaged. Delete the checkpoints/ folder of this stage to restart it."
+        ) from error
 
 
 def checkpoint_state(run_dir: Path, name: str) -> dict[str, Any] | None:
@@ -111,13 +124,19 @@ def train_resumable(
         stale.unlink(missing_ok=True)
     state = checkpoint_state(run_dir, name)
     if state is not None:
-        path = directory / state["checkpoint"]
-        logger.info("%s: resuming from %s (epoch %d of %d)", name, path, state["epoch"], epochs)
-        model = keras.saving.load_model(path)
-        initial_epoch = int(state["epoch"])
-        history = list(state["history"])
-        wall_time = float(state["wall_time"])
-        applied_before = {k: list(v) for k, v in state.get("applied", {}).items()}
+        try:
+            path = directory / str(state["checkpoint"])
+            initial_epoch = int(state["epoch"])
+            history = list(state["history"])
+            wall_time = float(state["wall_time"])
+            applied_before = {k: list(v) for k, v in state.get("applied", {}).items()}
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise DamagedFileError(
+                f"{directory / 'state.json'} is damaged ({type(error).__name__}: {error}); "
+                "it is not the checkpoint record superconverge wrote."
+            ) from None
+        logger.info("%s: resuming from %s (epoch %d of %d)", name, path, initial_epoch, epochs)
+        model = _load_checkpoint(path)
     else:
         model = build_model()
         initial_epoch, history, wall_time, applied_before = 0, [], 0.0, {}

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from superconverge.errors import ArgumentError
 from superconverge.suggest.accuracy import accuracy_method
 from superconverge.suggest.auto import auto_method
 from superconverge.suggest.fastai import minimum_method, slide_method, steep_method, valley_method
@@ -34,11 +35,11 @@ def register_method(name: str, fn: MethodFn, *, overwrite: bool = False) -> None
     from ``min_lr_ratio`` when the method leaves it ``None``), so a method only decides.
     """
     if not isinstance(name, str) or not name:
-        raise ValueError("method name must be a non-empty string")
+        raise ArgumentError("method name must be a non-empty string")
     if not callable(fn):
         raise TypeError(f"method {name!r} must be callable")
     if name in _REGISTRY and not overwrite:
-        raise ValueError(f"method {name!r} is already registered; pass overwrite=True")
+        raise ArgumentError(f"method {name!r} is already registered; pass overwrite=True")
     _REGISTRY[name] = fn
 
 

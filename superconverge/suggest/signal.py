@@ -13,6 +13,8 @@ import math
 import numpy as np
 from scipy import signal
 
+from superconverge.errors import ArgumentError
+
 __all__ = [
     "crossing",
     "debiased_ema",
@@ -115,7 +117,7 @@ def debiased_ema(y: np.ndarray, beta: float = 0.98) -> np.ndarray:
     """
     y = np.asarray(y, dtype=float)
     if not 0.0 <= beta < 1.0:
-        raise ValueError(f"beta must be in [0, 1), got {beta}")
+        raise ArgumentError(f"beta must be in [0, 1), got {beta}")
     if y.size == 0:
         return y.copy()
     with np.errstate(invalid="ignore", over="ignore"):

@@ -14,10 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from superconverge.errors import ArgumentError, SuperconvergeError
+
 __all__ = ["Pick", "Suggestion", "SuggestionError", "Sweep", "to_jsonable"]
 
 
-class SuggestionError(ValueError):
+class SuggestionError(SuperconvergeError, ValueError):
     """The range-test data cannot support a suggestion.
 
     Raised for mismatched array lengths, non-positive or non-increasing learning rates, too
@@ -77,11 +79,11 @@ class Suggestion:
     def __post_init__(self) -> None:
         max_lr, min_lr, conf = float(self.max_lr), float(self.min_lr), float(self.confidence)
         if not (math.isfinite(max_lr) and max_lr > 0):
-            raise ValueError(f"max_lr must be a positive finite number, got {self.max_lr!r}")
+            raise ArgumentError(f"max_lr must be a positive finite number, got {self.max_lr!r}")
         if not (math.isfinite(min_lr) and 0 < min_lr <= max_lr):
-            raise ValueError(f"min_lr must be in (0, max_lr={max_lr}], got {self.min_lr!r}")
+            raise ArgumentError(f"min_lr must be in (0, max_lr={max_lr}], got {self.min_lr!r}")
         if not (0.0 <= conf <= 1.0):
-            raise ValueError(f"confidence must be in [0, 1], got {self.confidence!r}")
+            raise ArgumentError(f"confidence must be in [0, 1], got {self.confidence!r}")
         object.__setattr__(self, "max_lr", max_lr)
         object.__setattr__(self, "min_lr", min_lr)
         object.__setattr__(self, "confidence", conf)
@@ -115,7 +117,7 @@ class Suggestion:
                 diagnostics=data.get("diagnostics") or {},
             )
         except KeyError as exc:
-            raise ValueError(f"Suggestion dict is missing the key {exc.args[0]!r}") from exc
+            raise ArgumentError(f"Suggestion dict is missing the key {exc.args[0]!r}") from exc
 
 
 @dataclass(frozen=True)

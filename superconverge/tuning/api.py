@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from superconverge.errors import ArgumentError
 from superconverge.io import atomic_write_json, read_json
 from superconverge.tuning import procedure
 from superconverge.tuning import study as study_lib
@@ -277,7 +278,7 @@ def tune_regularization(
     out_path = Path(out_dir) if out_dir is not None else None
     trial_epochs = int(trial_epochs or epochs)
     if trial_epochs < 1 or epochs < 1:
-        raise ValueError(f"epochs and trial_epochs must be >= 1, got {epochs}, {trial_epochs}")
+        raise ArgumentError(f"epochs and trial_epochs must be >= 1, got {epochs}, {trial_epochs}")
     steps_per_epoch = math.ceil(len(data.train) / batch_size)
     trial_steps = trial_epochs * steps_per_epoch
     target_steps = epochs * steps_per_epoch
@@ -313,7 +314,7 @@ def tune_regularization(
         study.set_user_attr("settings", settings)
     elif saved != settings:
         changed = sorted(k for k in set(saved) | set(settings) if saved.get(k) != settings.get(k))
-        raise ValueError(
+        raise ArgumentError(
             f"study {study_name!r} in {study_lib.redact(str(storage))} was started with other "
             f"settings ({', '.join(changed)}); resume it with the same settings, or use a new "
             "study name / output directory"
@@ -347,7 +348,7 @@ def tune_regularization(
             study.set_user_attr("range_test_epochs", range_epochs)
         logger.info("tuning: max LR %.4g (%s)", lr, source)
     if max_lr is not None and study.user_attrs.get("max_lr") != lr:
-        raise ValueError(
+        raise ArgumentError(
             f"study {study_name!r} ran its short runs at max LR {study.user_attrs['max_lr']:g}, "
             f"not {lr:g}: resume with the same max LR or use a new study"
         )

@@ -30,6 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from superconverge.errors import ArgumentError
 from superconverge.regularization import recommended_bn_momentum
 
 __all__ = [
@@ -87,7 +88,7 @@ def weight_decay_candidates(grid: str | Sequence[float] | None = None) -> tuple[
         grid = "default"
     if isinstance(grid, str):
         if grid not in WEIGHT_DECAY_GRIDS:
-            raise ValueError(
+            raise ArgumentError(
                 f"unknown weight-decay grid {grid!r}; use one of {sorted(WEIGHT_DECAY_GRIDS)} "
                 "or a list of values"
             )
@@ -98,7 +99,7 @@ def weight_decay_candidates(grid: str | Sequence[float] | None = None) -> tuple[
     for value in values:
         value = float(value)
         if not math.isfinite(value) or value < 0:
-            raise ValueError(f"weight decays must be finite and >= 0, got {value}")
+            raise ArgumentError(f"weight decays must be finite and >= 0, got {value}")
         if not any(_same(value, v) for v in out):
             out.append(value)
     return tuple(sorted(out, reverse=True))
@@ -133,7 +134,7 @@ def bn_momentum_candidates(
     for value in [*values, default]:
         value = float(value)
         if not 0.0 < value < 1.0:
-            raise ValueError(f"batch-norm momenta must lie in (0, 1) (Keras convention), got "
+            raise ArgumentError(f"batch-norm momenta must lie in (0, 1) (Keras convention), got "
                              f"{value}")
         if value != default and not lower - 1e-12 <= value <= upper + 1e-12:
             continue
@@ -150,9 +151,9 @@ def rescale_bn_momentum(momentum: float, from_steps: int, to_steps: int) -> floa
     the training they tune for. The result is rounded to 4 decimals and kept below 1.
     """
     if from_steps < 1 or to_steps < 1:
-        raise ValueError(f"step counts must be >= 1, got {from_steps} and {to_steps}")
+        raise ArgumentError(f"step counts must be >= 1, got {from_steps} and {to_steps}")
     if not 0.0 < momentum < 1.0:
-        raise ValueError(f"momentum must lie in (0, 1), got {momentum}")
+        raise ArgumentError(f"momentum must lie in (0, 1), got {momentum}")
     if from_steps == to_steps:
         return momentum
     one_minus = (1.0 - momentum) * from_steps / to_steps
@@ -280,11 +281,11 @@ class SearchSpec:
 
     def __post_init__(self) -> None:
         if self.bisections < 0:
-            raise ValueError(f"bisections must be >= 0, got {self.bisections}")
+            raise ArgumentError(f"bisections must be >= 0, got {self.bisections}")
         if not 0.0 < self.default_bn < 1.0:
-            raise ValueError(f"default_bn must lie in (0, 1), got {self.default_bn}")
+            raise ArgumentError(f"default_bn must lie in (0, 1), got {self.default_bn}")
         if self.bn_tolerance < 0:
-            raise ValueError(f"bn_tolerance must be >= 0, got {self.bn_tolerance}")
+            raise ArgumentError(f"bn_tolerance must be >= 0, got {self.bn_tolerance}")
 
     @property
     def max_runs(self) -> int:
@@ -327,7 +328,7 @@ class SearchSpec:
             bisections = 1 if len(weight_decays) >= 2 else 0
         else:
             if budget < minimum:
-                raise ValueError(
+                raise ArgumentError(
                     f"budget {budget} is smaller than the {minimum} runs the candidates need "
                     f"({len(weight_decays)} weight decays, {minimum - len(weight_decays)} "
                     "further batch-norm momenta); raise the budget or pass fewer candidates"

@@ -38,6 +38,7 @@ from urllib.parse import urlsplit, urlunsplit
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from superconverge.errors import ArgumentError, SuperconvergeError
 from superconverge.tuning.procedure import Candidate, Evaluation
 
 __all__ = [
@@ -65,7 +66,7 @@ CONNECT_TIMEOUT = 30  # seconds, PostgreSQL: an unreachable server is an error, 
 _SCHEMA_ATTEMPTS = 5  # workers starting together race to create Optuna's tables
 
 
-class StorageError(ValueError):
+class StorageError(SuperconvergeError, ValueError):
     """The storage URL cannot be used (unreachable server, no driver, no permission)."""
 
 
@@ -105,7 +106,7 @@ class HopelessPruner(optuna.pruners.BasePruner):
 
     def __init__(self, ratio: float = 2.0, min_finished: int = 1) -> None:
         if ratio <= 1.0:
-            raise ValueError(f"ratio must be > 1, got {ratio}")
+            raise ArgumentError(f"ratio must be > 1, got {ratio}")
         self.ratio = float(ratio)
         self.min_finished = int(min_finished)
 

@@ -13,6 +13,7 @@ import keras
 import numpy as np
 
 from superconverge.callbacks import OneCycle
+from superconverge.errors import ArgumentError
 from superconverge.models import batch_norm_layers, set_bn_momentum
 
 __all__ = ["PreciseBN", "ShortRun", "precise_bn", "short_run"]
@@ -84,7 +85,7 @@ def precise_bn(
         inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
         probe = keras.Model(inputs, [layer.input for layer in layers])
     except (AttributeError, ValueError) as error:
-        raise ValueError(
+        raise ArgumentError(
             "precise_bn needs a functional or Sequential model whose BN layers are reachable "
             f"from model.inputs ({error}); subclassed models are not supported"
         ) from error
@@ -158,7 +159,7 @@ def short_run(
     and the validation loss re-evaluated at the end.
     """
     if len(data.val) == 0:
-        raise ValueError("tuning needs validation data: load the data with validation_split > 0")
+        raise ArgumentError("tuning needs validation data: load the data with validation_split > 0")
     keras.utils.set_random_seed(seed)
     model = build_model(bn_momentum=bn_momentum, weight_decay=weight_decay)
     set_bn_momentum(model, bn_momentum)

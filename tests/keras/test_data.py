@@ -143,3 +143,62 @@ def test_real_fashion_mnist():
     batches = s.train_batches(128, augment=True)
     xb, yb = batches[0]
     assert xb.shape == (128, 28, 28, 1) and yb.dtype == np.int32
+
+
+def test_image_folder_skips_hidden_folders_and_refuses_empty_classes(tmp_path):
+    _write_images(tmp_path / "tree", {"cat": 4, "dog": 4})
+    # Jupyter's checkpoints (with an image in it) is no class, and no image of a class either
+    _write_images(tmp_path / "tree", {".ipynb_checkpoints": 2})
+    _write_images(tmp_path / "tree" / "cat", {".thumbs": 1})
+    s = data.load("image_folder", path=tmp_path / "tree", validation_split=0)
+    assert s.class_names == ("cat", "dog")
+    assert len(s.train) + len(s.test) == 8
+    (tmp_path / "tree" / "eel").mkdir()
+    with pytest.raises(EmptyDatasetError, match="'eel' holds no images"):
+        data.load("image_folder", path=tmp_path / "tree")
+
+
+def test_a_truncated_png_is_named(tmp_path):
+    _write_images(tmp_path, {"a": 3, "b": 3}, size=(32, 32))
+    good = (tmp_path / "a" / "0.png").read_bytes()
+    # header and the first part of the pixel data only: Pillow opens it, decoding fails later
+    (tmp_path / "a" / "0.png").write_bytes(good[: len(good) // 2])
+    with pytest.raises(CorruptDataError, match=r"a/0\.png: cannot decode"):
+        data.load("image_folder", path=tmp_path)
+
+
+def test_image_size_and_colour_mode_reach_the_loader_from_the_config(tmp_path):
+    from superconverge.pipeline import Pipeline, RunConfig
+
+    _write_images(tmp_path / "images", {"a": 6, "b": 6}, size=(12, 10))
+    config = RunConfig(dataset="image_folder", data_path=str(tmp_path / "images"),
+                       image_size=8, color_mode="grayscale", out=str(tmp_path / "run"))
+    assert Pipeline(config).data.input_shape == (8, 8, 1)
+
+
+def test_a_failed_download_is_a_data_error_not_a_traceback(tmp_path, monkeypatch):
+    import urllib.error
+
+    def offline():
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(keras.datasets.fashion_mnist, "load_data", offline)
+    monkeypatch.setenv("SUPERCONVERGE_DATA", str(tmp_path))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    from superconverge.data import mnist_idx
+
+    monkeypatch.setattr(mnist_idx, "_search", lambda path, names: ([], [tmp_path]))
+    with pytest.raises(DataNotFoundError, match=r"downloading Fashion-MNIST failed.*no network"):
+        data.load("fashion_mnist", download=True)
+
+
+def test_non_finite_inputs_in_a_data_set_are_refused():
+    from superconverge.data.splits import RawData, finalize
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(20, 4, 4, 1)).astype("float32")
+    x[3, 1, 1, 0] = np.nan
+    y = np.arange(20) % 2
+    raw = RawData(x, y, x[:4] * 0, y[:4], 2, ("a", "b"), "standardized")
+    with pytest.raises(CorruptDataError, match="1 non-finite values"):
+        finalize("mine", raw)

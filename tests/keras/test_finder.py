@@ -417,3 +417,38 @@ def test_suggest_delegates():
     r = lr_range_test(model, x, y, batch_size=8, start_lr=1e-4, end_lr=100.0)
     s = r.suggest()
     assert 0 < s.min_lr < s.max_lr <= r.lrs.max()
+
+
+# ------------------------------------------------- bad training data (issue 15, items 5 and 7)
+def test_nan_inputs_are_reported_before_the_sweep_not_read_as_divergence():
+    x, y = _data()
+    x[37, 2] = np.nan
+    model = _classifier(keras.optimizers.SGD(0.01, momentum=0.9))
+    model.optimizer.build(model.trainable_variables)
+    before = _values(model)
+    with pytest.raises(RangeTestError, match=r"non-finite values .* first in example 37"):
+        lr_range_test(model, x, y, batch_size=32, steps=20)
+    _assert_same(before, model)
+
+
+@pytest.mark.parametrize("labels", ["too_large", "negative"])
+def test_labels_outside_the_models_outputs_are_refused(labels):
+    # JAX gathers out of bounds silently: loss 0 and a "completed" sweep without this check
+    x, y = _data()
+    y = y.copy()
+    y[5] = 3 if labels == "too_large" else -1
+    model = _classifier(keras.optimizers.SGD(0.01, momentum=0.9))
+    with pytest.raises(RangeTestError, match="the model has 3 outputs"):
+        lr_range_test(model, x, y, batch_size=32, steps=20)
+
+
+def test_in_range_labels_and_one_hot_targets_pass_the_check():
+    x, y = _data()
+    model = _classifier(keras.optimizers.SGD(0.01, momentum=0.9))
+    result = lr_range_test(model, x, y, batch_size=32, steps=12)
+    assert len(result) == 12 and result.metadata["inputs_checked_finite"] is True
+    one_hot = np.eye(3, dtype="float32")[y]
+    keras.utils.set_random_seed(1)
+    dense = keras.Sequential([keras.Input((8,)), keras.layers.Dense(3)])
+    dense.compile(keras.optimizers.SGD(0.01), keras.losses.CategoricalCrossentropy(True))
+    assert len(lr_range_test(dense, x, one_hot, batch_size=32, steps=12)) == 12
