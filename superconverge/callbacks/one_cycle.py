@@ -9,9 +9,53 @@ from typing import Any, Literal
 import keras
 
 from superconverge.callbacks import optimizer_hooks
+from superconverge.errors import ArgumentError
 from superconverge.schedules import OneCycleSchedule
 
 logger = logging.getLogger(__name__)
+
+_GUARD_ATTR = "make_train_function"  # the instance attribute the guard occupies
+
+
+def detach(model: keras.Model, *, keep_last_lr: bool = False) -> None:
+    """Return ``model`` to plain Keras: remove OneCycle's hooks from its optimizer and drop
+    the traced train step that contains them. The momentum gets its original value back; the
+    LR variable keeps what it holds (the optimizer's own LR), or with ``keep_last_lr`` the last
+    scheduled LR (what a ``fit`` that ends normally leaves). Safe on any model, any number of
+    times; use it after a ``fit`` with OneCycle raised (the next ``fit`` also does it)."""
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is not None and optimizer_hooks.is_attached(optimizer):
+        optimizer_hooks.detach(optimizer, keep_last_lr=keep_last_lr)
+        model.train_function = None
+    vars(model).pop(_GUARD_ATTR, None)
+
+
+def _rebuild_train_function(model: keras.Model) -> None:
+    # the class's method, not the guard below: rebuilding is OneCycle's own doing
+    type(model).make_train_function(model, force=True)
+
+
+def _install_guard(model: keras.Model) -> None:
+    """Make the *next* ``fit`` drop hooks left behind by a ``fit`` that raised.
+
+    Keras calls ``on_train_end`` only when ``fit`` returns, so after an exception the hooks
+    would stay on the optimizer and a later plain ``fit`` would still follow the schedule.
+    Every ``fit`` calls ``model.make_train_function()`` before any callback runs; this
+    instance-level wrapper detaches left-over hooks there (a OneCycle of the new ``fit``
+    attaches its own in ``on_train_begin``), then removes itself.
+    """
+    if _GUARD_ATTR in vars(model):
+        return
+
+    def make_train_function(force: bool = False) -> Any:
+        if optimizer_hooks.is_attached(model.optimizer):
+            logger.info("OneCycle: removing schedule hooks left by a fit that raised")
+            detach(model)
+            force = True
+        vars(model).pop(_GUARD_ATTR, None)
+        return type(model).make_train_function(model, force=force)
+
+    object.__setattr__(model, _GUARD_ATTR, make_train_function)
 
 Preset = Literal["smith", "fastai", "pytorch", "pytorch_three_phase"]
 
@@ -66,9 +110,11 @@ class OneCycle(keras.callbacks.Callback):
     ) -> None:
         super().__init__()
         if schedule is None and max_lr is None:
-            raise ValueError("OneCycle needs max_lr (or a ready schedule=OneCycleSchedule(...)).")
+            raise ArgumentError(
+                "OneCycle needs max_lr (or a ready schedule=OneCycleSchedule(...))."
+            )
         if preset not in ("smith", "fastai", "pytorch", "pytorch_three_phase"):
-            raise ValueError(
+            raise ArgumentError(
                 f"Unknown preset {preset!r}: use 'smith', 'fastai', 'pytorch' or "
                 "'pytorch_three_phase'."
             )
@@ -78,7 +124,7 @@ class OneCycle(keras.callbacks.Callback):
             ("total_steps", total_steps),
         ):
             if value is not None and (isinstance(value, bool) or int(value) < 1):
-                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+                raise ArgumentError(f"{name} must be a positive integer, got {value!r}.")
         self.max_lr = max_lr
         self.epochs = epochs
         self.steps_per_epoch = steps_per_epoch
@@ -104,7 +150,7 @@ class OneCycle(keras.callbacks.Callback):
         epochs = self.epochs or params.get("epochs")
         steps = self.steps_per_epoch or params.get("steps")
         if not epochs or not steps:
-            raise ValueError(
+            raise ArgumentError(
                 "OneCycle cannot infer the number of steps (the dataset has no known length): "
                 "pass steps_per_epoch=... (and epochs=...) or total_steps=..."
             )
@@ -134,7 +180,9 @@ class OneCycle(keras.callbacks.Callback):
         model = self.model
         optimizer = getattr(model, "optimizer", None)
         if optimizer is None:
-            raise ValueError("OneCycle needs a compiled model: call model.compile(optimizer=...).")
+            raise ArgumentError(
+                "OneCycle needs a compiled model: call model.compile(optimizer=...)."
+            )
         optimizer_hooks.check(optimizer, cycle_momentum=self.cycle_momentum)
         accumulation = max(1, int(optimizer.gradient_accumulation_steps or 1))
         if not self._given_schedule:
@@ -143,7 +191,7 @@ class OneCycle(keras.callbacks.Callback):
         momentum = self.schedule.momentum_schedule if self.cycle_momentum else None
         if optimizer_hooks.is_attached(optimizer):
             # left over from a fit that ended in an exception (on_train_end never ran)
-            optimizer_hooks.detach(optimizer)
+            optimizer_hooks.detach(optimizer, keep_last_lr=False)
         # A new cycle starts at the counter's current value; ``on_epoch_begin`` moves the start
         # back when fit resumes at initial_epoch > 0 (Keras tells callbacks the epoch only there).
         optimizer_hooks.attach(
@@ -153,7 +201,8 @@ class OneCycle(keras.callbacks.Callback):
             step_offset=optimizer_hooks.host_step(optimizer),
         )
         # The train step may have been traced before the hooks existed: rebuild it.
-        model.make_train_function(force=True)
+        _rebuild_train_function(model)
+        _install_guard(model)
         self._step = 0
         self._placed = False
         self._accumulation = accumulation
@@ -184,7 +233,7 @@ class OneCycle(keras.callbacks.Callback):
             updates_before = (epoch * int(steps)) // self._accumulation
         offset = optimizer_hooks.host_step(optimizer) - updates_before
         optimizer_hooks.set_step_offset(optimizer, offset)
-        self.model.make_train_function(force=True)
+        _rebuild_train_function(self.model)
         self._step = updates_before
         logger.info(
             "OneCycle continues the cycle at step %d (initial_epoch=%d)", updates_before, epoch
@@ -222,9 +271,8 @@ class OneCycle(keras.callbacks.Callback):
             logs["momentum"] = self.applied["momentum"][-1]
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        optimizer_hooks.detach(self.model.optimizer)
-        # The traced step contains the hooks: drop it so a later fit runs plain Keras.
-        self.model.train_function = None
+        # The traced step contains the hooks: drop it too, so a later fit runs plain Keras.
+        detach(self.model, keep_last_lr=True)
 
     def get_config(self) -> dict[str, Any]:
         return {

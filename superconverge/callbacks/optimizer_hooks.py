@@ -41,6 +41,7 @@ import numpy as np
 from keras import ops
 
 from superconverge.callbacks.keras_schedule import evaluate_piecewise
+from superconverge.errors import ArgumentError, SuperconvergeError
 from superconverge.schedules import PiecewiseSchedule
 
 logger = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ _HOOKED_METHODS = ("_get_current_learning_rate", "_backend_update_step", "update
 _STATE_ATTR = "_superconverge_hooks"
 
 
-class UnsupportedOptimizerError(ValueError):
+class UnsupportedOptimizerError(SuperconvergeError, ValueError):
     """The optimizer cannot have its momentum scheduled."""
 
 
@@ -202,13 +203,13 @@ def check(optimizer: keras.optimizers.Optimizer, *, cycle_momentum: bool) -> Non
     """
     learning_rate = optimizer._learning_rate
     if isinstance(learning_rate, keras.optimizers.schedules.LearningRateSchedule):
-        raise ValueError(
+        raise ArgumentError(
             f"The optimizer was created with a LearningRateSchedule "
             f"({type(learning_rate).__name__}); OneCycle sets the learning rate itself. "
             "Create the optimizer with a float learning_rate (any value) instead."
         )
     if callable(learning_rate) and not isinstance(learning_rate, keras.Variable):
-        raise ValueError(
+        raise ArgumentError(
             "The optimizer's learning_rate is a callable; OneCycle sets the learning rate "
             "itself. Create the optimizer with a float learning_rate instead."
         )
@@ -231,7 +232,7 @@ def attach(
     Raises what :func:`check` raises, and ``ValueError`` if hooks are already attached.
     """
     if is_attached(optimizer):
-        raise ValueError(
+        raise ArgumentError(
             "This optimizer already follows a superconverge schedule: use one OneCycle "
             "callback per fit call."
         )
@@ -266,8 +267,10 @@ def attach(
     logger.debug("Attached schedule hooks to %s", type(optimizer).__name__)
 
 
-def detach(optimizer: keras.optimizers.Optimizer) -> None:
-    """Remove the hooks; the LR variable keeps the last scheduled value, momentum its original."""
+def detach(optimizer: keras.optimizers.Optimizer, *, keep_last_lr: bool = True) -> None:
+    """Remove the hooks; momentum gets its original value back, and the LR variable the last
+    scheduled value (``keep_last_lr``) or whatever it holds (``keep_last_lr=False``: after a
+    ``fit`` that raised, the user may have set it since)."""
     if not is_attached(optimizer):
         return
     hooks: _Hooks = getattr(optimizer, _STATE_ATTR)
@@ -277,7 +280,8 @@ def detach(optimizer: keras.optimizers.Optimizer) -> None:
     object.__delattr__(optimizer, _STATE_ATTR)
     if hooks.momentum_attribute is not None and hooks.original_momentum is not None:
         setattr(optimizer, hooks.momentum_attribute, hooks.original_momentum)
-    optimizer._learning_rate.assign(last_lr)
+    if keep_last_lr:
+        optimizer._learning_rate.assign(last_lr)
 
 
 def _bind(optimizer: Any, name: str, function: Any) -> None:

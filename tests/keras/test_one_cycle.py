@@ -434,3 +434,53 @@ def test_steps_per_execution_still_changes_lr_every_step():
         w = w + m
     np.testing.assert_allclose(model.layers[0].kernel.numpy(), w, rtol=2e-5, atol=1e-6)
     assert callback.applied["step"] == list(map(float, range(STEPS)))
+
+
+class _RaiseAt(keras.callbacks.Callback):
+    def __init__(self, batch: int) -> None:
+        super().__init__()
+        self.batch = batch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch == self.batch:
+            raise RuntimeError("stop here")
+
+
+def _plain_sgd_check(model, x, y, lr, momentum):
+    w = np.array(model.layers[0].kernel.numpy(), dtype=np.float64)
+    m = np.array(model.optimizer.momentums[0].numpy(), dtype=np.float64)
+    got = _fit_and_record(model, x, y, 1, keras.callbacks.Callback())
+    for i, (xb, yb) in enumerate(_batches(x, y, 1)):
+        m = momentum * m - lr * _grad(w, xb, yb)
+        w = w + m
+        np.testing.assert_allclose(got[i], w, rtol=2e-5, atol=1e-6)
+
+
+def test_a_fit_that_raises_leaves_no_hooks_for_the_next_plain_fit():
+    x, y = _data(14)
+    model = _linear_model(keras.optimizers.SGD(0.1, momentum=0.9), W0)
+    with pytest.raises(RuntimeError, match="stop here"):
+        model.fit(x, y, batch_size=BATCH, epochs=2, shuffle=False, verbose=0,
+                  callbacks=[sc.OneCycle(0.05, min_momentum=0.3), _RaiseAt(1)])
+    model.optimizer.learning_rate = 0.02
+    _plain_sgd_check(model, x, y, lr=0.02, momentum=0.9)
+    # and a new OneCycle after the failed fit still works
+    policy = sc.OneCycleSchedule(0.05, 4, min_momentum=0.3)
+    callback = sc.OneCycle(schedule=policy)
+    model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0, callbacks=[callback])
+    np.testing.assert_allclose(callback.applied["learning_rate"], policy.lr(np.arange(4)))
+
+
+def test_detach_returns_a_model_to_plain_keras():
+    from superconverge.callbacks import detach
+
+    x, y = _data(15)
+    model = _linear_model(keras.optimizers.SGD(0.1, momentum=0.9), W0)
+    with pytest.raises(RuntimeError):
+        model.fit(x, y, batch_size=BATCH, epochs=2, shuffle=False, verbose=0,
+                  callbacks=[sc.OneCycle(0.05, min_momentum=0.3), _RaiseAt(2)])
+    detach(model)
+    detach(model)  # idempotent
+    assert "make_train_function" not in vars(model)
+    model.optimizer.learning_rate = 0.03
+    _plain_sgd_check(model, x, y, lr=0.03, momentum=0.9)
