@@ -193,7 +193,7 @@ def classify_suggestion(
     ``failure`` (``"error"``, ``"zero_confidence"``, ``"outside_sweep"``, or None).
 
     ``swept`` is ``(lowest, highest)`` LR the range test actually ran; a max LR at or beyond
-    either edge, or one :func:`superconverge.suggest` had to clamp, is ``"outside_sweep"``.
+    either edge, or one :func:`superconverge.bounds` had to clamp, is ``"outside_sweep"``.
     """
     if error is not None or suggestion is None:
         msg = f"{type(error).__name__}: {error}" if error is not None else "no suggestion"
@@ -762,7 +762,7 @@ def run_config(args: argparse.Namespace) -> RunConfig:
 
 
 def all_methods(args: argparse.Namespace) -> list[str]:
-    from superconverge.suggest import available_methods
+    from superconverge.bounds import available_methods
 
     return list(args.methods or available_methods())
 

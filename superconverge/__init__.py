@@ -37,12 +37,12 @@ _LAZY_EXPORTS: dict[str, str] = {
     "run": "superconverge.pipeline",
 }
 _LAZY_SUBMODULES = {
-    "data", "models", "schedules", "callbacks", "finder", "pipeline", "distributed", "tuning"
+    "data", "models", "schedules", "callbacks", "finder", "pipeline", "distributed", "tuning",
 }
 
-# Imported eagerly (pure NumPy/SciPy, no Keras): ``sc.suggest`` must be the function, not the
-# subpackage of the same name, whichever module happens to import the subpackage first.
-from superconverge.suggest import Suggestion, SuggestionError, suggest  # noqa: E402
+# Imported eagerly (pure NumPy/SciPy, no Keras). The methods live in ``superconverge.bounds``;
+# ``sc.suggest`` is its entry point (a function: no subpackage shares its name).
+from superconverge.bounds import Suggestion, SuggestionError, suggest  # noqa: E402
 
 __all__ = [  # noqa: RUF022 - grouped like _LAZY_EXPORTS
     "Phase",

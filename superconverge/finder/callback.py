@@ -219,6 +219,11 @@ class LRRangeTest(keras.callbacks.Callback):
         return None if self._schedule is None else len(self._schedule)
 
     @property
+    def steps_recorded(self) -> int:
+        """Steps whose loss the sweep has recorded so far."""
+        return len(self._lrs)
+
+    @property
     def result(self) -> RangeTestResult:
         """What was recorded so far, as a :class:`RangeTestResult`."""
         reason = self.stop_reason

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import os
 from pathlib import Path
@@ -15,6 +16,8 @@ from typing import Any
 import numpy as np
 
 from superconverge.finder.errors import RangeTestError
+
+logger = logging.getLogger(__name__)
 
 FORMAT = "superconverge.range_test"
 FORMAT_VERSION = 1
@@ -123,7 +126,7 @@ class RangeTestResult:
         return float(self.lrs[idx])
 
     def suggest(self, **kwargs: Any) -> Any:
-        """Read LR bounds off the curve: ``superconverge.suggest.suggest(lrs, losses, ...)``.
+        """Read LR bounds off the curve: ``superconverge.bounds.suggest(lrs, losses, ...)``.
 
         The losses go in as recorded, NaN/inf included: a non-finite batch is where the sweep
         diverged, which the ``auto`` method uses as its divergence point. Validation
@@ -131,7 +134,7 @@ class RangeTestResult:
         given in ``kwargs``. Returns a ``Suggestion`` (``max_lr``, ``min_lr``, ``method``,
         ``confidence``, ``reason``, ``diagnostics``).
         """
-        from superconverge.suggest import suggest as _suggest  # lazy: written separately
+        from superconverge.bounds import suggest as _suggest  # lazy: written separately
 
         if not self.finite_mask.any():
             raise RangeTestError("The range test recorded no finite loss; nothing to suggest.")
@@ -170,9 +173,12 @@ class RangeTestResult:
         from superconverge.finder.plot import plot_range_test
 
         if suggestion is None:
+            from superconverge.bounds import SuggestionError
+
             try:
                 suggestion = self.suggest()
-            except Exception:
+            except SuggestionError as error:  # e.g. too short a curve: plot it without bounds
+                logger.info("no bounds drawn: %s", error)
                 suggestion = None
         elif suggestion is False:
             suggestion = None

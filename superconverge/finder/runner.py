@@ -252,10 +252,11 @@ def lr_range_test(
         )
     except KeyboardInterrupt:
         cb.stop_reason = "interrupted"
-        cb.stop_step = len(cb._lrs) - 1 if cb._lrs else None
+        cb.stop_step = cb.steps_recorded - 1 if cb.steps_recorded else None
         if not catch_interrupt:
             raise
-        logger.warning("LR range test interrupted after %d steps; model restored.", len(cb._lrs))
+        logger.warning("LR range test interrupted after %d steps; model restored.",
+                       cb.steps_recorded)
     except BaseException:
         cb.stop_reason = cb.stop_reason or "error"
         raise

@@ -217,8 +217,11 @@ def validate(config: RunConfig) -> None:
     if not 0.0 <= config.baseline_momentum < 1.0:
         raise ConfigError(f"baseline_momentum must lie in [0, 1), got {config.baseline_momentum}")
 
-    from superconverge import data, models
-    from superconverge.suggest import available_methods
+    # backend-free on purpose: importing Keras here would fix the backend before the CLI
+    # (or the user) chooses it
+    from superconverge import data
+    from superconverge.bounds import available_methods
+    from superconverge.names import known_models
 
     if config.suggest_method not in available_methods():
         raise ConfigError(
@@ -230,7 +233,7 @@ def validate(config: RunConfig) -> None:
         raise ConfigError(
             f"unknown dataset {config.dataset!r}; available: {', '.join(data.available())}"
         )
-    if config.model not in models.available():
+    if config.model not in known_models():
         raise ConfigError(
-            f"unknown model {config.model!r}; available: {', '.join(models.available())}"
+            f"unknown model {config.model!r}; available: {', '.join(known_models())}"
         )

@@ -58,7 +58,7 @@ def test_leave_one_task_out_never_uses_the_held_out_task(guard):
 def test_committed_choice_reproduces(guard, tmp_path):
     """The default guard is the one every leave-one-task-out fold picks on the committed
     curves, and the committed Markdown/JSON are what the script writes."""
-    from superconverge.suggest.auto import DEFAULT_GUARD_DECADES
+    from superconverge.bounds.auto import DEFAULT_GUARD_DECADES
 
     guard.main(["--out-dir", str(tmp_path)])
     out = json.loads((tmp_path / "lr_selection_guard.json").read_text())

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from superconverge.suggest import (
+from superconverge.bounds import (
     MIN_FINITE_POINTS,
     Pick,
     Suggestion,
@@ -31,7 +31,7 @@ def test_no_keras_import() -> None:
     import sys
 
     code = (
-        "import sys, superconverge.suggest as s; "
+        "import sys, superconverge.bounds as s; "
         "assert 'keras' not in sys.modules and 'matplotlib' not in sys.modules, "
         "sorted(m for m in sys.modules if m.startswith(('keras', 'matplotlib')))"
     )

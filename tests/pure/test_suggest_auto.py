@@ -17,8 +17,8 @@ import math
 import numpy as np
 import pytest
 
-from superconverge.suggest import suggest
-from superconverge.suggest.auto import DEFAULT_GUARD_DECADES
+from superconverge.bounds import suggest
+from superconverge.bounds.auto import DEFAULT_GUARD_DECADES
 
 
 def true_loss(x, *, start=2.3, floor=0.4, x_desc=-3.0, width=0.35, x_blow=-0.5, k=6.0):

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from superconverge.suggest import Suggestion, SuggestionError, suggest
+from superconverge.bounds import Suggestion, SuggestionError, suggest
 
 METHODS = ["auto", "valley", "steep", "minimum", "slide", "lightning", "accuracy"]
 

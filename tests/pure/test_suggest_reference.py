@@ -8,10 +8,10 @@ import math
 import numpy as np
 import pytest
 
-from superconverge.suggest import suggest
-from superconverge.suggest.fastai import fastai_inputs, minimum, slide, steep, valley
-from superconverge.suggest.lightning import steepest_gradient
-from superconverge.suggest.signal import debiased_ema
+from superconverge.bounds import suggest
+from superconverge.bounds.fastai import fastai_inputs, minimum, slide, steep, valley
+from superconverge.bounds.lightning import steepest_gradient
+from superconverge.bounds.signal import debiased_ema
 
 RAW = {"smooth": False, "stop_div": False, "skip_start": 0, "skip_end": 0}
 

@@ -1,7 +1,7 @@
 r"""fastai 2.x ``lr_find`` suggestion functions, reproduced for comparison.
 
 What the heuristics see. fastai's ``Recorder`` stores the *smoothed* training loss
-(:func:`~superconverge.suggest.signal.debiased_ema`, β = 0.98); ``LRFinder`` stops the sweep at
+(:func:`~superconverge.bounds.signal.debiased_ema`, β = 0.98); ``LRFinder`` stops the sweep at
 the first batch whose smoothed loss exceeds 4 × the best smoothed loss so far (that batch is
 still recorded); ``Learner.lr_find`` then keeps ``lrs[num_it // 10 : -5]`` and cuts everything
 from the first NaN. :func:`fastai_inputs` repeats those steps on our raw per-batch losses, with
@@ -34,9 +34,9 @@ from typing import Any
 
 import numpy as np
 
-from superconverge.suggest.auto import curve_quality
-from superconverge.suggest.signal import debiased_ema
-from superconverge.suggest.types import Pick, SuggestionError, Sweep
+from superconverge.bounds.auto import curve_quality
+from superconverge.bounds.signal import debiased_ema
+from superconverge.bounds.types import Pick, SuggestionError, Sweep
 
 __all__ = [
     "fastai_inputs",

@@ -1,7 +1,7 @@
 r"""PyTorch Lightning's ``_LRFinder.suggestion()``, reproduced for comparison.
 
 Input: Lightning's ``_LRCallback`` records the debiased EMA of the loss (β = 0.98, as fastai;
-:func:`~superconverge.suggest.signal.debiased_ema`) and stops at the first step whose smoothed
+:func:`~superconverge.bounds.signal.debiased_ema`) and stops at the first step whose smoothed
 loss exceeds ``early_stop_threshold × best`` (4.0; that step is recorded). The suggestion is
 
 .. math:: i^* = \operatorname{argmin}_k\ \mathtt{np.gradient}(L_{fin})_k + \text{skip\_begin},
@@ -20,9 +20,9 @@ import math
 
 import numpy as np
 
-from superconverge.suggest.auto import curve_quality
-from superconverge.suggest.signal import debiased_ema
-from superconverge.suggest.types import Pick, SuggestionError, Sweep
+from superconverge.bounds.auto import curve_quality
+from superconverge.bounds.signal import debiased_ema
+from superconverge.bounds.types import Pick, SuggestionError, Sweep
 
 __all__ = ["lightning_method", "steepest_gradient"]
 

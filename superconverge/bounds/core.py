@@ -10,12 +10,12 @@ from typing import Any
 
 import numpy as np
 
+from superconverge.bounds.accuracy import accuracy_method
+from superconverge.bounds.auto import auto_method
+from superconverge.bounds.fastai import minimum_method, slide_method, steep_method, valley_method
+from superconverge.bounds.lightning import lightning_method
+from superconverge.bounds.types import Pick, Suggestion, SuggestionError, Sweep
 from superconverge.errors import ArgumentError
-from superconverge.suggest.accuracy import accuracy_method
-from superconverge.suggest.auto import auto_method
-from superconverge.suggest.fastai import minimum_method, slide_method, steep_method, valley_method
-from superconverge.suggest.lightning import lightning_method
-from superconverge.suggest.types import Pick, Suggestion, SuggestionError, Sweep
 
 __all__ = ["MethodFn", "available_methods", "register_method", "suggest"]
 

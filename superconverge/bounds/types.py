@@ -141,7 +141,7 @@ class Sweep:
 
 @dataclass
 class Pick:
-    """What a method returns before :func:`~superconverge.suggest.suggest` finalises it.
+    """What a method returns before :func:`~superconverge.bounds.suggest` finalises it.
 
     ``min_lr=None`` means ``max_lr / min_lr_ratio``. ``suggest`` clamps both into the swept
     range, enforces ``min_lr <= max_lr`` and clips ``confidence`` to ``[0, 1]``.

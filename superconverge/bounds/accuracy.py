@@ -24,8 +24,8 @@ import math
 
 import numpy as np
 
-from superconverge.suggest import signal as sig
-from superconverge.suggest.types import Pick, SuggestionError, Sweep
+from superconverge.bounds import signal as sig
+from superconverge.bounds.types import Pick, SuggestionError, Sweep
 
 __all__ = ["MIN_ACCURACY_POINTS", "accuracy_method"]
 

@@ -62,8 +62,8 @@ from typing import Any
 
 import numpy as np
 
-from superconverge.suggest import signal as sig
-from superconverge.suggest.types import Pick, SuggestionError, Sweep
+from superconverge.bounds import signal as sig
+from superconverge.bounds.types import Pick, SuggestionError, Sweep
 
 __all__ = [
     "DEFAULT_GUARD_DECADES",
