@@ -20,6 +20,7 @@ from typing import Any
 
 import keras
 
+import superconverge.losses  # noqa: F401  (registers the pipeline's losses for loading)
 from superconverge.io import atomic_write_json, read_json
 
 logger = logging.getLogger(__name__)
