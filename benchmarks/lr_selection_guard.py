@@ -1,7 +1,7 @@
 """How far below divergence should ``auto`` put the max LR? Leave-one-task-out (issue 4).
 
 ``auto`` picks ``x_max = min(x_R, x_div − γ)`` in ``x = log10(lr)`` (see
-``superconverge/suggest/auto.py``). This script chooses the guard ``γ`` from the curves and the
+``superconverge/bounds/auto.py``). This script chooses the guard ``γ`` from the curves and the
 training runs that ``benchmarks/lr_selection.py`` stored, without training anything:
 
 1. for every stored range-test curve and every candidate ``γ``, ask ``auto`` for its max LR;

@@ -36,6 +36,8 @@ from superconverge.errors import ArgumentError
 
 Interpolation = Literal["linear", "cos"]
 INTERPOLATIONS: tuple[str, ...] = ("linear", "cos")
+LrEnd = Literal["annihilate", "zero_tail", "zero_half"]
+LR_ENDS: tuple[str, ...] = ("annihilate", "zero_tail", "zero_half")
 
 # fractions are compared with this tolerance, never with ==
 FRACTION_TOLERANCE = 1e-9
@@ -204,6 +206,16 @@ class OneCycleSchedule:
     ``annihilation_fraction = 0.1`` and ``annihilation_factor = 100``, momentum 0.95 → 0.85 →
     0.95. Step 0 gives the start values, step ``T - 1`` the final ones, later steps clamp.
 
+    ``end`` chooses how the LR ends (``lr_end`` of the pipeline's config):
+
+    * ``"annihilate"`` (default): as above;
+    * ``"zero_tail"``: the last phase goes linearly from ``min_lr`` to 0 instead of to
+      ``min_lr / annihilation_factor``;
+    * ``"zero_half"``: budgeted training (Li et al. 2020): the LR falls from ``max_lr``
+      straight to 0 over the whole second part of the run (``(1 - peak)·(T-1)`` steps, no
+      separate annihilation: ``annihilation_fraction`` and ``annihilation_factor`` are
+      unused); momentum rises back over the same steps. The last phase has length 0.
+
     Args:
         max_lr: peak learning rate.
         total_steps: number of optimizer steps ``T`` the policy spans (at least one per phase).
@@ -215,6 +227,7 @@ class OneCycleSchedule:
         interpolation: ``"linear"`` or ``"cos"`` for every phase.
         max_momentum, min_momentum: momentum (or Adam beta_1) bounds; it moves opposite to the LR.
         cycle_momentum: ``False`` leaves the optimizer's momentum alone (``momentum`` is ``None``).
+        end: ``"annihilate"``, ``"zero_tail"`` or ``"zero_half"`` (see above).
 
     Presets that reproduce other libraries: :meth:`fastai` and :meth:`pytorch`.
     """
@@ -238,7 +251,10 @@ class OneCycleSchedule:
         max_momentum: float = 0.95,
         min_momentum: float = 0.85,
         cycle_momentum: bool = True,
+        end: LrEnd = "annihilate",
     ) -> None:
+        if end not in LR_ENDS:
+            raise ValueError(f"end must be one of {LR_ENDS}, got {end!r}.")
         max_lr = _check_positive("max_lr", max_lr)
         div = _check_positive("div", div)
         min_lr = max_lr / div if min_lr is None else _check_positive("min_lr", min_lr)
@@ -254,13 +270,22 @@ class OneCycleSchedule:
         total_steps = self._check_total_steps(total_steps, n_phases=3)
 
         span = float(total_steps - 1)
-        cycle = (1.0 - annihilation_fraction) * span
-        up, down, tail = peak * cycle, (1.0 - peak) * cycle, annihilation_fraction * span
-        lr = join(
-            Phase(min_lr, max_lr, up, interpolation),
-            Phase(max_lr, min_lr, down, interpolation),
-            Phase(min_lr, min_lr / annihilation_factor, tail, interpolation),
-        )
+        if end == "zero_half":
+            up, down, tail = peak * span, (1.0 - peak) * span, 0.0
+            lr = join(
+                Phase(min_lr, max_lr, up, interpolation),
+                Phase(max_lr, 0.0, down, interpolation),
+                Phase(0.0, 0.0, tail, interpolation),
+            )
+        else:
+            cycle = (1.0 - annihilation_fraction) * span
+            up, down, tail = peak * cycle, (1.0 - peak) * cycle, annihilation_fraction * span
+            final = 0.0 if end == "zero_tail" else min_lr / annihilation_factor
+            lr = join(
+                Phase(min_lr, max_lr, up, interpolation),
+                Phase(max_lr, min_lr, down, interpolation),
+                Phase(min_lr, final, tail, interpolation),
+            )
         momentum = None
         if cycle_momentum:
             hi = _check_momentum("max_momentum", max_momentum)

@@ -28,11 +28,24 @@ _OPTIONS: dict[str, tuple[str, Any, str]] = {
     "--method": ("suggest_method", str, "how to read the bounds off the range test"),
     "--weight-decay": ("weight_decay", float, "L2 weight decay (Caffe convention)"),
     "--bn-momentum": ("bn_momentum", float, "batch-norm momentum (default: from run length)"),
+    "--lr-end": ("lr_end", str, "end of the LR schedule: annihilate, zero_tail, zero_half"),
+    "--optimizer": ("optimizer", str, "sgd, adam or adamw (range test and one-cycle)"),
+    "--adamw-weight-decay": ("adamw_weight_decay", float, "AdamW's decoupled weight decay"),
+    "--label-smoothing": ("label_smoothing", float, "label smoothing of the training loss"),
+    "--ema-momentum": ("ema_momentum", float, "average the one-cycle weights (EMA momentum)"),
     "--seed": ("seed", int, "random seed"),
     "--image-size": ("image_size", int, "image_folder: resize images to N×N pixels"),
     "--color-mode": ("color_mode", str, "image_folder: rgb, grayscale or rgba"),
     "--range-steps": ("range_steps", int, "range-test steps (default: one epoch)"),
     "--out": ("out", str, "run directory"),
+}
+
+# boolean recipe levers: flag -> help (the config key is the flag's name with underscores)
+_SWITCHES: dict[str, str] = {
+    "--nesterov": "Nesterov momentum (SGD)",
+    "--precise-bn": "recompute the BN statistics after one-cycle training",
+    "--train-flip": "random horizontal flips in one-cycle training (flip-invariant data only)",
+    "--tta-flip": "test-time flip augmentation for the one-cycle model",
 }
 
 
@@ -49,6 +62,9 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
                         help="choose weight decay and BN momentum first (Smith 2018)")
     parser.add_argument("--force", action="store_true",
                         help="write into a non-empty folder that is not a run directory")
+    for flag, text in _SWITCHES.items():
+        parser.add_argument(flag, dest=flag[2:].replace("-", "_"), action="store_true",
+                            default=None, help=text)
 
 
 def _add_output_options(parser: argparse.ArgumentParser) -> None:
@@ -79,7 +95,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     overrides = {key: getattr(args, key, None) for key, _, _ in _OPTIONS.values()}
-    for key in ("augment", "download", "tune"):
+    for key in ("augment", "download", "tune",
+                *(flag[2:].replace("-", "_") for flag in _SWITCHES)):
         overrides[key] = getattr(args, key, None)
     if getattr(args, "no_baseline", False):
         overrides["baseline_epochs"] = 0

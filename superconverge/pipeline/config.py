@@ -24,6 +24,28 @@ class RunConfig:
 
     Training budgets are in epochs of the (possibly subset) training split. ``max_lr`` skips
     the range test's choice when set; ``baseline_epochs = 0`` disables the baseline.
+
+    Recipe levers of the one-cycle run (issue 13; the defaults keep the original recipe, the
+    step-decay baseline never uses them):
+
+    * ``lr_end``: how the LR ends: ``"annihilate"`` (``min_lr → min_lr/100`` over the last
+      10%), ``"zero_tail"`` (``min_lr → 0`` over the last 10%) or ``"zero_half"`` (``max_lr →
+      0`` linearly over the whole second half, Li et al. 2020).
+    * ``optimizer``: ``"sgd"``, ``"adam"`` or ``"adamw"``, for the range test and one-cycle
+      alike (``momentum`` cycles Adam's ``beta_1``). ``adam`` keeps the model's L2
+      ``weight_decay``; ``adamw`` replaces it by the optimizer's decoupled decay
+      ``adamw_weight_decay`` (the model gets no L2; AdamW subtracts
+      ``lr · adamw_weight_decay · w`` per step). The baseline always uses ``weight_decay``.
+    * ``nesterov``: Nesterov momentum (SGD only). Constant momentum: ``momentum = (m, m)``.
+    * ``label_smoothing``: in [0, 1), applied to the training loss (range test and one-cycle).
+    * ``ema_momentum``: keep an exponential moving average of the weights during one-cycle
+      (Keras ``use_ema``) and evaluate the averaged weights; ``None`` = off.
+    * ``precise_bn``: after one-cycle training (and the EMA swap), recompute the BN statistics
+      on training batches for the final weights (``tuning.precise_bn``).
+    * ``train_flip``: random horizontal flips of the one-cycle training batches (only for data
+      that is flip-invariant: never on by default).
+    * ``tta_flip``: test-time augmentation for the one-cycle model: predictions averaged over
+      each image and its mirror image, for the final validation and the test accuracy.
     """
 
     # data and model
@@ -49,6 +71,16 @@ class RunConfig:
     weight_decay: float = 5e-4
     bn_momentum: float | None = None
     tune: bool = False
+    # recipe levers (see the class docstring)
+    lr_end: str = "annihilate"
+    optimizer: str = "sgd"
+    adamw_weight_decay: float = 0.05
+    nesterov: bool = False
+    label_smoothing: float = 0.0
+    ema_momentum: float | None = None
+    precise_bn: bool = False
+    train_flip: bool = False
+    tta_flip: bool = False
     # range test
     range_start_lr: float = 1e-5
     range_end_lr: float = 10.0
@@ -170,9 +202,27 @@ def check_types(config: RunConfig) -> None:
                 raise ConfigError(f"{field.name} must be a finite number, got {value!r}")
 
 
+OPTIMIZERS = ("sgd", "adam", "adamw")
+
+
 def validate(config: RunConfig) -> None:
     """Check types and ranges; dataset and model names are checked against the registries."""
+    from superconverge.schedules import LR_ENDS
+
     check_types(config)
+    if config.lr_end not in LR_ENDS:
+        raise ConfigError(f"lr_end must be one of {', '.join(LR_ENDS)}, got {config.lr_end!r}")
+    if config.optimizer not in OPTIMIZERS:
+        raise ConfigError(
+            f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {config.optimizer!r}")
+    if config.nesterov and config.optimizer != "sgd":
+        raise ConfigError(f"nesterov applies to optimizer 'sgd' only, not {config.optimizer!r}")
+    if config.adamw_weight_decay < 0:
+        raise ConfigError(f"adamw_weight_decay must be >= 0, got {config.adamw_weight_decay}")
+    if not 0.0 <= config.label_smoothing < 1.0:
+        raise ConfigError(f"label_smoothing must lie in [0, 1), got {config.label_smoothing}")
+    if config.ema_momentum is not None and not 0.0 < config.ema_momentum < 1.0:
+        raise ConfigError(f"ema_momentum must lie in (0, 1), got {config.ema_momentum}")
     for name in ("dataset", "model", "out", "suggest_method"):
         if not isinstance(getattr(config, name), str) or not getattr(config, name):
             raise ConfigError(f"{name} must be a non-empty string, got {getattr(config, name)!r}")

@@ -48,6 +48,11 @@ LOW_CONFIDENCE = 0.3
 __all__ = ["LOW_CONFIDENCE", "Pipeline", "RunDirectoryError", "RunSummary", "run"]
 
 
+def _field_default(field: Any) -> Any:
+    value = field.default
+    return list(value) if isinstance(value, tuple) else value
+
+
 @dataclass
 class RunSummary:
     """What ``Pipeline.run`` returns and ``--json`` prints."""
@@ -152,6 +157,10 @@ class Pipeline:
             return
         saved = read_json(saved_path)
         current = self.config.to_dict()
+        # a key missing from an older run's config.json had its default value then
+        defaults = RunConfig.__dataclass_fields__
+        saved = {**{k: current[k] for k in current if k not in saved
+                    and current[k] == _field_default(defaults[k])}, **saved}
         changed = sorted(
             key for key in set(saved) | set(current)
             if key not in _RESUME_NEUTRAL_KEYS and saved.get(key) != current.get(key)
@@ -220,6 +229,27 @@ class Pipeline:
             return float(tuned["weight_decay"])
         return self.config.weight_decay
 
+    def model_weight_decay(self, weight_decay: float) -> float:
+        """The L2 the model's layers get: none with ``adamw`` (its decay is decoupled)."""
+        return 0.0 if self.config.optimizer == "adamw" else weight_decay
+
+    def make_optimizer(self, learning_rate: float, momentum: float, *, ema: bool = False
+                       ) -> Any:
+        """The configured optimizer family (``optimizer``, ``nesterov``, ``ema_momentum``)."""
+        import keras
+
+        extra: dict[str, Any] = {}
+        if ema and self.config.ema_momentum is not None:
+            extra = {"use_ema": True, "ema_momentum": self.config.ema_momentum}
+        kind = self.config.optimizer
+        if kind == "adam":
+            return keras.optimizers.Adam(learning_rate, beta_1=momentum, **extra)
+        if kind == "adamw":
+            return keras.optimizers.AdamW(learning_rate, beta_1=momentum,
+                                          weight_decay=self.config.adamw_weight_decay, **extra)
+        return keras.optimizers.SGD(learning_rate, momentum=momentum,
+                                    nesterov=self.config.nesterov, **extra)
+
     def _tuned(self) -> dict[str, Any] | None:
         path = self.run_dir / "tuning.json"
         return read_json(path) if self.config.tune and path.exists() else None
@@ -245,8 +275,14 @@ class Pipeline:
             seed=self.config.seed,
         )
 
-    def compile(self, model: Any, optimizer: Any) -> Any:
+    def compile(self, model: Any, optimizer: Any, *, smoothing: bool = True) -> Any:
+        """Compile with the model's own loss if it has one, else the (label-smoothed, when
+        ``label_smoothing > 0`` and ``smoothing``) sparse cross-entropy."""
         loss = getattr(model, "loss", None) if getattr(model, "compiled", False) else None
+        if loss is None and smoothing and self.config.label_smoothing > 0:
+            from superconverge.losses import SparseSmoothedCrossentropy
+
+            loss = SparseSmoothedCrossentropy(self.config.label_smoothing)
         model.compile(
             optimizer=optimizer,
             loss=loss or "sparse_categorical_crossentropy",
@@ -254,13 +290,59 @@ class Pipeline:
         )
         return model
 
-    def _train_batches(self, augment: bool | None = None) -> Any:
+    def _train_batches(self, augment: bool | None = None, *, flip: bool = False) -> Any:
+        augment = self.config.augment if augment is None else augment
+        if flip:
+            from superconverge.data import Augmentation
+
+            pad = self.data.augmentation.pad if augment and self.data.augmentation else 0
+            augment = Augmentation(pad=pad, flip=True)
         return self.data.train_batches(
             self.config.batch_size,
-            augment=self.config.augment if augment is None else augment,
+            augment=augment,
             shuffle=True,
             seed=self.config.seed,
         )
+
+    def evaluate_model(self, model: Any, x: Any, y: Any, *, tta: bool = False
+                       ) -> tuple[float, float]:
+        """(loss, accuracy) of ``model`` on ``(x, y)``; with ``tta`` the predictions are
+        averaged over each image and its mirror image (plain cross-entropy on the average)."""
+        if not tta:
+            loss, accuracy = model.evaluate(x, y, batch_size=512, verbose=0)[:2]
+            return float(loss), float(accuracy)
+        import numpy as np
+
+        from superconverge.losses import flip_tta_predict
+
+        probs = flip_tta_predict(model, x)
+        labels = np.asarray(y).reshape(-1).astype(int)
+        picked = np.clip(probs[np.arange(len(labels)), labels], 1e-7, 1.0)
+        return float(-np.log(picked).mean()), float((probs.argmax(axis=1) == labels).mean())
+
+    def finish_one_cycle(self, model: Any) -> dict[str, Any]:
+        """The last steps before the one-cycle model is saved: swap in the weight average
+        (``ema_momentum``), recompute the BN statistics (``precise_bn``); returns what was
+        done and the final model's validation loss/accuracy (with ``tta_flip``'s TTA)."""
+        done: dict[str, Any] = {"ema": False, "precise_bn_layers": 0}
+        optimizer = getattr(model, "optimizer", None)
+        if self.config.ema_momentum is not None and getattr(optimizer, "use_ema", False):
+            # fit already does this at its end; again here for a run resumed after its last
+            # epoch (the checkpoint holds the raw weights and the average); idempotent
+            optimizer.finalize_variable_values(model.trainable_variables)
+            done["ema"] = True
+        if self.config.precise_bn:
+            from superconverge.tuning.trial import precise_bn
+
+            batch = self.config.batch_size
+            done["precise_bn_layers"] = precise_bn(
+                model, self.data.train.x, batch_size=batch,
+                num_batches=max(50, math.ceil(6400 / batch)), seed=self.config.seed)
+        if len(self.data.val):
+            x_val, y_val = self.data.val.as_tuple()
+            loss, accuracy = self.evaluate_model(model, x_val, y_val, tta=self.config.tta_flip)
+            done.update(val_loss=loss, val_accuracy=accuracy)
+        return done
 
     def _progress(self, description: str) -> Any:
         from superconverge.pipeline.progress import ProgressBar
@@ -280,13 +362,13 @@ class Pipeline:
         tune_for_pipeline(self)
 
     def stage_range_test(self) -> None:
-        import keras
 
         from superconverge.finder import lr_range_test
 
         model = self.compile(
-            self.new_model(bn_momentum=self.bn_momentum(), weight_decay=self.weight_decay()),
-            keras.optimizers.SGD(self.config.range_start_lr, momentum=self.config.momentum[0]),
+            self.new_model(bn_momentum=self.bn_momentum(),
+                           weight_decay=self.model_weight_decay(self.weight_decay())),
+            self.make_optimizer(self.config.range_start_lr, self.config.momentum[0]),
         )
         # at most one epoch by default, but never fewer steps than a curve needs (10)
         steps = self.config.range_steps or max(self.steps_per_epoch(), 10)
@@ -352,8 +434,6 @@ class Pipeline:
         return read_json(self.run_dir / "bounds.json")
 
     def stage_one_cycle(self) -> None:
-        import keras
-
         from superconverge.callbacks import OneCycle
         from superconverge.pipeline.training import train_resumable
 
@@ -362,11 +442,11 @@ class Pipeline:
 
         def build() -> Any:
             model = self.new_model(
-                bn_momentum=bounds["bn_momentum"], weight_decay=bounds["weight_decay"]
+                bn_momentum=bounds["bn_momentum"],
+                weight_decay=self.model_weight_decay(bounds["weight_decay"]),
             )
-            return self.compile(
-                model, keras.optimizers.SGD(bounds["min_lr"], momentum=max_momentum)
-            )
+            return self.compile(model, self.make_optimizer(
+                bounds["min_lr"], max_momentum, ema=True))
 
         from superconverge.schedules import OneCycleSchedule
 
@@ -376,11 +456,12 @@ class Pipeline:
             min_lr=bounds["min_lr"],
             max_momentum=max_momentum,
             min_momentum=min_momentum,
+            end=self.config.lr_end,
         )
         # written before training, so a resume that finds every epoch checkpointed has it too
         atomic_write_json(self.run_dir / "one_cycle_schedule.json", schedule.to_config())
         one_cycle = OneCycle(schedule=schedule)
-        batches = self._train_batches()
+        batches = self._train_batches(flip=self.config.train_flip)
         outcome = train_resumable(
             "one_cycle",
             self.run_dir,
@@ -392,7 +473,8 @@ class Pipeline:
             schedule_callback=one_cycle,
             on_resume=batches.set_epoch,
         )
-        self._write_training_outputs("one_cycle", outcome)
+        final = self.finish_one_cycle(outcome.model)
+        self._write_training_outputs("one_cycle", outcome, final_info=final)
 
     def stage_baseline(self) -> None:
         import keras
@@ -410,8 +492,10 @@ class Pipeline:
 
         def build() -> Any:
             model = self.new_model(bn_momentum=0.99, weight_decay=self.config.weight_decay)
+            # the baseline is the usual recipe: none of the one-cycle levers
             return self.compile(
-                model, keras.optimizers.SGD(schedule, momentum=self.config.baseline_momentum)
+                model, keras.optimizers.SGD(schedule, momentum=self.config.baseline_momentum),
+                smoothing=False,
             )
 
         batches = self._train_batches()
@@ -427,7 +511,8 @@ class Pipeline:
         )
         self._write_training_outputs("baseline", outcome)
 
-    def _write_training_outputs(self, name: str, outcome: Any) -> None:
+    def _write_training_outputs(self, name: str, outcome: Any,
+                                final_info: dict[str, Any] | None = None) -> None:
         atomic_write_csv(self.run_dir / f"{name}_history.csv", outcome.history, HISTORY_COLUMNS)
         if outcome.applied.get("step"):
             rows = [
@@ -443,22 +528,27 @@ class Pipeline:
         atomic_write_with(self.run_dir / "models" / f"{name}.keras", outcome.model.save)
         atomic_write_json(
             self.run_dir / f"{name}_training.json",
-            {"epochs": outcome.epochs, "wall_time": outcome.wall_time},
+            {"epochs": outcome.epochs, "wall_time": outcome.wall_time,
+             **({"final": final_info} if final_info is not None else {})},
         )
 
     def stage_evaluate(self) -> None:
         import keras
+
+        import superconverge.losses  # noqa: F401  (registers the pipeline's losses)
 
         metrics: dict[str, Any] = {}
         runs = ["one_cycle"] + (["baseline"] if self.config.baseline_epochs else [])
         x_test, y_test = self.data.test.as_tuple()
         for name in runs:
             model = keras.saving.load_model(self.run_dir / "models" / f"{name}.keras")
-            loss, accuracy = model.evaluate(x_test, y_test, batch_size=512, verbose=0)[:2]
+            # TTA is a property of the one-cycle recipe; the baseline trains without flips
+            loss, accuracy = self.evaluate_model(
+                model, x_test, y_test, tta=self.config.tta_flip and name == "one_cycle")
             training = read_json(self.run_dir / f"{name}_training.json")
             metrics[name] = {
-                "test_loss": float(loss),
-                "test_accuracy": float(accuracy),
+                "test_loss": loss,
+                "test_accuracy": accuracy,
                 "epochs": training["epochs"],
                 "wall_time": training["wall_time"],
             }

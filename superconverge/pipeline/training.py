@@ -19,6 +19,7 @@ from typing import Any
 
 import keras
 
+import superconverge.losses  # noqa: F401  (registers the pipeline's losses for loading)
 from superconverge.io import DamagedFileError, atomic_write_json, atomic_write_with, read_json
 
 logger = logging.getLogger(__name__)

@@ -283,3 +283,48 @@ def test_policy_stays_within_its_bounds_and_is_continuous(
     assert np.max(np.abs(np.diff(lr))) <= bound * (1 + 1e-9) + 1e-15
     momentum = policy.momentum(steps)
     assert np.all((momentum >= 0.85 - 1e-12) & (momentum <= 0.95 + 1e-12))
+
+
+# -- how the LR ends (lr_end): closed forms ------------------------------------------------------
+@pytest.mark.parametrize("total", [3, 11, 1001, 1688])
+def test_zero_half_decays_linearly_from_max_to_zero_over_the_second_half(total):
+    max_lr, min_lr = 0.6, 0.06
+    policy = OneCycleSchedule(max_lr, total, end="zero_half")
+    last = total - 1
+    steps = np.arange(total, dtype=float)
+    half = last / 2
+    expected = np.where(steps <= half, min_lr + (max_lr - min_lr) * steps / half,
+                        max_lr * (last - steps) / half)
+    np.testing.assert_allclose(policy.lr(steps), expected, rtol=1e-12, atol=1e-15)
+    assert policy.lr(last) == 0.0 and policy.final_lr == 0.0 and policy.lr(10 * total) == 0.0
+    expected_m = np.where(steps <= half, 0.95 - 0.1 * steps / half,
+                          0.85 + 0.1 * (steps - half) / half)
+    np.testing.assert_allclose(policy.momentum(steps), expected_m, rtol=1e-12)
+
+
+@pytest.mark.parametrize("total", [11, 1001])
+def test_zero_tail_ends_at_zero_and_equals_the_default_before_the_tail(total):
+    default = OneCycleSchedule(1.0, total)
+    policy = OneCycleSchedule(1.0, total, end="zero_tail")
+    last = total - 1
+    tail_start = 0.9 * last
+    steps = np.arange(total, dtype=float)
+    before = steps <= tail_start
+    np.testing.assert_allclose(policy.lr(steps[before]), default.lr(steps[before]), rtol=1e-12)
+    after = steps[~before]
+    np.testing.assert_allclose(policy.lr(after), 0.1 * (last - after) / (last - tail_start),
+                               rtol=1e-9, atol=1e-15)
+    assert policy.lr(last) == 0.0
+    np.testing.assert_allclose(policy.momentum(steps), default.momentum(steps))
+
+
+def test_zero_half_round_trips_through_its_config():
+    policy = OneCycleSchedule(0.5, 100, end="zero_half", peak=0.3)
+    assert OneCycleSchedule.from_config(policy.to_config()).lr(np.arange(100)).tolist() == \
+        policy.lr(np.arange(100)).tolist()
+    assert np.argmax(policy.lr(np.arange(100))) == round(0.3 * 99)
+
+
+def test_unknown_lr_end_is_refused():
+    with pytest.raises(ValueError, match="end must be one of"):
+        OneCycleSchedule(1.0, 100, end="cosine")

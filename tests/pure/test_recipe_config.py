@@ -1,0 +1,88 @@
+"""The recipe levers of RunConfig (issue 13): defaults, TOML keys, CLI flags, bad values."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from superconverge.commands.pipeline import config_from_args
+from superconverge.pipeline.config import ConfigError, RunConfig
+
+
+def test_defaults_keep_the_original_recipe():
+    config = RunConfig()
+    assert (config.lr_end, config.optimizer, config.nesterov, config.label_smoothing,
+            config.ema_momentum, config.precise_bn, config.train_flip, config.tta_flip) == (
+        "annihilate", "sgd", False, 0.0, None, False, False, False)
+
+
+def test_toml_keys(tmp_path):
+    path = tmp_path / "run.toml"
+    path.write_text(
+        'lr-end = "zero_half"\nmomentum = [0.9, 0.9]\nlabel_smoothing = 0.1\n'
+        'ema_momentum = 0.995\nprecise-bn = true\ntrain_flip = true\ntta_flip = true\n'
+        'optimizer = "adamw"\nadamw_weight_decay = 0.02\n')
+    assert RunConfig.from_dict({"nesterov": True}).nesterov is True
+    config = RunConfig.from_file(path)
+    assert (config.lr_end, config.momentum, config.label_smoothing, config.ema_momentum,
+            config.precise_bn, config.train_flip, config.tta_flip, config.optimizer,
+            config.adamw_weight_decay) == (
+        "zero_half", (0.9, 0.9), 0.1, 0.995, True, True, True, "adamw", 0.02)
+
+
+def test_cli_flags():
+    import argparse
+
+    from superconverge.commands import pipeline as commands
+
+    parser = argparse.ArgumentParser()
+    commands._add_config_options(parser)
+    args = parser.parse_args([
+        "--lr-end", "zero_tail", "--nesterov", "--label-smoothing", "0.2", "--ema-momentum",
+        "0.99", "--precise-bn", "--train-flip", "--tta-flip", "--out", "x"])
+    config = config_from_args(args)
+    assert (config.lr_end, config.nesterov, config.label_smoothing, config.ema_momentum,
+            config.precise_bn, config.train_flip, config.tta_flip) == (
+        "zero_tail", True, 0.2, 0.99, True, True, True)
+    assert config_from_args(parser.parse_args(["--optimizer", "adam"])).optimizer == "adam"
+
+
+@pytest.mark.parametrize(
+    ("changes", "key"),
+    [
+        ({"lr_end": "cosine"}, "lr_end"),
+        ({"lr_end": 3}, "lr_end"),
+        ({"optimizer": "lion"}, "optimizer"),
+        ({"nesterov": 1}, "nesterov"),
+        ({"nesterov": "true"}, "nesterov"),
+        ({"nesterov": True, "optimizer": "adam"}, "nesterov"),
+        ({"label_smoothing": 1.0}, "label_smoothing"),
+        ({"label_smoothing": -0.1}, "label_smoothing"),
+        ({"label_smoothing": math.nan}, "label_smoothing"),
+        ({"label_smoothing": "0.1"}, "label_smoothing"),
+        ({"ema_momentum": 1.0}, "ema_momentum"),
+        ({"ema_momentum": 0.0}, "ema_momentum"),
+        ({"ema_momentum": math.inf}, "ema_momentum"),
+        ({"ema_momentum": True}, "ema_momentum"),
+        ({"precise_bn": "yes"}, "precise_bn"),
+        ({"train_flip": 0}, "train_flip"),
+        ({"tta_flip": None}, "tta_flip"),
+        ({"adamw_weight_decay": -1.0}, "adamw_weight_decay"),
+        ({"adamw_weight_decay": math.nan}, "adamw_weight_decay"),
+        ({"weight_decay": math.nan}, "weight_decay"),
+        ({"momentum": (0.9, math.nan)}, "momentum"),
+        ({"momentum": (0.9, "a")}, "momentum"),
+        ({"augment": "no"}, "augment"),
+    ],
+)
+def test_a_bad_value_gets_a_one_line_error_naming_its_key(changes, key):
+    with pytest.raises(ConfigError) as error:
+        RunConfig(**changes)
+    message = str(error.value)
+    assert message.startswith(key) and "\n" not in message
+
+
+def test_momentum_must_be_a_list_in_a_file():
+    with pytest.raises(ConfigError, match=r"^momentum"):
+        RunConfig.from_dict({"momentum": 0.9})
