@@ -24,14 +24,17 @@ curve at ``i / T``, so its step ``T - 1`` is one step short of the final value.
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
 
+from superconverge.defaults import DEFAULT_MOMENTA
 from superconverge.errors import ArgumentError
 
 Interpolation = Literal["linear", "cos"]
@@ -185,6 +188,18 @@ def _check_interpolation(value: str) -> Interpolation:
     return value  # type: ignore[return-value]
 
 
+def _check_total_steps(total_steps: int, n_phases: int) -> int:
+    if isinstance(total_steps, bool) or not float(total_steps).is_integer():
+        raise ArgumentError(f"total_steps must be a whole number, got {total_steps!r}.")
+    total_steps = int(total_steps)
+    if total_steps < n_phases:
+        raise ArgumentError(
+            f"total_steps={total_steps} is fewer than the {n_phases} phases of this policy: "
+            "train for more steps (epochs x steps_per_epoch)."
+        )
+    return total_steps
+
+
 def _check_momentum(name: str, value: float) -> float:
     value = float(value)
     if not (0.0 <= value < 1.0):
@@ -192,53 +207,44 @@ def _check_momentum(name: str, value: float) -> float:
     return value
 
 
+@dataclass(frozen=True, repr=False)
 class OneCycleSchedule:
-    """Leslie Smith's One Cycle policy for the learning rate and the momentum.
+    """A One Cycle policy as data: the LR and momentum schedules over ``total_steps`` steps.
 
-    Default (Smith 2017/2018 and the seed), with ``T = total_steps`` optimizer steps and
-    ``c = 1 - annihilation_fraction``::
+    Build one with a preset (each a classmethod, all in :data:`PRESETS`):
 
-        LR:       min_lr ---> max_lr ---> min_lr ---> min_lr / annihilation_factor
-        momentum: max_m  ---> min_m  ---> max_m  ---> max_m (held)
-        step:     0      peak·c·(T-1)    c·(T-1)      T-1
+    * :meth:`smith` — Leslie Smith's policy, the default (see its docstring);
+    * :meth:`fastai` — fastai's ``fit_one_cycle``; :meth:`pytorch` — PyTorch's ``OneCycleLR``;
+    * :func:`one_cycle_schedule` — any of them by name (what the callback and the CLI use);
 
-    with ``min_lr = max_lr / div`` (``div = 10``), ``peak = 0.5`` of the cycle,
-    ``annihilation_fraction = 0.1`` and ``annihilation_factor = 100``, momentum 0.95 → 0.85 →
-    0.95. Step 0 gives the start values, step ``T - 1`` the final ones, later steps clamp.
-
-    ``end`` chooses how the LR ends (``lr_end`` of the pipeline's config):
-
-    * ``"annihilate"`` (default): as above;
-    * ``"zero_tail"``: the last phase goes linearly from ``min_lr`` to 0 instead of to
-      ``min_lr / annihilation_factor``;
-    * ``"zero_half"``: budgeted training (Li et al. 2020): the LR falls from ``max_lr``
-      straight to 0 over the whole second part of the run (``(1 - peak)·(T-1)`` steps, no
-      separate annihilation: ``annihilation_fraction`` and ``annihilation_factor`` are
-      unused); momentum rises back over the same steps. The last phase has length 0.
-
-    Args:
-        max_lr: peak learning rate.
-        total_steps: number of optimizer steps ``T`` the policy spans (at least one per phase).
-        min_lr: start and end LR of the cycle; default ``max_lr / div``.
-        div: ``max_lr / min_lr`` when ``min_lr`` is not given.
-        peak: where the LR peaks, as a fraction of the cycle (before annihilation).
-        annihilation_fraction: fraction of the steps spent annihilating after the cycle.
-        annihilation_factor: the final LR is ``min_lr / annihilation_factor``.
-        interpolation: ``"linear"`` or ``"cos"`` for every phase.
-        max_momentum, min_momentum: momentum (or Adam beta_1) bounds; it moves opposite to the LR.
-        cycle_momentum: ``False`` leaves the optimizer's momentum alone (``momentum`` is ``None``).
-        end: ``"annihilate"``, ``"zero_tail"`` or ``"zero_half"`` (see above).
-
-    Presets that reproduce other libraries: :meth:`fastai` and :meth:`pytorch`.
+    or directly from phases: ``OneCycleSchedule(join(...), total_steps, join(...))``.
     """
 
     lr_schedule: PiecewiseSchedule
-    momentum_schedule: PiecewiseSchedule | None
     total_steps: int
-    name: str
+    momentum_schedule: PiecewiseSchedule | None = None
+    name: str = "custom"
 
-    def __init__(
-        self,
+    def __post_init__(self) -> None:
+        if not isinstance(self.lr_schedule, PiecewiseSchedule):
+            if isinstance(self.lr_schedule, int | float):
+                raise TypeError(
+                    "OneCycleSchedule(max_lr, total_steps, ...) is now "
+                    "OneCycleSchedule.smith(max_lr, total_steps, ...); OneCycleSchedule(...) "
+                    "takes the phases (lr_schedule, total_steps, momentum_schedule)."
+                )
+            object.__setattr__(self, "lr_schedule", PiecewiseSchedule(tuple(self.lr_schedule)))
+        momentum = self.momentum_schedule
+        if momentum is not None and not isinstance(momentum, PiecewiseSchedule):
+            object.__setattr__(self, "momentum_schedule", PiecewiseSchedule(tuple(momentum)))
+        total = self.total_steps
+        if isinstance(total, bool) or not float(total).is_integer() or int(total) < 1:
+            raise ArgumentError(f"total_steps must be a positive integer, got {total!r}.")
+        object.__setattr__(self, "total_steps", int(total))
+
+    @classmethod
+    def smith(
+        cls,
         max_lr: float,
         total_steps: int,
         *,
@@ -248,13 +254,51 @@ class OneCycleSchedule:
         annihilation_fraction: float = 0.1,
         annihilation_factor: float = 100.0,
         interpolation: Interpolation = "linear",
-        max_momentum: float = 0.95,
-        min_momentum: float = 0.85,
+        max_momentum: float = DEFAULT_MOMENTA[0],
+        min_momentum: float = DEFAULT_MOMENTA[1],
         cycle_momentum: bool = True,
         end: LrEnd = "annihilate",
-    ) -> None:
+    ) -> OneCycleSchedule:
+        """Leslie Smith's One Cycle policy for the learning rate and the momentum.
+
+        Default (Smith 2017/2018 and the seed), with ``T = total_steps`` optimizer steps and
+        ``c = 1 - annihilation_fraction``::
+
+            LR:       min_lr ---> max_lr ---> min_lr ---> min_lr / annihilation_factor
+            momentum: max_m  ---> min_m  ---> max_m  ---> max_m (held)
+            step:     0      peak·c·(T-1)    c·(T-1)      T-1
+
+        with ``min_lr = max_lr / div`` (``div = 10``), ``peak = 0.5`` of the cycle,
+        ``annihilation_fraction = 0.1`` and ``annihilation_factor = 100``, momentum 0.95 →
+        0.85 → 0.95. Step 0 gives the start values, step ``T - 1`` the final ones, later steps
+        clamp.
+
+        ``end`` chooses how the LR ends (``lr_end`` of the pipeline's config):
+
+        * ``"annihilate"`` (default): as above;
+        * ``"zero_tail"``: the last phase goes linearly from ``min_lr`` to 0 instead of to
+          ``min_lr / annihilation_factor``;
+        * ``"zero_half"``: budgeted training (Li et al. 2020): the LR falls from ``max_lr``
+          straight to 0 over the whole second part of the run (``(1 - peak)·(T-1)`` steps, no
+          separate annihilation: ``annihilation_fraction`` and ``annihilation_factor`` are
+          unused); momentum rises back over the same steps. The last phase has length 0.
+
+        Args:
+            max_lr: peak learning rate.
+            total_steps: optimizer steps ``T`` the policy spans (at least one per phase).
+            min_lr: start and end LR of the cycle; default ``max_lr / div``.
+            div: ``max_lr / min_lr`` when ``min_lr`` is not given.
+            peak: where the LR peaks, as a fraction of the cycle (before annihilation).
+            annihilation_fraction: fraction of the steps spent annihilating after the cycle.
+            annihilation_factor: the final LR is ``min_lr / annihilation_factor``.
+            interpolation: ``"linear"`` or ``"cos"`` for every phase.
+            max_momentum, min_momentum: momentum (or Adam beta_1) bounds; it moves opposite
+                to the LR.
+            cycle_momentum: ``False`` leaves the optimizer's momentum alone.
+            end: ``"annihilate"``, ``"zero_tail"`` or ``"zero_half"`` (see above).
+        """
         if end not in LR_ENDS:
-            raise ValueError(f"end must be one of {LR_ENDS}, got {end!r}.")
+            raise ArgumentError(f"end must be one of {LR_ENDS}, got {end!r}.")
         max_lr = _check_positive("max_lr", max_lr)
         div = _check_positive("div", div)
         min_lr = max_lr / div if min_lr is None else _check_positive("min_lr", min_lr)
@@ -267,7 +311,7 @@ class OneCycleSchedule:
         annihilation_fraction = _check_fraction("annihilation_fraction", annihilation_fraction)
         annihilation_factor = _check_positive("annihilation_factor", annihilation_factor)
         interpolation = _check_interpolation(interpolation)
-        total_steps = self._check_total_steps(total_steps, n_phases=3)
+        total_steps = _check_total_steps(total_steps, n_phases=3)
 
         span = float(total_steps - 1)
         if end == "zero_half":
@@ -297,35 +341,7 @@ class OneCycleSchedule:
                 Phase(lo, hi, down, interpolation),
                 Phase(hi, hi, tail, interpolation),
             )
-        self._set(lr, momentum, total_steps, "smith")
-
-    # -- construction helpers -------------------------------------------------------------
-    @staticmethod
-    def _check_total_steps(total_steps: int, n_phases: int) -> int:
-        if isinstance(total_steps, bool) or not float(total_steps).is_integer():
-            raise ArgumentError(f"total_steps must be a whole number, got {total_steps!r}.")
-        total_steps = int(total_steps)
-        if total_steps < n_phases:
-            raise ArgumentError(
-                f"total_steps={total_steps} is fewer than the {n_phases} phases of this policy: "
-                "train for more steps (epochs x steps_per_epoch)."
-            )
-        return total_steps
-
-    def _set(
-        self,
-        lr: PiecewiseSchedule,
-        momentum: PiecewiseSchedule | None,
-        total_steps: int,
-        name: str,
-    ) -> None:
-        object.__setattr__(self, "lr_schedule", lr)
-        object.__setattr__(self, "momentum_schedule", momentum)
-        object.__setattr__(self, "total_steps", int(total_steps))
-        object.__setattr__(self, "name", name)
-
-    def __setattr__(self, key: str, value: Any) -> None:
-        raise AttributeError("OneCycleSchedule is immutable.")
+        return cls(lr, total_steps, momentum, "smith")
 
     @classmethod
     def from_phases(
@@ -335,20 +351,8 @@ class OneCycleSchedule:
         total_steps: int,
         name: str = "custom",
     ) -> OneCycleSchedule:
-        """A policy from phases given as data (what :meth:`from_config` uses)."""
-        self = cls.__new__(cls)
-        lr_s = lr if isinstance(lr, PiecewiseSchedule) else PiecewiseSchedule(tuple(lr))
-        mom_s = (
-            None
-            if momentum is None
-            else momentum
-            if isinstance(momentum, PiecewiseSchedule)
-            else PiecewiseSchedule(tuple(momentum))
-        )
-        if isinstance(total_steps, bool) or int(total_steps) < 1:
-            raise ArgumentError(f"total_steps must be a positive integer, got {total_steps!r}.")
-        self._set(lr_s, mom_s, int(total_steps), name)
-        return self
+        """A policy from phases given as data (the same as calling the class)."""
+        return cls(lr, total_steps, momentum, name)  # type: ignore[arg-type]
 
     @classmethod
     def fastai(
@@ -374,7 +378,7 @@ class OneCycleSchedule:
         div = _check_positive("div", div)
         div_final = _check_positive("div_final", div_final)
         pct_start = _check_fraction("pct_start", pct_start)
-        total_steps = cls._check_total_steps(total_steps, n_phases=2)
+        total_steps = _check_total_steps(total_steps, n_phases=2)
         up, down = pct_start * total_steps, (1.0 - pct_start) * total_steps
         lr = join(
             Phase(max_lr / div, max_lr, up, "cos"),
@@ -384,7 +388,7 @@ class OneCycleSchedule:
         if moms is not None:
             m0, m1, m2 = (_check_momentum("moms", m) for m in moms)
             momentum = join(Phase(m0, m1, up, "cos"), Phase(m1, m2, down, "cos"))
-        return cls.from_phases(lr, momentum, total_steps, "fastai")
+        return cls(lr, total_steps, momentum, "fastai")
 
     @classmethod
     def pytorch(
@@ -415,7 +419,7 @@ class OneCycleSchedule:
         pct_start = _check_fraction("pct_start", pct_start)
         interp = _check_interpolation(anneal_strategy)
         n_phases = 3 if three_phase else 2
-        total_steps = cls._check_total_steps(total_steps, n_phases=n_phases)
+        total_steps = _check_total_steps(total_steps, n_phases=n_phases)
         initial_lr = max_lr / div_factor
         min_lr = initial_lr / final_div_factor
         end_1 = pct_start * total_steps - 1
@@ -446,7 +450,7 @@ class OneCycleSchedule:
                 )
             )
         name = "pytorch_three_phase" if three_phase else "pytorch"
-        return cls.from_phases(lr, momentum, total_steps, name)
+        return cls(lr, total_steps, momentum, name)
 
     # -- evaluation -----------------------------------------------------------------------
     def lr(self, step: ArrayLike) -> Any:
@@ -502,20 +506,12 @@ class OneCycleSchedule:
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> OneCycleSchedule:
         momentum = config.get("momentum")
-        return cls.from_phases(
+        return cls(
             PiecewiseSchedule.from_config(config["lr"]),
-            None if momentum is None else PiecewiseSchedule.from_config(momentum),
             int(config["total_steps"]),
+            None if momentum is None else PiecewiseSchedule.from_config(momentum),
             str(config.get("name", "custom")),
         )
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, OneCycleSchedule):
-            return NotImplemented
-        return self.to_config() == other.to_config()
-
-    def __hash__(self) -> int:
-        return hash((self.lr_schedule, self.momentum_schedule, self.total_steps, self.name))
 
     def __repr__(self) -> str:
         return (
@@ -523,3 +519,60 @@ class OneCycleSchedule:
             f"max_lr={self.max_lr:g}, min_lr={self.min_lr:g}, final_lr={self.final_lr:g}, "
             f"momentum={'cycled' if self.momentum_schedule is not None else 'not cycled'})"
         )
+
+
+#: The One Cycle presets by name: the one list the callback, the ``schedule`` command and the
+#: CLI's choices read.
+PRESETS: Mapping[str, Callable[..., OneCycleSchedule]] = MappingProxyType({
+    "smith": OneCycleSchedule.smith,
+    "fastai": OneCycleSchedule.fastai,
+    "pytorch": OneCycleSchedule.pytorch,
+    "pytorch_three_phase": functools.partial(OneCycleSchedule.pytorch, three_phase=True),
+})
+PresetName = Literal["smith", "fastai", "pytorch", "pytorch_three_phase"]
+
+
+def one_cycle_schedule(
+    preset: str,
+    max_lr: float,
+    total_steps: int,
+    *,
+    cycle_momentum: bool = True,
+    **kwargs: Any,
+) -> OneCycleSchedule:
+    """The preset ``preset`` (a key of :data:`PRESETS`) for ``max_lr`` over ``total_steps``.
+
+    ``cycle_momentum=False`` leaves the momentum alone whatever the preset calls it (fastai's
+    ``moms=None``); ``kwargs`` are the preset's own arguments, checked by name.
+    """
+    factory = _preset(preset)
+    check_preset_arguments(preset, kwargs)
+    if preset == "fastai":
+        if not cycle_momentum:
+            kwargs["moms"] = None
+    else:
+        kwargs["cycle_momentum"] = cycle_momentum
+    return factory(max_lr, total_steps, **kwargs)
+
+
+def check_preset_arguments(preset: str, kwargs: Mapping[str, Any]) -> None:
+    """Raise :class:`ArgumentError` naming any of ``kwargs`` the preset does not take."""
+    import inspect
+
+    factory = _preset(preset)
+    target = factory.func if isinstance(factory, functools.partial) else factory
+    accepted = set(inspect.signature(target).parameters) - {"max_lr", "total_steps", "cls"}
+    accepted -= {"cycle_momentum", "moms", "three_phase"}  # set through cycle_momentum/preset
+    unknown = sorted(set(kwargs) - accepted)
+    if unknown:
+        raise ArgumentError(
+            f"the {preset!r} One Cycle preset takes no {', '.join(map(repr, unknown))}; it takes "
+            f"{', '.join(sorted(accepted))}."
+        )
+
+
+def _preset(preset: str) -> Callable[..., OneCycleSchedule]:
+    if preset not in PRESETS:
+        raise ArgumentError(f"unknown One Cycle preset {preset!r}: use one of "
+                            f"{', '.join(PRESETS)}.")
+    return PRESETS[preset]

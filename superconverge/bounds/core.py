@@ -15,6 +15,7 @@ from superconverge.bounds.auto import auto_method
 from superconverge.bounds.fastai import minimum_method, slide_method, steep_method, valley_method
 from superconverge.bounds.lightning import lightning_method
 from superconverge.bounds.types import Pick, Suggestion, SuggestionError, Sweep
+from superconverge.defaults import MIN_LR_RATIO
 from superconverge.errors import ArgumentError
 
 __all__ = ["MethodFn", "available_methods", "register_method", "suggest"]
@@ -88,7 +89,7 @@ def suggest(
     losses: Sequence[float] | np.ndarray,
     *,
     method: str = "auto",
-    min_lr_ratio: float = 10.0,
+    min_lr_ratio: float = MIN_LR_RATIO,
     accuracies: Sequence[float] | np.ndarray | None = None,
     accuracy_lrs: Sequence[float] | np.ndarray | None = None,
     **options: Any,

@@ -37,6 +37,7 @@ import numpy as np
 from superconverge.bounds.auto import curve_quality
 from superconverge.bounds.signal import debiased_ema
 from superconverge.bounds.types import Pick, SuggestionError, Sweep
+from superconverge.defaults import LOSS_EMA_BETA
 
 __all__ = [
     "fastai_inputs",
@@ -60,7 +61,7 @@ def fastai_inputs(
     losses: np.ndarray,
     *,
     smooth: bool = True,
-    beta: float = 0.98,
+    beta: float = LOSS_EMA_BETA,
     stop_div: bool = True,
     skip_start: int | None = None,
     skip_end: int = 5,
@@ -205,7 +206,7 @@ def _registry_entry(name: str, pick: Callable[..., Any], doc: str) -> Callable[.
         sweep: Sweep,
         *,
         smooth: bool = True,
-        beta: float = 0.98,
+        beta: float = LOSS_EMA_BETA,
         stop_div: bool = True,
         skip_start: int | None = None,
         skip_end: int = 5,
@@ -229,7 +230,7 @@ def slide_method(
     sweep: Sweep,
     *,
     smooth: bool = True,
-    beta: float = 0.98,
+    beta: float = LOSS_EMA_BETA,
     stop_div: bool = True,
     skip_start: int | None = None,
     skip_end: int = 5,

@@ -23,6 +23,7 @@ import numpy as np
 from superconverge.bounds.auto import curve_quality
 from superconverge.bounds.signal import debiased_ema
 from superconverge.bounds.types import Pick, SuggestionError, Sweep
+from superconverge.defaults import DIVERGENCE_FACTOR, LOSS_EMA_BETA
 
 __all__ = ["lightning_method", "steepest_gradient"]
 
@@ -49,8 +50,8 @@ def lightning_method(
     sweep: Sweep,
     *,
     smooth: bool = True,
-    beta: float = 0.98,
-    early_stop_threshold: float | None = 4.0,
+    beta: float = LOSS_EMA_BETA,
+    early_stop_threshold: float | None = DIVERGENCE_FACTOR,
     skip_begin: int = 10,
     skip_end: int = 1,
 ) -> Pick:

@@ -13,6 +13,7 @@ import math
 import numpy as np
 from scipy import signal
 
+from superconverge.defaults import LOSS_EMA_BETA
 from superconverge.errors import ArgumentError
 
 __all__ = [
@@ -106,7 +107,7 @@ def log_derivative(s: np.ndarray, x: np.ndarray) -> np.ndarray:
     return np.gradient(s, np.asarray(x, dtype=float))
 
 
-def debiased_ema(y: np.ndarray, beta: float = 0.98) -> np.ndarray:
+def debiased_ema(y: np.ndarray, beta: float = LOSS_EMA_BETA) -> np.ndarray:
     r"""fastai's ``AvgSmoothLoss`` (also Lightning's range-test loss): a debiased exponential
     moving average
 

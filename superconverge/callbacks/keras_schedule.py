@@ -34,7 +34,7 @@ class KerasPiecewiseSchedule(keras.optimizers.schedules.LearningRateSchedule):
 
     Use it directly for an LR-only One Cycle with no callback at all::
 
-        policy = sc.OneCycleSchedule(max_lr=0.4, total_steps=epochs * steps_per_epoch)
+        policy = sc.OneCycleSchedule.smith(max_lr=0.4, total_steps=epochs * steps_per_epoch)
         optimizer = keras.optimizers.SGD(sc.KerasPiecewiseSchedule(policy.lr_schedule))
     """
 
@@ -45,7 +45,7 @@ class KerasPiecewiseSchedule(keras.optimizers.schedules.LearningRateSchedule):
         if not isinstance(schedule, PiecewiseSchedule):
             raise TypeError(
                 "KerasPiecewiseSchedule needs a superconverge PiecewiseSchedule "
-                f"(e.g. OneCycleSchedule(...).lr_schedule), got {type(schedule).__name__}."
+                f"(e.g. OneCycleSchedule.smith(...).lr_schedule), got {type(schedule).__name__}."
             )
         if int(step_divisor) < 1:
             raise ArgumentError(f"step_divisor must be >= 1, got {step_divisor}.")

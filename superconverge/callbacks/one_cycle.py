@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import logging
 import warnings
-from typing import Any, Literal
+from typing import Any
 
 import keras
 
 from superconverge.callbacks import optimizer_hooks
 from superconverge.errors import ArgumentError
-from superconverge.schedules import OneCycleSchedule
+from superconverge.schedules import (
+    PRESETS,
+    OneCycleSchedule,
+    PresetName,
+    one_cycle_schedule,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +62,8 @@ def _install_guard(model: keras.Model) -> None:
 
     object.__setattr__(model, _GUARD_ATTR, make_train_function)
 
-Preset = Literal["smith", "fastai", "pytorch", "pytorch_three_phase"]
+#: planned steps used to check a callback's settings when it is created (any value works)
+_PROBE_STEPS = 1000
 
 
 class OneCycle(keras.callbacks.Callback):
@@ -104,20 +110,17 @@ class OneCycle(keras.callbacks.Callback):
         steps_per_epoch: int | None = None,
         total_steps: int | None = None,
         schedule: OneCycleSchedule | None = None,
-        preset: Preset = "smith",
+        preset: PresetName = "smith",
         cycle_momentum: bool = True,
         **schedule_kwargs: Any,
     ) -> None:
         super().__init__()
         if schedule is None and max_lr is None:
             raise ArgumentError(
-                "OneCycle needs max_lr (or a ready schedule=OneCycleSchedule(...))."
+                "OneCycle needs max_lr (or a ready schedule=OneCycleSchedule.smith(...))."
             )
-        if preset not in ("smith", "fastai", "pytorch", "pytorch_three_phase"):
-            raise ArgumentError(
-                f"Unknown preset {preset!r}: use 'smith', 'fastai', 'pytorch' or "
-                "'pytorch_three_phase'."
-            )
+        if preset not in PRESETS:
+            raise ArgumentError(f"Unknown preset {preset!r}: use one of {', '.join(PRESETS)}.")
         for name, value in (
             ("epochs", epochs),
             ("steps_per_epoch", steps_per_epoch),
@@ -125,6 +128,10 @@ class OneCycle(keras.callbacks.Callback):
         ):
             if value is not None and (isinstance(value, bool) or int(value) < 1):
                 raise ArgumentError(f"{name} must be a positive integer, got {value!r}.")
+        if schedule is None:
+            # a typo or an impossible value fails here, not in the middle of fit
+            one_cycle_schedule(preset, max_lr, _PROBE_STEPS, cycle_momentum=cycle_momentum,
+                               **schedule_kwargs)
         self.max_lr = max_lr
         self.epochs = epochs
         self.steps_per_epoch = steps_per_epoch
@@ -157,22 +164,12 @@ class OneCycle(keras.callbacks.Callback):
         return max(1, (int(epochs) * int(steps)) // accumulation)
 
     def _build_schedule(self, accumulation: int) -> OneCycleSchedule:
-        total = self._planned_updates(accumulation)
-        kwargs = dict(self.schedule_kwargs)
-        if self.preset == "smith":
-            return OneCycleSchedule(
-                self.max_lr, total, cycle_momentum=self.cycle_momentum, **kwargs
-            )
-        if self.preset == "fastai":
-            if not self.cycle_momentum:
-                kwargs["moms"] = None
-            return OneCycleSchedule.fastai(self.max_lr, total, **kwargs)
-        return OneCycleSchedule.pytorch(
+        return one_cycle_schedule(
+            self.preset,
             self.max_lr,
-            total,
-            three_phase=self.preset == "pytorch_three_phase",
+            self._planned_updates(accumulation),
             cycle_momentum=self.cycle_momentum,
-            **kwargs,
+            **self.schedule_kwargs,
         )
 
     # -- Keras hooks ----------------------------------------------------------------------------
@@ -275,7 +272,8 @@ class OneCycle(keras.callbacks.Callback):
         detach(self.model, keep_last_lr=True)
 
     def get_config(self) -> dict[str, Any]:
-        return {
+        """The constructor's arguments; ``from_config`` rebuilds an equal callback."""
+        config: dict[str, Any] = {
             "max_lr": self.max_lr,
             "epochs": self.epochs,
             "steps_per_epoch": self.steps_per_epoch,
@@ -284,3 +282,14 @@ class OneCycle(keras.callbacks.Callback):
             "cycle_momentum": self.cycle_momentum,
             **self.schedule_kwargs,
         }
+        if self._given_schedule and self.schedule is not None:
+            config["schedule"] = self.schedule.to_config()
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> OneCycle:
+        config = dict(config)
+        schedule = config.pop("schedule", None)
+        if schedule is not None:
+            config["schedule"] = OneCycleSchedule.from_config(schedule)
+        return cls(**config)

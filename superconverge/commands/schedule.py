@@ -6,9 +6,7 @@ import argparse
 import json
 
 from superconverge.errors import ArgumentError
-from superconverge.schedules import OneCycleSchedule
-
-PRESETS = ("smith", "fastai", "pytorch", "pytorch_three_phase")
+from superconverge.schedules import PRESETS, OneCycleSchedule, one_cycle_schedule
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -19,7 +17,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--max-lr", type=float, required=True, help="peak learning rate")
     parser.add_argument("--steps", type=int, required=True, help="optimizer steps in total")
-    parser.add_argument("--preset", choices=PRESETS, default="smith")
+    parser.add_argument("--preset", choices=list(PRESETS), default="smith")
     parser.add_argument("--min-lr", type=float, default=None,
                         help="default: max_lr / 10 (smith preset only)")
     parser.add_argument("--interpolation", choices=("linear", "cos"), default=None,
@@ -31,26 +29,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def build(args: argparse.Namespace) -> OneCycleSchedule:
-    if args.preset == "smith":
-        return OneCycleSchedule(
-            args.max_lr, args.steps, min_lr=args.min_lr,
-            interpolation=args.interpolation or "linear", cycle_momentum=not args.no_momentum,
-        )
-    ignored = [flag for flag, value in (("--min-lr", args.min_lr),
-                                        ("--interpolation", args.interpolation))
-               if value is not None]
-    if ignored:
+    smith_only = {"min_lr": args.min_lr, "interpolation": args.interpolation}
+    given = {k: v for k, v in smith_only.items() if v is not None}
+    if args.preset != "smith" and given:
+        flags = " and ".join(f"--{k.replace('_', '-')}" for k in given)
         raise ArgumentError(
-            f"{' and '.join(ignored)} apply to the smith preset only; the {args.preset} preset "
-            "reproduces its library's own formula. Drop them, or use --preset smith."
+            f"{flags} apply to the smith preset only; the {args.preset} preset reproduces its "
+            "library's own formula. Drop them, or use --preset smith."
         )
-    if args.preset == "fastai":
-        moms = None if args.no_momentum else (0.95, 0.85, 0.95)
-        return OneCycleSchedule.fastai(args.max_lr, args.steps, moms=moms)
-    return OneCycleSchedule.pytorch(
-        args.max_lr, args.steps, three_phase=args.preset == "pytorch_three_phase",
-        cycle_momentum=not args.no_momentum,
-    )
+    return one_cycle_schedule(args.preset, args.max_lr, args.steps,
+                              cycle_momentum=not args.no_momentum, **given)
 
 
 def run(args: argparse.Namespace) -> int:

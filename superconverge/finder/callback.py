@@ -9,6 +9,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from superconverge.defaults import DIVERGENCE_FACTOR, LOSS_EMA_BETA, RANGE_START_LR
 from superconverge.finder.errors import RangeTestError
 from superconverge.finder.result import RangeTestResult
 from superconverge.finder.sweep import (
@@ -154,13 +155,13 @@ class LRRangeTest(keras.callbacks.Callback):
 
     def __init__(
         self,
-        start_lr: float = 1e-7,
+        start_lr: float = RANGE_START_LR,
         end_lr: float = 10.0,
         steps: int | None = None,
         *,
         mode: str = "exp",
-        smooth: float = 0.98,
-        diverge: float | None = 4.0,
+        smooth: float = LOSS_EMA_BETA,
+        diverge: float | None = DIVERGENCE_FACTOR,
         min_steps: int = 10,
         validation_data: Any = None,
         validation_every: int | None = None,

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from superconverge.defaults import DIVERGENCE_FACTOR, LOSS_EMA_BETA
 from superconverge.finder.errors import RangeTestError
 
 logger = logging.getLogger(__name__)
@@ -68,8 +69,8 @@ class RangeTestResult:
     start_lr: float = float("nan")
     end_lr: float = float("nan")
     num_steps: int = 0
-    smooth: float = 0.98
-    diverge: float = 4.0
+    smooth: float = LOSS_EMA_BETA
+    diverge: float = DIVERGENCE_FACTOR
     batch_size: int | None = None
     backend: str | None = None
     val_steps: np.ndarray | None = None

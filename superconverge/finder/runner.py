@@ -9,6 +9,7 @@ from typing import Any
 
 import keras
 
+from superconverge.defaults import DIVERGENCE_FACTOR, LOSS_EMA_BETA, RANGE_END_LR, RANGE_START_LR
 from superconverge.finder.callback import (
     LRRangeTest,
     check_learning_rate_settable,
@@ -127,12 +128,12 @@ def lr_range_test(
     y: Any = None,
     *,
     batch_size: int | None = None,
-    start_lr: float = 1e-7,
-    end_lr: float = 10.0,
+    start_lr: float = RANGE_START_LR,
+    end_lr: float = RANGE_END_LR,
     steps: int | None = None,
     mode: str = "exp",
-    smooth: float = 0.98,
-    diverge: float | None = 4.0,
+    smooth: float = LOSS_EMA_BETA,
+    diverge: float | None = DIVERGENCE_FACTOR,
     min_steps: int = 10,
     validation_data: Any = None,
     validation_every: int | None = None,

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from superconverge.defaults import LOSS_EMA_BETA
 from superconverge.finder.errors import RangeTestError
 
 MODES = ("exp", "linear")
@@ -39,7 +40,9 @@ def sweep_lrs(start_lr: float, end_lr: float, num_steps: int, mode: str = "exp")
     return lrs
 
 
-def smooth_losses(losses: Sequence[float] | np.ndarray, beta: float = 0.98) -> np.ndarray:
+def smooth_losses(
+    losses: Sequence[float] | np.ndarray, beta: float = LOSS_EMA_BETA
+) -> np.ndarray:
     """Bias-corrected exponential moving average of ``losses``.
 
     ``avg_i = β · avg_{i-1} + (1 - β) · loss_i`` with ``avg_{-1} = 0``, and
@@ -55,7 +58,7 @@ def smooth_losses(losses: Sequence[float] | np.ndarray, beta: float = 0.98) -> n
 class LossEMA:
     """Incremental form of :func:`smooth_losses` (same arithmetic, same results)."""
 
-    def __init__(self, beta: float = 0.98) -> None:
+    def __init__(self, beta: float = LOSS_EMA_BETA) -> None:
         check_beta(beta)
         self.beta = float(beta)
         self.avg = 0.0

@@ -11,6 +11,13 @@ from typing import Any
 
 import tomllib
 
+from superconverge.defaults import (
+    DEFAULT_MOMENTA,
+    DIVERGENCE_FACTOR,
+    MIN_LR_RATIO,
+    PIPELINE_RANGE_START_LR,
+    RANGE_END_LR,
+)
 from superconverge.errors import SuperconvergeError
 
 
@@ -65,9 +72,9 @@ class RunConfig:
     # one-cycle training
     epochs: int = 4
     max_lr: float | None = None
-    min_lr_ratio: float = 10.0
+    min_lr_ratio: float = MIN_LR_RATIO
     suggest_method: str = "auto"
-    momentum: tuple[float, float] = (0.95, 0.85)
+    momentum: tuple[float, float] = DEFAULT_MOMENTA
     weight_decay: float = 5e-4
     bn_momentum: float | None = None
     tune: bool = False
@@ -82,10 +89,10 @@ class RunConfig:
     train_flip: bool = False
     tta_flip: bool = False
     # range test
-    range_start_lr: float = 1e-5
-    range_end_lr: float = 10.0
+    range_start_lr: float = PIPELINE_RANGE_START_LR
+    range_end_lr: float = RANGE_END_LR
     range_steps: int | None = None
-    range_diverge: float = 4.0
+    range_diverge: float = DIVERGENCE_FACTOR
     # baseline: SGD momentum 0.9, LR divided by 10 at 50% and 75% of its epochs
     baseline_epochs: int = 20
     baseline_lr: float = 0.1

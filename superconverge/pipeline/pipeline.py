@@ -450,7 +450,7 @@ class Pipeline:
 
         from superconverge.schedules import OneCycleSchedule
 
-        schedule = OneCycleSchedule(
+        schedule = OneCycleSchedule.smith(
             bounds["max_lr"],
             self.config.epochs * self.steps_per_epoch(),
             min_lr=bounds["min_lr"],

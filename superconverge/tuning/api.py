@@ -10,6 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from superconverge.defaults import (
+    DEFAULT_MOMENTA,
+    DIVERGENCE_FACTOR,
+    MIN_LR_RATIO,
+    PIPELINE_RANGE_START_LR,
+    RANGE_END_LR,
+)
 from superconverge.errors import ArgumentError
 from superconverge.io import atomic_write_json, read_json
 from superconverge.tuning import procedure
@@ -158,8 +165,9 @@ def _max_lr_from_range_test(
     from superconverge.finder import lr_range_test
     from superconverge.models import set_bn_momentum
 
-    settings = {"start_lr": 1e-5, "end_lr": 10.0, "diverge": 4.0, "steps": None,
-                "method": "auto", "min_lr_ratio": 10.0, **range_test}
+    settings = {"start_lr": PIPELINE_RANGE_START_LR, "end_lr": RANGE_END_LR,
+                "diverge": DIVERGENCE_FACTOR, "steps": None, "method": "auto",
+                "min_lr_ratio": MIN_LR_RATIO, **range_test}
     keras.utils.set_random_seed(seed)
     model = build_model(bn_momentum=bn_momentum, weight_decay=weight_decay)
     set_bn_momentum(model, bn_momentum)
@@ -213,8 +221,8 @@ def tune_regularization(
     max_lr: float | None = None,
     batch_size: int = 128,
     seed: int = 0,
-    min_lr_ratio: float = 10.0,
-    momentum: tuple[float, float] = (0.95, 0.85),
+    min_lr_ratio: float = MIN_LR_RATIO,
+    momentum: tuple[float, float] = DEFAULT_MOMENTA,
     augment: bool = False,
     prior_weight_decay: float = 5e-4,
     bn_momentum: float | None = None,

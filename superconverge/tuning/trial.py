@@ -13,6 +13,7 @@ import keras
 import numpy as np
 
 from superconverge.callbacks import OneCycle
+from superconverge.defaults import DEFAULT_MOMENTA, MIN_LR_RATIO
 from superconverge.errors import ArgumentError
 from superconverge.models import batch_norm_layers, set_bn_momentum
 
@@ -140,8 +141,8 @@ def short_run(
     epochs: int,
     batch_size: int = 128,
     seed: int = 0,
-    min_lr_ratio: float = 10.0,
-    momentum: tuple[float, float] = (0.95, 0.85),
+    min_lr_ratio: float = MIN_LR_RATIO,
+    momentum: tuple[float, float] = DEFAULT_MOMENTA,
     augment: bool = False,
     use_precise_bn: bool = False,
     compile_model: Callable[[keras.Model, Any], keras.Model] | None = None,

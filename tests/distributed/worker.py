@@ -180,7 +180,7 @@ def run_sequence(x, y, batch_size: int, scope=None, control: bool = False) -> di
     )
     changed = before.differences(model)
 
-    policy = sc.OneCycleSchedule(
+    policy = sc.OneCycleSchedule.smith(
         0.5,
         FIT_EPOCHS * (N_SAMPLES // GLOBAL_BATCH),
         max_momentum=0.95,

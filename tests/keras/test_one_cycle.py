@@ -78,7 +78,7 @@ STEPS = EPOCHS * N // BATCH
 def test_sgd_momentum_follows_schedule_step_by_step():
     x, y = _data()
     # min_momentum far from max so that a momentum that did not move would be detected
-    policy = sc.OneCycleSchedule(0.05, STEPS, max_momentum=0.95, min_momentum=0.3)
+    policy = sc.OneCycleSchedule.smith(0.05, STEPS, max_momentum=0.95, min_momentum=0.3)
     model = _linear_model(keras.optimizers.SGD(0.123, momentum=0.9), W0)
     got = _fit_and_record(model, x, y, EPOCHS, sc.OneCycle(schedule=policy))
 
@@ -101,7 +101,7 @@ def test_sgd_momentum_follows_schedule_step_by_step():
 
 def test_sgd_nesterov_follows_schedule():
     x, y = _data(1)
-    policy = sc.OneCycleSchedule(0.05, STEPS, min_momentum=0.5)
+    policy = sc.OneCycleSchedule.smith(0.05, STEPS, min_momentum=0.5)
     model = _linear_model(keras.optimizers.SGD(0.1, momentum=0.9, nesterov=True), W0)
     got = _fit_and_record(model, x, y, EPOCHS, sc.OneCycle(schedule=policy))
     w, m = W0.astype(np.float64), np.zeros_like(W0, dtype=np.float64)
@@ -155,7 +155,7 @@ def test_adam_beta1_follows_schedule_step_by_step(optimizer_class):
 
 def test_lr_only_leaves_momentum_alone_and_logs_history():
     x, y = _data(3)
-    policy = sc.OneCycleSchedule(0.05, STEPS, cycle_momentum=False)
+    policy = sc.OneCycleSchedule.smith(0.05, STEPS, cycle_momentum=False)
     model = _linear_model(keras.optimizers.SGD(0.5, momentum=0.8), W0)
     callback = sc.OneCycle(schedule=policy, cycle_momentum=False)
     got = _fit_and_record(model, x, y, EPOCHS, callback)
@@ -192,7 +192,7 @@ def test_gradient_accumulation_schedule_follows_optimizer_updates():
     x, y = _data(5)
     accumulation = 2
     updates = EPOCHS * (N // BATCH) // accumulation
-    policy = sc.OneCycleSchedule(0.05, updates, min_momentum=0.3)
+    policy = sc.OneCycleSchedule.smith(0.05, updates, min_momentum=0.3)
     model = _linear_model(
         keras.optimizers.SGD(0.1, momentum=0.9, gradient_accumulation_steps=accumulation), W0
     )
@@ -280,7 +280,7 @@ def test_second_fit_with_a_new_one_cycle_runs_its_own_cycle():
     w = np.array(model.layers[0].kernel.numpy(), dtype=np.float64)
     m = np.array(model.optimizer.momentums[0].numpy(), dtype=np.float64)
 
-    policy = sc.OneCycleSchedule(0.08, STEPS, max_momentum=0.95, min_momentum=0.4)
+    policy = sc.OneCycleSchedule.smith(0.08, STEPS, max_momentum=0.95, min_momentum=0.4)
     second = sc.OneCycle(schedule=policy)
     got = _fit_and_record(model, x, y, EPOCHS, second)
     # the second cycle starts at its own step 0 (LR min -> max -> min), not at the end
@@ -413,7 +413,7 @@ def test_keras_schedule_adapter_matches_numpy_and_serializes(tmp_path):
 
 def test_steps_per_execution_still_changes_lr_every_step():
     x, y = _data(11)
-    policy = sc.OneCycleSchedule(0.05, STEPS, min_momentum=0.3)
+    policy = sc.OneCycleSchedule.smith(0.05, STEPS, min_momentum=0.3)
     model = keras.Sequential(
         [keras.Input((D,)), keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros")]
     )
@@ -465,7 +465,7 @@ def test_a_fit_that_raises_leaves_no_hooks_for_the_next_plain_fit():
     model.optimizer.learning_rate = 0.02
     _plain_sgd_check(model, x, y, lr=0.02, momentum=0.9)
     # and a new OneCycle after the failed fit still works
-    policy = sc.OneCycleSchedule(0.05, 4, min_momentum=0.3)
+    policy = sc.OneCycleSchedule.smith(0.05, 4, min_momentum=0.3)
     callback = sc.OneCycle(schedule=policy)
     model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0, callbacks=[callback])
     np.testing.assert_allclose(callback.applied["learning_rate"], policy.lr(np.arange(4)))
@@ -484,3 +484,22 @@ def test_detach_returns_a_model_to_plain_keras():
     assert "make_train_function" not in vars(model)
     model.optimizer.learning_rate = 0.03
     _plain_sgd_check(model, x, y, lr=0.03, momentum=0.9)
+
+
+def test_settings_are_checked_when_the_callback_is_created():
+    with pytest.raises(ValueError, match="takes no 'min_momentm'"):
+        sc.OneCycle(0.1, min_momentm=0.3)
+    with pytest.raises(ValueError, match=r"min_lr .* must not exceed max_lr"):
+        sc.OneCycle(0.1, min_lr=0.5)
+
+
+def test_get_config_round_trips_with_and_without_a_schedule():
+    from superconverge.callbacks import OneCycle
+
+    plain = OneCycle(0.3, epochs=4, preset="pytorch", pct_start=0.2)
+    again = OneCycle.from_config(plain.get_config())
+    assert again.get_config() == plain.get_config()
+    policy = sc.OneCycleSchedule.fastai(0.2, 40)
+    given = OneCycle(schedule=policy)
+    restored = OneCycle.from_config(given.get_config())
+    assert restored.schedule == policy

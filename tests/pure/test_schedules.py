@@ -9,6 +9,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from superconverge.errors import ArgumentError
 from superconverge.schedules import OneCycleSchedule, Phase, PiecewiseSchedule, join
 
 
@@ -56,7 +57,7 @@ def fastai_combined_cos(pct, start, middle, end, pos):
 # -- the default policy ------------------------------------------------------------------------
 @pytest.mark.parametrize("total", [3, 10, 101, 1000, 12345])
 def test_smith_default_matches_closed_form(total):
-    policy = OneCycleSchedule(0.8, total)
+    policy = OneCycleSchedule.smith(0.8, total)
     steps = np.arange(total)
     expected = [smith_closed_form(i, 0.8, total) for i in steps]
     np.testing.assert_allclose(policy.lr(steps), expected, rtol=1e-12, atol=1e-15)
@@ -65,7 +66,7 @@ def test_smith_default_matches_closed_form(total):
 
 
 def test_step_contract_start_final_and_clamping():
-    policy = OneCycleSchedule(1.0, 1000)
+    policy = OneCycleSchedule.smith(1.0, 1000)
     assert policy.lr(0) == pytest.approx(0.1)
     assert policy.lr(999) == pytest.approx(0.001)
     assert policy.momentum(0) == pytest.approx(0.95)
@@ -78,7 +79,7 @@ def test_step_contract_start_final_and_clamping():
 
 
 def test_peak_is_at_half_the_cycle_and_is_max_lr():
-    policy = OneCycleSchedule(2.0, 1001)  # last step 1000, cycle ends at 900, peak at 450
+    policy = OneCycleSchedule.smith(2.0, 1001)  # last step 1000, cycle ends at 900, peak at 450
     assert policy.lr(450) == pytest.approx(2.0)
     assert policy.lr(900) == pytest.approx(0.2)
     assert policy.momentum(450) == pytest.approx(0.85)
@@ -87,7 +88,7 @@ def test_peak_is_at_half_the_cycle_and_is_max_lr():
 
 def test_huge_step_counts_stay_exact():
     total = 10**12
-    policy = OneCycleSchedule(1.0, total)
+    policy = OneCycleSchedule.smith(1.0, total)
     last = total - 1
     assert policy.lr(0) == pytest.approx(0.1)
     assert policy.lr(last) == pytest.approx(0.001, rel=1e-9)
@@ -109,11 +110,11 @@ def test_huge_step_counts_stay_exact():
     ],
 )
 def test_options(kwargs, check):
-    assert check(OneCycleSchedule(1.0, 1001, **kwargs))
+    assert check(OneCycleSchedule.smith(1.0, 1001, **kwargs))
 
 
 def test_cosine_interpolation_is_half_cosine_between_breakpoints():
-    policy = OneCycleSchedule(1.0, 1001, interpolation="cos")
+    policy = OneCycleSchedule.smith(1.0, 1001, interpolation="cos")
     # quarter of the way up the first phase (0 -> 450): (1 - cos(pi/4)) / 2 of the way
     expected = 0.1 + 0.9 * (1 - math.cos(math.pi / 4)) / 2
     assert policy.lr(112.5) == pytest.approx(expected)
@@ -179,8 +180,8 @@ def test_join_and_boundaries():
 @pytest.mark.parametrize(
     "policy",
     [
-        OneCycleSchedule(1.0, 500),
-        OneCycleSchedule(1.0, 500, cycle_momentum=False),
+        OneCycleSchedule.smith(1.0, 500),
+        OneCycleSchedule.smith(1.0, 500, cycle_momentum=False),
         OneCycleSchedule.fastai(0.1, 77),
         OneCycleSchedule.pytorch(0.4, 1000, three_phase=True),
     ],
@@ -197,7 +198,7 @@ def test_config_round_trip(policy):
 
 
 def test_summary_mentions_every_phase():
-    text = OneCycleSchedule(1.0, 100).summary()
+    text = OneCycleSchedule.smith(1.0, 100).summary()
     assert "100 optimizer steps" in text
     assert text.count("phase") == 3
 
@@ -222,12 +223,12 @@ def test_summary_mentions_every_phase():
 def test_invalid_arguments_say_what_to_change(kwargs, message):
     args = {"max_lr": 1.0, "total_steps": 100, **kwargs}
     with pytest.raises(ValueError, match=message):
-        OneCycleSchedule(args.pop("max_lr"), args.pop("total_steps"), **args)
+        OneCycleSchedule.smith(args.pop("max_lr"), args.pop("total_steps"), **args)
 
 
 def test_fractions_compared_with_tolerance():
     # 0.1 + 0.2 style rounding must not be rejected
-    policy = OneCycleSchedule(1.0, 100, annihilation_fraction=1.0000000000000002)
+    policy = OneCycleSchedule.smith(1.0, 100, annihilation_fraction=1.0000000000000002)
     assert policy.lr(0) == pytest.approx(0.1)
     with pytest.raises(ValueError, match="pct_start"):
         OneCycleSchedule.pytorch(0.4, 100, pct_start=0.6, three_phase=True)
@@ -245,7 +246,7 @@ def test_phase_validation():
 
 
 def test_schedule_is_immutable():
-    policy = OneCycleSchedule(1.0, 100)
+    policy = OneCycleSchedule.smith(1.0, 100)
     with pytest.raises(AttributeError):
         policy.total_steps = 5  # type: ignore[misc]
 
@@ -266,7 +267,7 @@ def test_schedule_is_immutable():
 def test_policy_stays_within_its_bounds_and_is_continuous(
     max_lr, div, total, peak, tail, interpolation
 ):
-    policy = OneCycleSchedule(
+    policy = OneCycleSchedule.smith(
         max_lr, total, div=div, peak=peak, annihilation_fraction=tail,
         interpolation=interpolation,
     )
@@ -289,7 +290,7 @@ def test_policy_stays_within_its_bounds_and_is_continuous(
 @pytest.mark.parametrize("total", [3, 11, 1001, 1688])
 def test_zero_half_decays_linearly_from_max_to_zero_over_the_second_half(total):
     max_lr, min_lr = 0.6, 0.06
-    policy = OneCycleSchedule(max_lr, total, end="zero_half")
+    policy = OneCycleSchedule.smith(max_lr, total, end="zero_half")
     last = total - 1
     steps = np.arange(total, dtype=float)
     half = last / 2
@@ -304,8 +305,8 @@ def test_zero_half_decays_linearly_from_max_to_zero_over_the_second_half(total):
 
 @pytest.mark.parametrize("total", [11, 1001])
 def test_zero_tail_ends_at_zero_and_equals_the_default_before_the_tail(total):
-    default = OneCycleSchedule(1.0, total)
-    policy = OneCycleSchedule(1.0, total, end="zero_tail")
+    default = OneCycleSchedule.smith(1.0, total)
+    policy = OneCycleSchedule.smith(1.0, total, end="zero_tail")
     last = total - 1
     tail_start = 0.9 * last
     steps = np.arange(total, dtype=float)
@@ -319,7 +320,7 @@ def test_zero_tail_ends_at_zero_and_equals_the_default_before_the_tail(total):
 
 
 def test_zero_half_round_trips_through_its_config():
-    policy = OneCycleSchedule(0.5, 100, end="zero_half", peak=0.3)
+    policy = OneCycleSchedule.smith(0.5, 100, end="zero_half", peak=0.3)
     assert OneCycleSchedule.from_config(policy.to_config()).lr(np.arange(100)).tolist() == \
         policy.lr(np.arange(100)).tolist()
     assert np.argmax(policy.lr(np.arange(100))) == round(0.3 * 99)
@@ -327,4 +328,36 @@ def test_zero_half_round_trips_through_its_config():
 
 def test_unknown_lr_end_is_refused():
     with pytest.raises(ValueError, match="end must be one of"):
-        OneCycleSchedule(1.0, 100, end="cosine")
+        OneCycleSchedule.smith(1.0, 100, end="cosine")
+
+
+def test_presets_by_name_equal_the_classmethods_and_typos_name_the_argument():
+    from superconverge.schedules import PRESETS, one_cycle_schedule
+
+    assert set(PRESETS) == {"smith", "fastai", "pytorch", "pytorch_three_phase"}
+    assert one_cycle_schedule("smith", 1.0, 100) == OneCycleSchedule.smith(1.0, 100)
+    assert one_cycle_schedule("pytorch_three_phase", 1.0, 100) == OneCycleSchedule.pytorch(
+        1.0, 100, three_phase=True)
+    fastai_no_mom = one_cycle_schedule("fastai", 1.0, 100, cycle_momentum=False)
+    assert fastai_no_mom.momentum_schedule is None
+    with pytest.raises(ArgumentError, match="takes no 'min_momentm'"):
+        one_cycle_schedule("smith", 1.0, 100, min_momentm=0.5)
+    with pytest.raises(ArgumentError, match="takes no 'min_lr'"):
+        one_cycle_schedule("fastai", 1.0, 100, min_lr=0.1)
+    with pytest.raises(ArgumentError, match="unknown One Cycle preset"):
+        one_cycle_schedule("smtih", 1.0, 100)
+
+
+def test_schedule_is_a_frozen_dataclass_and_the_old_call_says_what_to_use():
+    import dataclasses
+
+    policy = OneCycleSchedule.smith(1.0, 100)
+    assert dataclasses.is_dataclass(policy)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        policy.total_steps = 5
+    assert hash(policy) == hash(OneCycleSchedule.smith(1.0, 100))
+    assert policy != OneCycleSchedule.smith(1.0, 101)
+    rebuilt = OneCycleSchedule(policy.lr_schedule, 100, policy.momentum_schedule, "smith")
+    assert rebuilt == policy
+    with pytest.raises(TypeError, match=r"OneCycleSchedule\.smith\(max_lr, total_steps"):
+        OneCycleSchedule(1.0, 100)

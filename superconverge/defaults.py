@@ -1,0 +1,33 @@
+"""Every default that more than one module uses, once, with its reason. Pure: no imports.
+
+Signatures elsewhere refer to these names; a caller that differs on purpose says why next to
+its own value.
+"""
+
+from __future__ import annotations
+
+#: One Cycle momentum (or Adam β1) bounds (max, min): Smith 2018 §4.4, "0.95 to 0.85 works
+#: well"; the momentum falls while the LR rises and rises back while it falls.
+DEFAULT_MOMENTA: tuple[float, float] = (0.95, 0.85)
+
+#: min LR = max LR / this: Smith's cycle spans a factor of about 10 (his Fig. 1; fastai's
+#: ``div=25`` and PyTorch's ``div_factor=25`` span more).
+MIN_LR_RATIO: float = 10.0
+
+#: The range test stops once the smoothed loss exceeds this many times its best value: the
+#: curve has clearly blown up (fastai and torch-lr-finder stop at 4× too).
+DIVERGENCE_FACTOR: float = 4.0
+
+#: Debiasing EMA factor β of the loss the range test logs and fastai's methods read
+#: (fastai, torch-lr-finder and Lightning all use 0.98).
+LOSS_EMA_BETA: float = 0.98
+
+#: Range-test sweep of the library function: as low as anything trains, up to where
+#: everything diverges (fastai's and torch-lr-finder's defaults are 1e-7 and 10).
+RANGE_START_LR: float = 1e-7
+RANGE_END_LR: float = 10.0
+
+#: The pipeline and tuning start their sweeps higher: their one-epoch sweep of a few hundred
+#: steps spends fewer of them on the flat start of the curve (nothing trains below 1e-5 in a
+#: single epoch of a BN network), so the part that matters is sampled more densely.
+PIPELINE_RANGE_START_LR: float = 1e-5
