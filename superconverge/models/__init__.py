@@ -9,6 +9,7 @@ Models are returned uncompiled, ending in a float32 ``softmax`` (compile with
 """
 
 from superconverge.models.bn import batch_norm_layers, set_bn_momentum
+from superconverge.models.compile import compile_classifier
 from superconverge.models.errors import ModelInputError, UnknownModelError
 from superconverge.models.layers import caffe_l2
 from superconverge.models.registry import available, build, register
@@ -20,6 +21,7 @@ __all__ = [
     "batch_norm_layers",
     "build",
     "caffe_l2",
+    "compile_classifier",
     "register",
     "set_bn_momentum",
 ]

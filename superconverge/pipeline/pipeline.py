@@ -278,17 +278,14 @@ class Pipeline:
     def compile(self, model: Any, optimizer: Any, *, smoothing: bool = True) -> Any:
         """Compile with the model's own loss if it has one, else the (label-smoothed, when
         ``label_smoothing > 0`` and ``smoothing``) sparse cross-entropy."""
-        loss = getattr(model, "loss", None) if getattr(model, "compiled", False) else None
-        if loss is None and smoothing and self.config.label_smoothing > 0:
+        from superconverge.models import compile_classifier
+
+        loss = None
+        if smoothing and self.config.label_smoothing > 0:
             from superconverge.losses import SparseSmoothedCrossentropy
 
             loss = SparseSmoothedCrossentropy(self.config.label_smoothing)
-        model.compile(
-            optimizer=optimizer,
-            loss=loss or "sparse_categorical_crossentropy",
-            metrics=["accuracy"],
-        )
-        return model
+        return compile_classifier(model, optimizer, loss=loss)
 
     def _train_batches(self, augment: bool | None = None, *, flip: bool = False) -> Any:
         augment = self.config.augment if augment is None else augment

@@ -163,7 +163,7 @@ def _max_lr_from_range_test(
     import keras
 
     from superconverge.finder import lr_range_test
-    from superconverge.models import set_bn_momentum
+    from superconverge.models import compile_classifier, set_bn_momentum
 
     settings = {"start_lr": PIPELINE_RANGE_START_LR, "end_lr": RANGE_END_LR,
                 "diverge": DIVERGENCE_FACTOR, "steps": None, "method": "auto",
@@ -174,9 +174,8 @@ def _max_lr_from_range_test(
     optimizer = keras.optimizers.SGD(settings["start_lr"], momentum=momentum)
     if compile_model is not None:
         model = compile_model(model, optimizer)
-    else:
-        model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy"])
+    else:  # keeps a compiled model's own loss, as the short runs do
+        model = compile_classifier(model, optimizer)
     batches = data.train_batches(batch_size, augment=False, shuffle=True, seed=seed)
     steps = min(settings["steps"] or len(batches), len(batches))
     result = lr_range_test(

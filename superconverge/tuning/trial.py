@@ -15,7 +15,7 @@ import numpy as np
 from superconverge.callbacks import OneCycle
 from superconverge.defaults import DEFAULT_MOMENTA, MIN_LR_RATIO
 from superconverge.errors import ArgumentError
-from superconverge.models import batch_norm_layers, set_bn_momentum
+from superconverge.models import batch_norm_layers, compile_classifier, set_bn_momentum
 
 __all__ = ["PreciseBN", "ShortRun", "precise_bn", "short_run"]
 
@@ -168,9 +168,7 @@ def short_run(
     if compile_model is not None:
         model = compile_model(model, optimizer)
     else:
-        loss = getattr(model, "loss", None) if getattr(model, "compiled", False) else None
-        model.compile(optimizer=optimizer, loss=loss or "sparse_categorical_crossentropy",
-                      metrics=["accuracy"])
+        model = compile_classifier(model, optimizer)
     one_cycle = OneCycle(max_lr, min_lr=max_lr / min_lr_ratio, epochs=epochs,
                          max_momentum=momentum[0], min_momentum=momentum[1])
     reporter = _Report(report)

@@ -233,3 +233,29 @@ def test_pipeline_tune_stage_feeds_the_bounds(tmp_path, monkeypatch):
     assert tuning["max_lr"] == 0.5 and tuning["max_lr_source"] == "given"
     assert (tmp_path / "run" / "tuning" / "weight_decay.png").exists()
     assert not (tmp_path / "run" / "tuning" / "bn_momentum.png").exists()
+
+
+def test_the_range_test_keeps_a_compiled_models_own_loss(tiny, tmp_path):
+    """A builder that returns a compiled model keeps its loss in the tuning range test too,
+    as in the short runs (it used to be replaced by the default cross-entropy)."""
+    import keras
+
+    from superconverge.tuning.api import _max_lr_from_range_test
+
+    calls = {"n": 0}
+
+    class CountingLoss(keras.losses.SparseCategoricalCrossentropy):
+        def call(self, y_true, y_pred):
+            calls["n"] += 1
+            return super().call(y_true, y_pred)
+
+    def build(*, bn_momentum, weight_decay):
+        model = models.build("simple_cnn", tiny.input_shape, tiny.num_classes,
+                             bn_momentum=bn_momentum, weight_decay=weight_decay, seed=0)
+        model.compile(keras.optimizers.SGD(0.1), CountingLoss())
+        return model
+
+    _max_lr_from_range_test(build, tiny, weight_decay=1e-4, bn_momentum=0.9, batch_size=32,
+                            seed=0, momentum=0.95, compile_model=None,
+                            range_test={"steps": 12}, out_dir=None)
+    assert calls["n"] >= 10  # the sweep steps (at least 10) went through the model's own loss
