@@ -14,6 +14,8 @@ from typing import Any
 
 from superconverge.io import read_json
 from superconverge.pipeline.config import ConfigError, RunConfig
+from superconverge.pipeline.rundir import RunDirectory
+from superconverge.settings_check import changed_keys, mismatch_message
 
 # flag -> (config key, type, help)
 _OPTIONS: dict[str, tuple[str, Any, str]] = {
@@ -108,7 +110,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 def _resume_config(args: argparse.Namespace) -> RunConfig:
     run_dir = Path(args.run_dir)
-    saved = run_dir / "config.json"
+    saved = RunDirectory(run_dir).config
     if not saved.exists():
         raise ConfigError(f"{run_dir} is not a run directory (no config.json in it)")
     if getattr(args, "out", None) is not None and Path(args.out).resolve() != run_dir.resolve():
@@ -122,14 +124,16 @@ def _resume_config(args: argparse.Namespace) -> RunConfig:
     )) else None
     if asked is not None:
         asked = asked.replace(out=str(run_dir))
-        changed = sorted(k for k, v in asked.to_dict().items() if config.to_dict().get(k) != v
-                         and (args.config or getattr(args, k, None) is not None))
-        if changed:
-            raise ConfigError(
-                f"cannot resume {run_dir} with a different configuration "
-                f"({', '.join(changed)}): a resumed run keeps the settings it started with. "
-                "Start a new run with --out for new settings."
-            )
+        saved, wanted = config.to_dict(), asked.to_dict()
+        # only the keys the user gave: the others come from the saved config anyway
+        given = [k for k in changed_keys(saved, wanted)
+                 if args.config or getattr(args, k, None) is not None]
+        if given:
+            raise ConfigError(mismatch_message(
+                f"{run_dir}", saved, wanted, given,
+                "A resumed run keeps the settings it started with; start a new run with --out "
+                "for new settings.",
+            ))
     return config.replace(out=str(run_dir))
 
 
@@ -145,13 +149,13 @@ def run(args: argparse.Namespace) -> int:
     out = sys.stderr if args.json else sys.stdout
     if command == "resume" and pipeline.is_done("report"):
         print(f"{config.out} is already finished; nothing to do. Report: "
-              f"{Path(config.out) / 'report.html'}", file=out)
+              f"{RunDirectory(config.out).report}", file=out)
         return 0
     stages = pipeline.planned_stages()
     if command == "lr-find":
         stages = [s for s in stages if s in ("prepare", "tune", "range_test", "bounds")]
     summary = pipeline.run(stages)
-    bounds_path = Path(config.out) / "bounds.json"
+    bounds_path = RunDirectory(config.out).bounds
     if bounds_path.exists():
         bounds = read_json(bounds_path)
         print(f"LR bounds: max {bounds['max_lr']:.4g}, min {bounds['min_lr']:.4g} "
@@ -176,7 +180,7 @@ def run_report(args: argparse.Namespace) -> int:
     from superconverge.pipeline.report import write_report
 
     run_dir = Path(args.run_dir)
-    if not (run_dir / "config.json").exists():
+    if not RunDirectory(run_dir).config.exists():
         raise ConfigError(f"{run_dir} is not a run directory (no config.json in it)")
     print(f"report: {write_report(run_dir)}")
     return 0

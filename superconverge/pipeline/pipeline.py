@@ -18,8 +18,9 @@ from typing import Any
 from superconverge.io import atomic_write_csv, atomic_write_json, atomic_write_with, read_json
 from superconverge.pipeline.config import ConfigError, RunConfig
 from superconverge.pipeline.environment import environment_info
-from superconverge.pipeline.rundir import RunDirectory, RunDirectoryError
+from superconverge.pipeline.rundir import STATE, RunDirectory, RunDirectoryError
 from superconverge.regularization import recommended_bn_momentum
+from superconverge.settings_check import changed_keys, mismatch_message
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ class Pipeline:
     # -- run directory state ----------------------------------------------------------------
     @property
     def state_path(self) -> Path:
-        return self.run_dir / "state.json"
+        return self.directory.state
 
     def state(self) -> dict[str, Any]:
         if self.state_path.exists():
@@ -152,7 +153,7 @@ class Pipeline:
         was misspelt) is started over with the new configuration instead: nothing it made is
         worth keeping.
         """
-        saved_path = self.run_dir / "config.json"
+        saved_path = self.directory.config
         if not saved_path.exists():
             return
         saved = read_json(saved_path)
@@ -161,10 +162,7 @@ class Pipeline:
         defaults = RunConfig.__dataclass_fields__
         saved = {**{k: current[k] for k in current if k not in saved
                     and current[k] == _field_default(defaults[k])}, **saved}
-        changed = sorted(
-            key for key in set(saved) | set(current)
-            if key not in _RESUME_NEUTRAL_KEYS and saved.get(key) != current.get(key)
-        )
+        changed = changed_keys(saved, current, ignore=_RESUME_NEUTRAL_KEYS)
         if changed and self.state().get("failed") and not self._training_started():
             logger.warning(
                 "%s: the previous attempt stopped before training; starting over with the new "
@@ -173,19 +171,18 @@ class Pipeline:
             self.state_path.unlink(missing_ok=True)
             return
         if changed:
-            details = ", ".join(f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in changed)
-            raise RunDirectoryError(
-                f"{self.run_dir} holds a run with a different configuration ({details}). "
-                "Resume it with its own settings (superconverge resume DIR), or choose "
-                "another --out."
-            )
+            raise RunDirectoryError(mismatch_message(
+                f"{self.run_dir} holds a run that", saved, current, changed,
+                "Resume it with its own settings (superconverge resume DIR), or choose another "
+                "--out.",
+            ))
 
     def _training_started(self) -> bool:
         stages = self.state().get("stages", {})
         if any(stages.get(name, {}).get("done") for name in _TRAINING_STAGES):
             return True
-        checkpoints = self.run_dir / "checkpoints"
-        return checkpoints.is_dir() and any(checkpoints.rglob("state.json"))
+        checkpoints = self.directory.all_checkpoints
+        return checkpoints.is_dir() and any(checkpoints.rglob(STATE))
 
     # -- building blocks ----------------------------------------------------------------------
     @property
@@ -251,7 +248,7 @@ class Pipeline:
                                     nesterov=self.config.nesterov, **extra)
 
     def _tuned(self) -> dict[str, Any] | None:
-        path = self.run_dir / "tuning.json"
+        path = self.directory.tuning
         return read_json(path) if self.config.tune and path.exists() else None
 
     def new_model(self, *, bn_momentum: float, weight_decay: float) -> Any:
@@ -349,9 +346,9 @@ class Pipeline:
     # -- stages -------------------------------------------------------------------------------
     def stage_prepare(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(self.run_dir / "config.json", self.config.to_dict())
-        atomic_write_json(self.run_dir / "environment.json", environment_info())
-        atomic_write_json(self.run_dir / "data.json", self.data.summary())
+        atomic_write_json(self.directory.config, self.config.to_dict())
+        atomic_write_json(self.directory.environment, environment_info())
+        atomic_write_json(self.directory.data, self.data.summary())
 
     def stage_tune(self) -> None:
         from superconverge.tuning import tune_for_pipeline
@@ -383,12 +380,12 @@ class Pipeline:
             # Ctrl-C stops the run (exit 130, stage not done): a partial curve is no result
             catch_interrupt=False,
         )
-        result.save(self.run_dir / "range_test.json")
+        result.save(self.directory.range_test)
 
     def range_test_result(self) -> Any:
         from superconverge.finder import RangeTestResult
 
-        path = self.run_dir / "range_test.json"
+        path = self.directory.range_test
         return RangeTestResult.load(path) if path.exists() else None
 
     def stage_bounds(self) -> None:
@@ -409,11 +406,11 @@ class Pipeline:
             from superconverge.plotting import save_figure
 
             axes = result.plot(suggestion=suggestion)
-            save_figure(axes.figure, self.run_dir / "range_test.png")
+            save_figure(axes.figure, self.directory.range_test_plot)
         bounds["bn_momentum"] = self.bn_momentum()
         bounds["weight_decay"] = self.weight_decay()
         bounds["low_confidence"] = float(bounds["confidence"]) < LOW_CONFIDENCE
-        atomic_write_json(self.run_dir / "bounds.json", bounds)
+        atomic_write_json(self.directory.bounds, bounds)
         if bounds["low_confidence"]:
             logger.warning(
                 "LOW CONFIDENCE (%.2f) in the LR bounds: max LR %.3g is a guess, and training "
@@ -428,7 +425,7 @@ class Pipeline:
         )
 
     def bounds(self) -> dict[str, Any]:
-        return read_json(self.run_dir / "bounds.json")
+        return read_json(self.directory.bounds)
 
     def stage_one_cycle(self) -> None:
         from superconverge.callbacks import OneCycle
@@ -456,7 +453,7 @@ class Pipeline:
             end=self.config.lr_end,
         )
         # written before training, so a resume that finds every epoch checkpointed has it too
-        atomic_write_json(self.run_dir / "one_cycle_schedule.json", schedule.to_config())
+        atomic_write_json(self.directory.one_cycle_schedule, schedule.to_config())
         one_cycle = OneCycle(schedule=schedule)
         batches = self._train_batches(flip=self.config.train_flip)
         outcome = train_resumable(
@@ -510,7 +507,7 @@ class Pipeline:
 
     def _write_training_outputs(self, name: str, outcome: Any,
                                 final_info: dict[str, Any] | None = None) -> None:
-        atomic_write_csv(self.run_dir / f"{name}_history.csv", outcome.history, HISTORY_COLUMNS)
+        atomic_write_csv(self.directory.history(name), outcome.history, HISTORY_COLUMNS)
         if outcome.applied.get("step"):
             rows = [
                 {"step": s, "learning_rate": lr, "momentum": m}
@@ -520,11 +517,11 @@ class Pipeline:
                     outcome.applied["momentum"],
                 )
             ]
-            atomic_write_csv(self.run_dir / f"{name}_applied.csv", rows,
+            atomic_write_csv(self.directory.applied(name), rows,
                              ("step", "learning_rate", "momentum"))
-        atomic_write_with(self.run_dir / "models" / f"{name}.keras", outcome.model.save)
+        atomic_write_with(self.directory.model(name), outcome.model.save)
         atomic_write_json(
-            self.run_dir / f"{name}_training.json",
+            self.directory.training(name),
             {"epochs": outcome.epochs, "wall_time": outcome.wall_time,
              **({"final": final_info} if final_info is not None else {})},
         )
@@ -538,11 +535,11 @@ class Pipeline:
         runs = ["one_cycle"] + (["baseline"] if self.config.baseline_epochs else [])
         x_test, y_test = self.data.test.as_tuple()
         for name in runs:
-            model = keras.saving.load_model(self.run_dir / "models" / f"{name}.keras")
+            model = keras.saving.load_model(self.directory.model(name))
             # TTA is a property of the one-cycle recipe; the baseline trains without flips
             loss, accuracy = self.evaluate_model(
                 model, x_test, y_test, tta=self.config.tta_flip and name == "one_cycle")
-            training = read_json(self.run_dir / f"{name}_training.json")
+            training = read_json(self.directory.training(name))
             metrics[name] = {
                 "test_loss": loss,
                 "test_accuracy": accuracy,
@@ -566,7 +563,7 @@ class Pipeline:
             bounds = self.bounds()
             if bounds.get("low_confidence"):
                 metrics["comparison"]["low_confidence_bounds"] = True
-        atomic_write_json(self.run_dir / "metrics.json", metrics)
+        atomic_write_json(self.directory.metrics, metrics)
 
     def stage_report(self) -> None:
         from superconverge.pipeline.report import write_report
@@ -599,8 +596,8 @@ class Pipeline:
             self.directory.create()
             self.directory.remove_orphans()
             self._run_stages(wanted)
-        metrics_path = self.run_dir / "metrics.json"
-        report_path = self.run_dir / "report.html"
+        metrics_path = self.directory.metrics
+        report_path = self.directory.report
         return RunSummary(
             run_dir=str(self.run_dir),
             report=str(report_path) if report_path.exists() else None,

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from superconverge.io import atomic_write_text, read_csv, read_json
+from superconverge.pipeline.rundir import TRAINING_RUNS, RunDirectory
 from superconverge.plotting import new_figure, plot_schedule, save_figure
 
 _STYLE = """
@@ -146,14 +147,13 @@ def _ratio_phrase(baseline_over_one_cycle: float, what: str) -> str:
 def write_report(run_dir: str | Path) -> Path:
     """Build ``report.html`` from the files of ``run_dir`` (each section only if its data is
     there) and save the figures under ``figures/``."""
-    run_dir = Path(run_dir)
-    config = _read_optional_json(run_dir / "config.json") or {}
-    environment = _read_optional_json(run_dir / "environment.json") or {}
-    data = _read_optional_json(run_dir / "data.json") or {}
-    bounds = _read_optional_json(run_dir / "bounds.json")
-    metrics = _read_optional_json(run_dir / "metrics.json") or {}
-    tuning = _read_optional_json(run_dir / "tuning.json")
-    figures = run_dir / "figures"
+    files = RunDirectory(run_dir)
+    config = _read_optional_json(files.config) or {}
+    environment = _read_optional_json(files.environment) or {}
+    data = _read_optional_json(files.data) or {}
+    bounds = _read_optional_json(files.bounds)
+    metrics = _read_optional_json(files.metrics) or {}
+    tuning = _read_optional_json(files.tuning)
     sections: list[str] = []
 
     title = f"superconverge run: {config.get('model', '?')} on {config.get('dataset', '?')}"
@@ -169,7 +169,7 @@ def write_report(run_dir: str | Path) -> Path:
     if tuning:
         sections.append("<h2>Weight decay and batch-norm momentum</h2>")
         sections.append(f"<p class='reason'>{html.escape(str(tuning.get('reason', '')))}</p>")
-        for image in sorted((run_dir / "tuning").glob("*.png")) if (run_dir / "tuning").exists() \
+        for image in sorted(files.tuning_plots.glob("*.png")) if files.tuning_plots.exists() \
                 else []:
             sections.append(_embed(image))
 
@@ -195,17 +195,17 @@ def write_report(run_dir: str | Path) -> Path:
             "moving statistics that lag weights changing this fast, which is why their loss "
             "can rise inside the chosen band while the training loss still falls.</p>"
         )
-        if (run_dir / "range_test.png").exists():
-            sections.append(_embed(run_dir / "range_test.png"))
+        if (files.range_test_plot).exists():
+            sections.append(_embed(files.range_test_plot))
 
-    schedule_config = _read_optional_json(run_dir / "one_cycle_schedule.json")
-    if schedule_config and (run_dir / "one_cycle_applied.csv").exists():
+    schedule_config = _read_optional_json(files.one_cycle_schedule)
+    if schedule_config and (files.applied("one_cycle")).exists():
         from superconverge.schedules import OneCycleSchedule
 
-        rows = read_csv(run_dir / "one_cycle_applied.csv")
+        rows = read_csv(files.applied("one_cycle"))
         applied = {k: [r[k] for r in rows] for k in ("step", "learning_rate", "momentum")}
         figure = plot_schedule(OneCycleSchedule.from_config(schedule_config), applied=applied)
-        save_figure(figure, figures / "one_cycle_schedule.png")
+        save_figure(figure, files.figure("one_cycle_schedule"))
         sections.append("<h2>LR and momentum applied</h2>" + _embed(figure))
         sections.append(
             "<p class='muted'>Line: the policy; dots: the values recorded at each optimizer "
@@ -213,13 +213,13 @@ def write_report(run_dir: str | Path) -> Path:
         )
 
     histories = {
-        name: read_csv(run_dir / f"{name}_history.csv")
-        for name in ("one_cycle", "baseline")
-        if (run_dir / f"{name}_history.csv").exists()
+        name: read_csv(files.history(name))
+        for name in TRAINING_RUNS
+        if (files.history(name)).exists()
     }
     if histories:
         figure = _curves_figure(histories)
-        save_figure(figure, figures / "training_curves.png")
+        save_figure(figure, files.figure("training_curves"))
         sections.append("<h2>Training curves</h2>" + _embed(figure))
 
     sections.append("<h2>Configuration</h2>")
@@ -236,4 +236,4 @@ def write_report(run_dir: str | Path) -> Path:
         + "\n".join(sections)
         + "</body></html>\n"
     )
-    return atomic_write_text(run_dir / "report.html", page)
+    return atomic_write_text(files.report, page)

@@ -10,6 +10,15 @@
   blocks a ``resume``; the PID left in the file is only information.
 * **Orphans** — files named ``.NAME.*.tmp`` (the atomic writer's temporary files) and
   ``.tmp-*`` (model saves) that a kill left behind are removed when a run starts or resumes.
+* **Files** — every file of a run is named here once (the properties below); the pipeline,
+  resume, the report and the command line reach them only through :class:`RunDirectory`.
+  ``NAME`` is a training stage (``one_cycle``, ``baseline``)::
+
+      .superconverge-run  .lock   config.json  environment.json  data.json  state.json
+      range_test.json  range_test.png  bounds.json  tuning.json  tuning/  tuning.db
+      one_cycle_schedule.json  NAME_history.csv  NAME_applied.csv  NAME_training.json
+      checkpoints/NAME/{state.json, epoch-XXXX.keras}  models/NAME.keras
+      metrics.json  report.html  figures/
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ from types import TracebackType
 
 from superconverge.errors import SuperconvergeError
 from superconverge.io import atomic_write_text
+from superconverge.tuning.files import TUNING_DIR, TUNING_JSON
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +39,7 @@ MARKER = ".superconverge-run"
 LOCK = ".lock"
 CONFIG = "config.json"
 STATE = "state.json"
+TRAINING_RUNS = ("one_cycle", "baseline")
 _ORPHAN_PATTERNS = (".*.tmp", ".tmp-*")
 
 
@@ -43,8 +54,89 @@ class RunDirectory:
         self.path = Path(path)
         self._lock_fd: int | None = None
 
+    # -- the files ------------------------------------------------------------------------
+    @property
+    def config(self) -> Path:
+        return self.path / CONFIG
+
+    @property
+    def state(self) -> Path:
+        return self.path / STATE
+
+    @property
+    def environment(self) -> Path:
+        return self.path / "environment.json"
+
+    @property
+    def data(self) -> Path:
+        return self.path / "data.json"
+
+    @property
+    def range_test(self) -> Path:
+        return self.path / "range_test.json"
+
+    @property
+    def range_test_plot(self) -> Path:
+        return self.path / "range_test.png"
+
+    @property
+    def bounds(self) -> Path:
+        return self.path / "bounds.json"
+
+    @property
+    def tuning(self) -> Path:
+        return self.path / TUNING_JSON
+
+    @property
+    def tuning_plots(self) -> Path:
+        return self.path / TUNING_DIR
+
+    @property
+    def one_cycle_schedule(self) -> Path:
+        return self.path / "one_cycle_schedule.json"
+
+    @property
+    def metrics(self) -> Path:
+        return self.path / "metrics.json"
+
+    @property
+    def report(self) -> Path:
+        return self.path / "report.html"
+
+    @property
+    def figures(self) -> Path:
+        return self.path / "figures"
+
+    def figure(self, name: str) -> Path:
+        """A figure the report draws (``figures/NAME.png``)."""
+        return self.figures / f"{name}.png"
+
+    def history(self, name: str) -> Path:
+        """Per-epoch history of training run ``name`` (CSV)."""
+        return self.path / f"{name}_history.csv"
+
+    def applied(self, name: str) -> Path:
+        """LR and momentum applied at every optimizer step of ``name`` (CSV)."""
+        return self.path / f"{name}_applied.csv"
+
+    def training(self, name: str) -> Path:
+        """Epochs, wall time and final-model details of ``name`` (JSON)."""
+        return self.path / f"{name}_training.json"
+
+    def model(self, name: str) -> Path:
+        """The final model of ``name``."""
+        return self.path / "models" / f"{name}.keras"
+
+    def checkpoints(self, name: str) -> Path:
+        """The checkpoint folder of ``name`` (its ``state.json`` and newest epoch)."""
+        return self.path / "checkpoints" / name
+
+    @property
+    def all_checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
     def is_run(self) -> bool:
-        return (self.path / MARKER).exists() or (self.path / CONFIG).exists()
+        return (self.path / MARKER).exists() or self.config.exists()
 
     def check_usable(self, *, force: bool = False) -> None:
         """Refuse a path that is a file, or a non-empty folder that is not a run."""

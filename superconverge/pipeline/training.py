@@ -21,6 +21,7 @@ import keras
 
 import superconverge.losses  # noqa: F401  (registers the pipeline's losses for loading)
 from superconverge.io import DamagedFileError, atomic_write_json, atomic_write_with, read_json
+from superconverge.pipeline.rundir import STATE, RunDirectory
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ class _EpochCheckpoint(keras.callbacks.Callback):
         # fsynced (file and folder) before state.json points at it
         atomic_write_with(self.directory / name, self.model.save)
         atomic_write_json(
-            self.directory / "state.json",
+            self.directory / STATE,
             {
                 "epoch": epoch + 1,
                 "checkpoint": name,
@@ -94,7 +95,7 @@ def _load_checkpoint(path: Path) -> keras.Model:
 
 
 def checkpoint_state(run_dir: Path, name: str) -> dict[str, Any] | None:
-    path = run_dir / "checkpoints" / name / "state.json"
+    path = RunDirectory(run_dir).checkpoints(name) / STATE
     return read_json(path) if path.exists() else None
 
 
@@ -119,7 +120,7 @@ def train_resumable(
     LR/momentum record to the saved state. ``on_resume(initial_epoch)`` lets the data
     feeder jump to that epoch's shuffle (e.g. ``ArrayBatches.set_epoch``).
     """
-    directory = run_dir / "checkpoints" / name
+    directory = RunDirectory(run_dir).checkpoints(name)
     directory.mkdir(parents=True, exist_ok=True)
     for stale in directory.glob(".tmp-*"):
         stale.unlink(missing_ok=True)
@@ -133,7 +134,7 @@ def train_resumable(
             applied_before = {k: list(v) for k, v in state.get("applied", {}).items()}
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise DamagedFileError(
-                f"{directory / 'state.json'} is damaged ({type(error).__name__}: {error}); "
+                f"{directory / STATE} is damaged ({type(error).__name__}: {error}); "
                 "it is not the checkpoint record superconverge wrote."
             ) from None
         logger.info("%s: resuming from %s (epoch %d of %d)", name, path, initial_epoch, epochs)

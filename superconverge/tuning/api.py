@@ -19,8 +19,15 @@ from superconverge.defaults import (
 )
 from superconverge.errors import ArgumentError
 from superconverge.io import atomic_write_json, read_json
+from superconverge.settings_check import changed_keys, mismatch_message
 from superconverge.tuning import procedure
 from superconverge.tuning import study as study_lib
+from superconverge.tuning.files import (
+    TUNING_DIR,
+    TUNING_JSON,
+    TUNING_RANGE_TEST_JSON,
+    TUNING_RANGE_TEST_PNG,
+)
 from superconverge.tuning.procedure import Candidate, Evaluation, SearchSpec
 
 __all__ = ["TuningResult", "tune_for_pipeline", "tune_regularization"]
@@ -187,9 +194,9 @@ def _max_lr_from_range_test(
     if out_dir is not None:
         from superconverge.plotting import save_figure
 
-        result.save(out_dir / "tuning" / "range_test.json")
+        result.save(out_dir / TUNING_DIR / TUNING_RANGE_TEST_JSON)
         axes = result.plot(suggestion=suggestion)
-        save_figure(axes.figure, out_dir / "tuning" / "range_test_for_tuning.png")
+        save_figure(axes.figure, out_dir / TUNING_DIR / TUNING_RANGE_TEST_PNG)
     ran = len(result.lrs) if hasattr(result, "lrs") else steps
     source = (
         f"LR range test before tuning ({ran} steps at weight decay {weight_decay:g}, "
@@ -319,13 +326,12 @@ def tune_regularization(
     saved = study.user_attrs.get("settings")
     if saved is None:
         study.set_user_attr("settings", settings)
-    elif saved != settings:
-        changed = sorted(k for k in set(saved) | set(settings) if saved.get(k) != settings.get(k))
-        raise ArgumentError(
-            f"study {study_name!r} in {study_lib.redact(str(storage))} was started with other "
-            f"settings ({', '.join(changed)}); resume it with the same settings, or use a new "
-            "study name / output directory"
-        )
+    elif changed_keys(saved, settings):
+        raise ArgumentError(mismatch_message(
+            f"study {study_name!r} in {study_lib.redact(str(storage))}", saved, settings,
+            changed_keys(saved, settings),
+            "Resume it with the same settings, or use a new study name / output directory.",
+        ))
 
     # 1. the max LR of the short runs, shared through the study
     range_epochs = 0.0
@@ -467,9 +473,9 @@ def tune_regularization(
         extra={"bn_momentum_for_trials": decision.bn_momentum},
     )
     if out_path is not None:
-        result.save(out_path / "tuning.json")
+        result.save(out_path / TUNING_JSON)
         if plots:
-            result.plot(out_path / "tuning")
+            result.plot(out_path / TUNING_DIR)
     logger.info("tuning: weight decay %g, BN momentum %g. %s", result.weight_decay,
                 result.bn_momentum, result.reason)
     return result

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from superconverge.plotting import new_figure, save_figure
+from superconverge.tuning.files import BN_MOMENTUM_PNG, WEIGHT_DECAY_PNG
 from superconverge.tuning.procedure import exponent, zero_exponent
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -125,8 +126,8 @@ def save_plots(result: TuningResult, out_dir: str | Path) -> list[Path]:
     written: list[Path] = []
     if result.spec.get("weight_decays"):
         ax = plot_weight_decay(result)
-        written.append(save_figure(ax.figure, out_dir / "weight_decay.png"))
+        written.append(save_figure(ax.figure, out_dir / WEIGHT_DECAY_PNG))
     if result.spec.get("bn_momenta"):
         ax = plot_bn_momentum(result)
-        written.append(save_figure(ax.figure, out_dir / "bn_momentum.png"))
+        written.append(save_figure(ax.figure, out_dir / BN_MOMENTUM_PNG))
     return written

@@ -39,6 +39,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from superconverge.errors import ArgumentError, SuperconvergeError
+from superconverge.tuning.files import TUNING_DB
 from superconverge.tuning.procedure import Candidate, Evaluation
 
 __all__ = [
@@ -72,7 +73,7 @@ class StorageError(SuperconvergeError, ValueError):
 
 def default_storage(out_dir: str | os.PathLike[str]) -> str:
     """``sqlite:///<out_dir>/tuning.db`` (absolute path)."""
-    path = Path(out_dir).resolve() / "tuning.db"
+    path = Path(out_dir).resolve() / TUNING_DB
     return f"sqlite:///{path}"
 
 
