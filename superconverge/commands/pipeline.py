@@ -26,6 +26,7 @@ _OPTIONS: dict[str, tuple[str, Any, str]] = {
     "--baseline-epochs": ("baseline_epochs", int, "baseline epochs (0: no baseline)"),
     "--batch-size": ("batch_size", int, "examples per batch"),
     "--train-subset": ("train_subset", int, "train on the first N training examples"),
+    "--validation-split": ("validation_split", float, "fraction held out for validation"),
     "--max-lr": ("max_lr", float, "skip the range test and use this max LR"),
     "--method": ("suggest_method", str, "how to read the bounds off the range test"),
     "--weight-decay": ("weight_decay", float, "L2 weight decay (Caffe convention)"),
@@ -51,15 +52,27 @@ _SWITCHES: dict[str, str] = {
 }
 
 
-def _add_config_options(parser: argparse.ArgumentParser) -> None:
+#: the configuration keys ``tune`` shares with ``run`` (its other flags are its own)
+TUNE_KEYS = ("dataset", "data_path", "model", "epochs", "batch_size", "train_subset",
+             "validation_split", "max_lr", "bn_momentum", "seed", "image_size", "color_mode",
+             "out")
+
+
+def add_config_options(parser: argparse.ArgumentParser,
+                       keys: tuple[str, ...] | None = None) -> None:
+    """``--config`` and the flags of the configuration keys (all, or ``keys``): one set of
+    flags, one meaning and one default (:class:`RunConfig`'s) for every subcommand."""
     parser.add_argument("--config", metavar="TOML", help="configuration file (flags override it)")
     for flag, (key, kind, text) in _OPTIONS.items():
-        parser.add_argument(flag, dest=key, type=kind, default=None, help=text)
+        if keys is None or key in keys:
+            parser.add_argument(flag, dest=key, type=kind, default=None, help=text)
+    parser.add_argument("--download", action="store_true", default=None,
+                        help="allow downloading the data set through Keras")
+    if keys is not None:
+        return
     parser.add_argument("--no-baseline", action="store_true", help="skip the baseline")
     parser.add_argument("--augment", action="store_true", default=None,
                         help="standard augmentation of the data set")
-    parser.add_argument("--download", action="store_true", default=None,
-                        help="allow downloading the data set through Keras")
     parser.add_argument("--tune", action="store_true", default=None,
                         help="choose weight decay and BN momentum first (Smith 2018)")
     parser.add_argument("--force", action="store_true",
@@ -82,12 +95,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     }
     for name, text in commands.items():
         parser = subparsers.add_parser(name, help=text, description=text)
-        _add_config_options(parser)
+        add_config_options(parser)
         _add_output_options(parser)
         parser.set_defaults(run=run, pipeline_command=name)
     parser = subparsers.add_parser("resume", help="continue a killed run where it stopped")
     parser.add_argument("run_dir", help="the run directory")
-    _add_config_options(parser)
+    add_config_options(parser)
     _add_output_options(parser)
     parser.set_defaults(run=run, pipeline_command="resume")
     parser = subparsers.add_parser("report", help="(re)write report.html of a run directory")

@@ -10,6 +10,9 @@ import math
 import sys
 from pathlib import Path
 
+from superconverge.commands.pipeline import TUNE_KEYS, add_config_options, config_from_args
+from superconverge.pipeline.config import RunConfig
+
 GRIDS = ("default", "deep", "shallow")
 
 
@@ -34,22 +37,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "--storage URL and --study-name to share it."
         ),
     )
-    parser.add_argument("--dataset", default="fashion_mnist", help="data set name")
-    parser.add_argument("--data-path", default=None, help="where the data set's files are")
-    parser.add_argument("--download", action="store_true", help="allow downloading the data")
-    parser.add_argument("--model", default="simple_cnn", help="model name")
-    parser.add_argument("--out", required=True, help="output directory")
-    parser.add_argument("--epochs", type=int, default=2,
-                        help="length of the training tuned for (default 2)")
+    # the settings shared with `run` (same flags, same defaults, --config): --epochs is the
+    # length of the training tuned for, --max-lr that of the short runs (default: one range
+    # test), --bn-momentum fixes the batch-norm momentum (weight decay is tuned alone)
+    add_config_options(parser, keys=TUNE_KEYS)
     parser.add_argument("--trial-epochs", type=int, default=None,
                         help="length of each short run (default: --epochs)")
-    parser.add_argument("--train-subset", type=int, default=None,
-                        help="use only the first N training examples")
-    parser.add_argument("--validation-split", type=float, default=0.1)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--max-lr", type=float, default=None,
-                        help="max LR of the short runs (default: one LR range test)")
     parser.add_argument("--budget", type=int, default=None,
                         help="number of short runs (default: grid + momenta + 1 bisection)")
     parser.add_argument("--grid", choices=GRIDS, default="default",
@@ -59,8 +52,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="your own weight-decay grid, e.g. 1e-3,1e-4,0 (Caffe λ)")
     parser.add_argument("--bn-momenta", type=_floats, default=None, metavar="LIST",
                         help="batch-norm momenta to check (default 0.9,0.95,0.99,0.999)")
-    parser.add_argument("--bn-momentum", type=float, default=None,
-                        help="fix the batch-norm momentum; tune weight decay only")
     parser.add_argument("--precise-bn", action="store_true",
                         help="recalibrate BN statistics on training data before judging a run")
     parser.add_argument("--storage", default=None,
@@ -75,36 +66,34 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import optuna
 
-    from superconverge import data as data_module
     from superconverge import models
     from superconverge.tuning import tune_regularization
 
-    check_args(args)
+    config = check_args(args)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if args.quiet:
         logging.getLogger("superconverge").setLevel(logging.WARNING)
-    splits = data_module.load(
-        args.dataset, path=args.data_path, validation_split=args.validation_split,
-        seed=args.seed, train_subset=args.train_subset, download=args.download,
-    )
-    build = functools.partial(models.build, args.model, splits.input_shape, splits.num_classes,
-                              seed=args.seed)
-    out = Path(args.out)
+    from superconverge.pipeline import Pipeline
+
+    splits = Pipeline(config).data  # the same loading (and loader options) as `run`
+    build = functools.partial(models.build, config.model, splits.input_shape,
+                              splits.num_classes, seed=config.seed)
+    out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     result = tune_regularization(
         build, splits,
         weight_decays=args.weight_decays if args.weight_decays is not None else args.grid,
         bn_momenta=args.bn_momenta,
-        bn_momentum=args.bn_momentum,
+        bn_momentum=config.bn_momentum,
         budget=args.budget,
         storage=args.storage,
         study_name=args.study_name,
         out_dir=out,
-        epochs=args.epochs,
+        epochs=config.epochs,
         trial_epochs=args.trial_epochs,
-        max_lr=args.max_lr,
-        batch_size=args.batch_size,
-        seed=args.seed,
+        max_lr=config.max_lr,
+        batch_size=config.batch_size,
+        seed=config.seed,
         precise_bn=args.precise_bn,
     )
     report = _write_report(out)
@@ -122,18 +111,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def check_args(args: argparse.Namespace) -> None:
-    """Validate every argument before anything is stored: the settings ``run`` shares go
-    through :class:`RunConfig` (the same rules, the same messages)."""
+def check_args(args: argparse.Namespace) -> RunConfig:
+    """Validate every argument before anything is stored; the settings ``run`` shares go
+    through :class:`RunConfig` (the same rules, the same messages). Returns the config."""
     from superconverge.errors import ArgumentError
-    from superconverge.pipeline.config import RunConfig
 
-    RunConfig(
-        dataset=args.dataset, data_path=args.data_path, download=bool(args.download),
-        model=args.model, out=args.out, epochs=args.epochs, train_subset=args.train_subset,
-        validation_split=args.validation_split, batch_size=args.batch_size, seed=args.seed,
-        max_lr=args.max_lr, bn_momentum=args.bn_momentum,
-    )
+    config = config_from_args(args)
     for name in ("trial_epochs", "budget"):
         value = getattr(args, name)
         if value is not None and value < 1:
@@ -143,6 +126,7 @@ def check_args(args: argparse.Namespace) -> None:
         if values is not None and not all(math.isfinite(v) for v in values):
             raise ArgumentError(f"--{name.replace('_', '-')} must be finite numbers, got "
                                 f"{values}")
+    return config
 
 
 def _write_report(out: Path) -> Path:

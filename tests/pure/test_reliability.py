@@ -299,3 +299,12 @@ def test_a_bug_keeps_its_traceback(monkeypatch):
     monkeypatch.setattr(schedule, "run", buggy)
     with pytest.raises(ValueError, match="a real bug"):
         main(["schedule", "--max-lr", "1", "--steps", "100"])
+
+
+def test_tune_reads_the_same_config_file_as_run(tmp_path, capsys):
+    config = tmp_path / "run.toml"
+    config.write_text('dataset = "synthetic"\nbatch_size = 0\n')
+    out = tmp_path / "tune"
+    assert main(["tune", "--config", str(config), "--out", str(out)]) == 2
+    assert "batch_size must be" in capsys.readouterr().err
+    assert not out.exists()
