@@ -532,7 +532,14 @@ class Pipeline:
         import superconverge.losses  # noqa: F401  (registers the pipeline's losses)
 
         metrics: dict[str, Any] = {}
-        runs = ["one_cycle"] + (["baseline"] if self.config.baseline_epochs else [])
+        # every model this run directory trained: a run of the stages prepare → baseline →
+        # evaluate tests its baseline alone (no range test, no one-cycle model)
+        runs = [name for name in ("one_cycle", "baseline") if self.is_done(name)]
+        if not runs:
+            raise RunDirectoryError(
+                f"{self.run_dir} holds no trained model to evaluate: run the one_cycle or "
+                "baseline stage first."
+            )
         x_test, y_test = self.data.test.as_tuple()
         for name in runs:
             model = keras.saving.load_model(self.directory.model(name))
@@ -549,8 +556,9 @@ class Pipeline:
         range_test_seconds = float(
             self.state()["stages"].get("range_test", {}).get("seconds", 0.0)
         )
-        metrics["one_cycle"]["range_test_seconds"] = range_test_seconds
-        if "baseline" in metrics:
+        if "one_cycle" in metrics:
+            metrics["one_cycle"]["range_test_seconds"] = range_test_seconds
+        if "baseline" in metrics and "one_cycle" in metrics:
             one, base = metrics["one_cycle"], metrics["baseline"]
             metrics["comparison"] = {
                 "epoch_ratio": base["epochs"] / one["epochs"],

@@ -253,3 +253,97 @@ def test_headline_refuses_a_readme_without_the_block(tmp_path):
                             capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode != 0 and "headline:start" in result.stderr
     assert readme.read_text() == "# no block\n"
+
+
+# -------------------------------------------------------------------------------- budget_curves
+# 160 synthetic examples in batches of 16: 10 steps per epoch (a range test needs 10)
+BUDGET_TOY = ["--dataset", "synthetic", "--model", "simple_cnn", "--train-subset", "160",
+              "--batch-size", "16", "--range-steps", "10", "--seeds", "0", "1",
+              "--budgets", "1", "--baseline-extra-budgets", "2", "3"]
+
+
+def test_epochs_to_reach_interpolates_the_baseline_curve():
+    bc = _bench_module("budget_curves")
+    reach = bc.epochs_to_reach([2, 4, 8], [0.80, 0.85, 0.90], 0.875)
+    assert reach["epochs"] == pytest.approx(6.0) and reach["bound"] is None
+    assert reach["text"] == "6.0"
+    assert bc.epochs_to_reach([8, 2, 4], [0.90, 0.80, 0.85], 0.875)["epochs"] == pytest.approx(6)
+    above = bc.epochs_to_reach([2, 4, 8], [0.80, 0.85, 0.90], 0.91)
+    assert (above["epochs"], above["bound"], above["text"]) == (None, "above", "> 8")
+    below = bc.epochs_to_reach([2, 4, 8], [0.80, 0.85, 0.90], 0.79)
+    assert (below["epochs"], below["bound"], below["text"]) == (2.0, "below", "<= 2")
+    assert bc.epochs_to_reach([2, 4, 8], [0.80, 0.85, 0.90], 0.90)["epochs"] == pytest.approx(8)
+    # not monotonic: the first budget at which the curve reaches the target
+    assert bc.epochs_to_reach([2, 4, 8], [0.80, 0.90, 0.88], 0.85)["epochs"] == pytest.approx(3)
+    speed = bc.speedups([
+        {"arm": "baseline", "epochs": e, "test_accuracy": {"mean": a}, "val_accuracy":
+         {"mean": a}} for e, a in ((2, 0.80), (4, 0.85), (8, 0.90))] + [
+        {"arm": "one_cycle", "epochs": 3, "test_accuracy": {"mean": 0.875},
+         "val_accuracy": {"mean": 0.95}}])
+    assert speed[0]["test_accuracy"]["speedup"] == pytest.approx(2.0)
+    assert speed[0]["val_accuracy"]["speedup"] is None  # above the baseline's best
+
+
+def test_budget_curves_toy_run_reuse_and_resume(tmp_path):
+    work, out = tmp_path / "work", tmp_path / "out"
+    # a hand-made epoch_economy.json holding the baseline at E = 3 for both seeds
+    economy = tmp_path / "epoch_economy.json"
+    economy.write_text(json.dumps({
+        "settings": {"dataset": "synthetic", "train_examples": {"simple_cnn": 160},
+                     "validation_examples": 51, "batch_size": 16, "weight_decay": 0.0005,
+                     "baseline_lr": 0.1, "augment": False},
+        "runs": [{"model": "simple_cnn", "variant": "baseline", "seed": s, "epochs": 3,
+                  "test_accuracy": 0.9, "val_accuracy": [0.5, 0.7, 0.8 + 0.1 * s],
+                  "wall_time": 3.0} for s in (0, 1)]}))
+    args = [*BUDGET_TOY, "--work-dir", str(work), "--out-dir", str(out),
+            "--economy-results", str(economy), "--one-cycle-config", "lr_end=zero_tail"]
+    _run("budget_curves.py", *args)
+    payload = json.loads((out / "budget_curves.json").read_text())
+    assert (out / "budget_curves.png").read_bytes().startswith(b"\x89PNG")
+    md = (out / "budget_curves.md").read_text()
+    assert "| step decay (baseline) | 3 | 2 |" in md and "reused from" in md
+    runs = payload["runs"]
+    assert sorted((r["arm"], r["epochs"], r["seed"]) for r in runs) == [
+        ("baseline", e, s) for e in (1, 2, 3) for s in (0, 1)] + [
+        ("one_cycle", 1, 0), ("one_cycle", 1, 1)]
+    for r in runs:
+        assert 0.0 <= r["test_accuracy"] <= 1.0 and 0.0 <= r["val_accuracy"] <= 1.0
+        if r["epochs"] == 3:
+            assert r["source"].startswith("reused") and not (work / "simple_cnn" / "baseline"
+                                                               / "e3").exists()
+            assert r["val_accuracy"] == pytest.approx(0.8 + 0.1 * r["seed"])
+            continue
+        assert r["source"] == "trained" and r["wall_time"] > 0
+        assert r["train_examples"] == 160 and r["load_average_after"]
+        run_dir = Path(r["run_dir"])
+        # the baseline arm trains the baseline alone; the one-cycle arm no baseline
+        assert (run_dir / "range_test.json").exists() == (r["arm"] == "one_cycle")
+        assert (run_dir / "models" / "one_cycle.keras").exists() == (r["arm"] == "one_cycle")
+        assert (run_dir / "models" / "baseline.keras").exists() == (r["arm"] == "baseline")
+        config = json.loads((run_dir / "config.json").read_text())
+        assert config["lr_end"] == ("zero_tail" if r["arm"] == "one_cycle" else "annihilate")
+        if r["arm"] == "baseline":
+            assert config["baseline_epochs"] == r["epochs"] and config["baseline_lr"] == 0.1
+    s = payload["settings"]
+    assert s["one_cycle_config"] == {"lr_end": "zero_tail"} and s["seeds"] == [0, 1]
+    assert s["budgets"] == {"baseline": [1, 2, 3], "one_cycle": [1]}
+    assert payload["load_average"]["start"] and payload["system"]["cpus"]
+    assert [(e["arm"], e["epochs"]) for e in payload["summary"]] == [
+        ("baseline", 1), ("baseline", 2), ("baseline", 3), ("one_cycle", 1)]
+    (speed,) = payload["speedup"]
+    bc = _bench_module("budget_curves")
+    base = [e for e in payload["summary"] if e["arm"] == "baseline"]
+    expected = bc.epochs_to_reach([e["epochs"] for e in base],
+                                  [e["test_accuracy"]["mean"] for e in base],
+                                  payload["summary"][-1]["test_accuracy"]["mean"])
+    assert speed["test_accuracy"]["text"] == expected["text"]
+    assert f"| 1 | {100 * speed['test_accuracy']['one_cycle_mean']:.2f} | " in md
+    assert payload["missing"] == []
+
+    # again: every run is read, nothing trains; --max-runs 0 with a new budget lists it missing
+    again = _run("budget_curves.py", *args, "--max-runs", "0", "--budgets", "1", "4")
+    assert again.stderr.count("finished earlier") == 6 and "running in" not in again.stderr
+    later = json.loads((out / "budget_curves.json").read_text())
+    assert {(m["arm"], m["epochs"]) for m in later["missing"]} == {("baseline", 4),
+                                                                    ("one_cycle", 4)}
+    assert "Not run yet: baseline E=4 seed 0" in (out / "budget_curves.md").read_text()

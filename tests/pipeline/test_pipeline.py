@@ -72,6 +72,25 @@ def test_full_run_writes_every_artifact(tmp_path):
     assert before == {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
 
 
+def test_baseline_only_stages_train_and_test_the_baseline_alone(tmp_path):
+    """prepare → baseline → evaluate: no range test, no bounds, no one-cycle model; evaluate
+    tests the one model trained (benchmarks/budget_curves.py's baseline arm)."""
+    out = tmp_path / "base"
+    config = RunConfig(dataset="synthetic", model="simple_cnn", train_subset=64, batch_size=32,
+                       baseline_epochs=1, out=str(out))
+    summary = Pipeline(config, quiet=True).run(["prepare", "baseline", "evaluate"])
+    assert summary.stages_run == ["prepare", "baseline", "evaluate"]
+    assert set(summary.metrics) == {"baseline"}
+    assert summary.metrics["baseline"]["epochs"] == 1
+    assert 0.0 <= summary.metrics["baseline"]["test_accuracy"] <= 1.0
+    assert not (out / "range_test.json").exists() and not (out / "bounds.json").exists()
+    assert not (out / "models" / "one_cycle.keras").exists()
+    # nothing trained: evaluate says so instead of failing on a missing model file
+    with pytest.raises(RunDirectoryError, match="no trained model"):
+        Pipeline(config.replace(out=str(tmp_path / "none")), quiet=True).run(
+            ["prepare", "evaluate"])
+
+
 def test_kill_during_training_then_resume_replays_the_exact_schedule(tmp_path):
     args = [*SMALL, "--epochs", "3", "--no-baseline", "--max-lr", "0.2"]
     straight = tmp_path / "straight"
