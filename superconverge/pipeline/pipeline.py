@@ -351,9 +351,9 @@ class Pipeline:
         atomic_write_json(self.directory.data, self.data.summary())
 
     def stage_tune(self) -> None:
-        from superconverge.tuning import tune_for_pipeline
+        from superconverge.pipeline.tuning_stage import tune_stage
 
-        tune_for_pipeline(self)
+        tune_stage(self)
 
     def stage_range_test(self) -> None:
 

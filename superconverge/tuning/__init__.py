@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING, Any
 __all__ = [
     "PreciseBN",
     "TuningResult",
+    "TuningSettings",
     "precise_bn",
-    "tune_for_pipeline",
     "tune_regularization",
 ]
 
 _LAZY = {
     "TuningResult": "superconverge.tuning.api",
-    "tune_for_pipeline": "superconverge.tuning.api",
+    "TuningSettings": "superconverge.tuning.api",
     "tune_regularization": "superconverge.tuning.api",
     "PreciseBN": "superconverge.tuning.trial",
     "precise_bn": "superconverge.tuning.trial",
@@ -43,5 +43,5 @@ def __getattr__(name: str) -> Any:
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from superconverge.tuning.api import TuningResult, tune_for_pipeline, tune_regularization
+    from superconverge.tuning.api import TuningResult, TuningSettings, tune_regularization
     from superconverge.tuning.trial import PreciseBN, precise_bn

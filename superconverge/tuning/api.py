@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -28,23 +29,11 @@ from superconverge.tuning.files import (
     TUNING_RANGE_TEST_JSON,
     TUNING_RANGE_TEST_PNG,
 )
-from superconverge.tuning.procedure import Candidate, Evaluation, SearchSpec
+from superconverge.tuning.procedure import Evaluation, SearchSpec
 
-__all__ = ["TuningResult", "tune_for_pipeline", "tune_regularization"]
+__all__ = ["TuningResult", "TuningSettings", "tune_regularization"]
 
 logger = logging.getLogger(__name__)
-
-_POLL_SECONDS = 5.0
-_MAX_FAILURES = 3  # per candidate: a run that keeps failing is a bug, not a kill
-
-
-class _NothingQueuedError(Exception):
-    """Another worker took the waiting trial first; this trial carries no candidate."""
-
-
-class _DuplicateTrialError(Exception):
-    """An earlier trial of this candidate is waiting, running or finished: this one steps aside
-    (two workers enqueued it at once)."""
 
 
 @dataclass
@@ -212,32 +201,41 @@ def _resolve_storage(storage: str | Any | None, out_dir: Path | None) -> str | A
     return storage
 
 
+@dataclass(frozen=True)
+class TuningSettings:
+    """Every setting of :func:`tune_regularization` but the model, the data and the compile
+    function (their meanings are in its docstring). Pass one, or the same names as keywords."""
+
+    weight_decays: Sequence[float] | str | None = None
+    bn_momenta: Sequence[float] | None = None
+    budget: int | None = None
+    storage: str | Any | None = None
+    study_name: str = study_lib.DEFAULT_STUDY_NAME
+    out_dir: str | Path | None = None
+    epochs: int = 2
+    trial_epochs: int | None = None
+    max_lr: float | None = None
+    batch_size: int = 128
+    seed: int = 0
+    min_lr_ratio: float = MIN_LR_RATIO
+    momentum: tuple[float, float] = DEFAULT_MOMENTA
+    augment: bool = False
+    prior_weight_decay: float = 5e-4
+    bn_momentum: float | None = None
+    bn_tolerance: float = 0.01
+    precise_bn: bool = False
+    prune_ratio: float = 2.0
+    range_test: dict[str, Any] | None = None
+    plots: bool = True
+
+
 def tune_regularization(
     build_model: Callable[..., Any],
     data: Any,
+    settings: TuningSettings | None = None,
     *,
-    weight_decays: Sequence[float] | str | None = None,
-    bn_momenta: Sequence[float] | None = None,
-    budget: int | None = None,
-    storage: str | Any | None = None,
-    study_name: str = study_lib.DEFAULT_STUDY_NAME,
-    out_dir: str | Path | None = None,
-    epochs: int = 2,
-    trial_epochs: int | None = None,
-    max_lr: float | None = None,
-    batch_size: int = 128,
-    seed: int = 0,
-    min_lr_ratio: float = MIN_LR_RATIO,
-    momentum: tuple[float, float] = DEFAULT_MOMENTA,
-    augment: bool = False,
-    prior_weight_decay: float = 5e-4,
-    bn_momentum: float | None = None,
-    bn_tolerance: float = 0.01,
-    precise_bn: bool = False,
-    prune_ratio: float = 2.0,
-    range_test: dict[str, Any] | None = None,
     compile_model: Callable[..., Any] | None = None,
-    plots: bool = True,
+    **overrides: Any,
 ) -> TuningResult:
     """Choose weight decay and batch-norm momentum with Smith's short runs (on Optuna).
 
@@ -256,7 +254,7 @@ def tune_regularization(
     the validation loss after each epoch is reported to Optuna, which prunes hopeless runs
     (:class:`~superconverge.tuning.study.HopelessPruner`).
 
-    Args:
+    Args (the settings are fields of :class:`TuningSettings`, given as one or as keywords):
         build_model: ``build_model(bn_momentum=..., weight_decay=...) -> keras.Model`` with
             ``weight_decay`` as Caffe ``λ`` (e.g. ``functools.partial(models.build,
             "simple_cnn", shape, classes, seed=0)``). Compiled or not: it is compiled with SGD.
@@ -286,6 +284,21 @@ def tune_regularization(
     Returns:
         A :class:`TuningResult` (also saved as ``out_dir/tuning.json``).
     """
+    known = {f.name for f in dataclasses.fields(TuningSettings)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ArgumentError(f"tune_regularization takes no {', '.join(unknown)}; its settings "
+                            f"are {', '.join(sorted(known))}")
+    settings = dataclasses.replace(settings or TuningSettings(), **overrides)
+    weight_decays, bn_momenta, budget = (settings.weight_decays, settings.bn_momenta,
+                                         settings.budget)
+    storage, study_name, out_dir = settings.storage, settings.study_name, settings.out_dir
+    epochs, trial_epochs, max_lr = settings.epochs, settings.trial_epochs, settings.max_lr
+    batch_size, seed, min_lr_ratio = settings.batch_size, settings.seed, settings.min_lr_ratio
+    momentum, augment = settings.momentum, settings.augment
+    prior_weight_decay, bn_momentum = settings.prior_weight_decay, settings.bn_momentum
+    bn_tolerance, precise_bn = settings.bn_tolerance, settings.precise_bn
+    prune_ratio, range_test, plots = settings.prune_ratio, settings.range_test, settings.plots
     from superconverge.tuning.trial import short_run
 
     started = time.perf_counter()
@@ -334,53 +347,19 @@ def tune_regularization(
         ))
 
     # 1. the max LR of the short runs, shared through the study
-    range_epochs = 0.0
-    if max_lr is not None:
-        lr, source = float(max_lr), "given"
-        if study.user_attrs.get("max_lr") is None:
-            study.set_user_attr("max_lr", lr)
-            study.set_user_attr("max_lr_source", source)
-    elif study.user_attrs.get("max_lr") is not None:
-        lr = float(study.user_attrs["max_lr"])
-        source = str(study.user_attrs.get("max_lr_source", "stored in the study"))
-        range_epochs = float(study.user_attrs.get("range_test_epochs", 0.0))
-        logger.info("tuning: max LR %.4g from the study (%s)", lr, source)
-    else:
-        logger.info("tuning: LR range test for the max LR of the short runs ...")
-        lr, source, range_epochs = _max_lr_from_range_test(
+    lr, source, range_epochs = study_lib.shared_max_lr(
+        study, study_name, storage, given=max_lr,
+        measure=lambda: _max_lr_from_range_test(
             build_model, data, weight_decay=prior_weight_decay, bn_momentum=default_bn,
             batch_size=batch_size, seed=seed, momentum=momentum[0],
             compile_model=compile_model, range_test=range_test or {}, out_dir=out_path,
-        )
-        if study.user_attrs.get("max_lr") is not None:  # another worker was faster
-            lr = float(study.user_attrs["max_lr"])
-            source = str(study.user_attrs.get("max_lr_source", "stored in the study"))
-        else:
-            study.set_user_attr("max_lr", lr)
-            study.set_user_attr("max_lr_source", source)
-            study.set_user_attr("range_test_epochs", range_epochs)
-        logger.info("tuning: max LR %.4g (%s)", lr, source)
-    if max_lr is not None and study.user_attrs.get("max_lr") != lr:
-        raise ArgumentError(
-            f"study {study_name!r} ran its short runs at max LR {study.user_attrs['max_lr']:g}, "
-            f"not {lr:g}: resume with the same max LR or use a new study"
-        )
+        ),
+    )
 
     def objective(trial: Any) -> float:
         import optuna
 
-        frozen = trial.study._storage.get_trial(trial._trial_id)
-        if "fixed_params" not in frozen.system_attrs:
-            raise _NothingQueuedError()
-        trial.set_user_attr("worker", study_lib.worker_id())
-        earlier = study_lib.duplicate_of(trial.study, frozen)
-        if earlier is not None:
-            trial.set_user_attr("duplicate_of", earlier)
-            logger.info("tuning: trial %d repeats trial %d (enqueued twice); not run",
-                        trial.number, earlier)
-            raise _DuplicateTrialError(f"same candidate as trial {earlier}")
-        wd = trial.suggest_float("weight_decay", 0.0, 1.0)
-        bn = trial.suggest_float("bn_momentum", 0.0, 1.0)
+        wd, bn = study_lib.claim_candidate(trial)
         logger.info("tuning: trial %d (%s): weight decay %g, BN momentum %g ...",
                     trial.number, trial.user_attrs.get("phase"), wd, bn)
 
@@ -409,35 +388,7 @@ def tune_regularization(
         return run.val_loss
 
     # 2-4. the search: recompute the plan from what is stored, run what is missing
-    import optuna
-
-    failures: dict[Candidate, int] = {}
-    while True:
-        study_lib.recover_interrupted(study)
-        evaluations = study_lib.evaluations(study)
-        todo = procedure.plan_next(spec, evaluations)
-        if todo is None:
-            break
-        missing = [c for c in todo if not any(
-            c.matches(e.weight_decay, e.bn_momentum) for e in evaluations)]
-        for candidate in missing:
-            status = study_lib.candidate_status(study, candidate)
-            if any(status.get(s, 0) for s in ("WAITING", "RUNNING", "COMPLETE", "PRUNED")):
-                continue  # queued, running, or finished by another worker meanwhile
-            failures[candidate] = status.get("FAIL", 0)
-            if failures[candidate] >= _MAX_FAILURES:
-                raise RuntimeError(
-                    f"the short run at weight decay {candidate.weight_decay:g}, BN momentum "
-                    f"{candidate.bn_momentum:g} failed {failures[candidate]} times; see the "
-                    "log of the earlier attempts"
-                )
-            study_lib.enqueue(study, candidate)
-        waiting = study_lib.count_states(study, (optuna.trial.TrialState.WAITING,))
-        if waiting:
-            study.optimize(objective, n_trials=1,
-                           catch=(_NothingQueuedError, _DuplicateTrialError))
-        else:  # the missing runs are running in other workers
-            time.sleep(_POLL_SECONDS)
+    study_lib.run_search(study, spec, objective)
 
     evaluations = study_lib.evaluations(study)
     decision = procedure.decide(spec, evaluations)
@@ -479,47 +430,3 @@ def tune_regularization(
     logger.info("tuning: weight decay %g, BN momentum %g. %s", result.weight_decay,
                 result.bn_momentum, result.reason)
     return result
-
-
-def tune_for_pipeline(pipeline: Any) -> TuningResult:
-    """The pipeline's ``tune`` stage: tune for ``config.epochs`` on the run's data and model.
-
-    Writes ``run_dir/tuning.json`` (read back by ``Pipeline.weight_decay()`` and
-    ``bn_momentum()``), ``run_dir/tuning/*.png`` (embedded in the report) and keeps the Optuna
-    study in ``run_dir/tuning.db``, so a killed run resumes without redoing finished short runs.
-
-    * The short runs last ``config.epochs`` (the run being tuned: the BN momentum depends on
-      its length) at ``config.max_lr`` when set, else at the max LR of one range test made
-      with the configured range-test settings (the pipeline's own range test comes after
-      tuning, with the tuned values).
-    * ``config.bn_momentum`` set: only weight decay is tuned. A custom ``build_model`` (which
-      takes no weight decay): only the BN momentum is tuned, weight decay stays
-      ``config.weight_decay``.
-    """
-    config = pipeline.config
-    custom = getattr(pipeline, "custom_build", None) is not None
-
-    def build(*, bn_momentum: float, weight_decay: float) -> Any:
-        return pipeline.new_model(bn_momentum=bn_momentum, weight_decay=weight_decay)
-
-    return tune_regularization(
-        build,
-        pipeline.data,
-        weight_decays=() if custom else None,
-        bn_momentum=config.bn_momentum,
-        out_dir=pipeline.run_dir,
-        epochs=config.epochs,
-        max_lr=config.max_lr,
-        batch_size=config.batch_size,
-        seed=config.seed,
-        min_lr_ratio=config.min_lr_ratio,
-        momentum=tuple(config.momentum),
-        augment=config.augment,
-        prior_weight_decay=config.weight_decay,
-        range_test={
-            "start_lr": config.range_start_lr, "end_lr": config.range_end_lr,
-            "steps": config.range_steps, "diverge": config.range_diverge,
-            "method": config.suggest_method, "min_lr_ratio": config.min_lr_ratio,
-        },
-        compile_model=pipeline.compile,
-    )

@@ -30,7 +30,7 @@ import random
 import socket
 import time
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -40,7 +40,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from superconverge.errors import ArgumentError, SuperconvergeError
 from superconverge.tuning.files import TUNING_DB
-from superconverge.tuning.procedure import Candidate, Evaluation
+from superconverge.tuning.procedure import Candidate, Evaluation, SearchSpec, plan_next
 
 __all__ = [
     "DEFAULT_STUDY_NAME",
@@ -360,3 +360,113 @@ def evaluations(study: optuna.Study) -> list[Evaluation]:
 def count_states(study: optuna.Study, states: Iterable[TrialState]) -> int:
     """Number of trials in any of ``states``."""
     return len(study.get_trials(deepcopy=False, states=tuple(states)))
+
+
+class _NothingQueuedError(Exception):
+    """Control flow, not an error: another worker took the waiting trial first; this trial
+    carries no candidate."""
+
+
+class _DuplicateTrialError(Exception):
+    """Control flow, not an error: an earlier trial of this candidate is waiting, running or
+    finished, so this one steps aside (two workers enqueued it at once)."""
+
+
+def claim_candidate(trial: optuna.Trial) -> tuple[float, float]:
+    """The ``(weight_decay, bn_momentum)`` an objective should run for ``trial``, which this
+    worker now owns; steps aside (caught by :func:`run_search`) when the trial carries no
+    enqueued candidate or repeats one another trial already has."""
+    frozen = trial.study._storage.get_trial(trial._trial_id)
+    if "fixed_params" not in frozen.system_attrs:
+        raise _NothingQueuedError()
+    trial.set_user_attr("worker", worker_id())
+    earlier = duplicate_of(trial.study, frozen)
+    if earlier is not None:
+        trial.set_user_attr("duplicate_of", earlier)
+        logger.info("tuning: trial %d repeats trial %d (enqueued twice); not run",
+                    trial.number, earlier)
+        raise _DuplicateTrialError(f"same candidate as trial {earlier}")
+    return (trial.suggest_float("weight_decay", 0.0, 1.0),
+            trial.suggest_float("bn_momentum", 0.0, 1.0))
+
+
+#: seconds between looks at a study whose missing runs other workers are running
+POLL_SECONDS = 5.0
+#: per candidate: a run that keeps failing is a bug, not a kill
+MAX_FAILURES = 3
+
+
+def shared_max_lr(
+    study: optuna.Study,
+    study_name: str,
+    storage: Any,
+    *,
+    given: float | None,
+    measure: Callable[[], tuple[float, str, float]],
+) -> tuple[float, str, float]:
+    """The max LR of the short runs, kept in the study's user attributes so that a resumed
+    search or a second worker uses the same one: ``given`` when set, else the stored value,
+    else ``measure()`` (one range test: ``(max_lr, source, epochs spent)``). Returns
+    ``(max_lr, source, range-test epochs)``."""
+    range_epochs = 0.0
+    if given is not None:
+        lr, source = float(given), "given"
+        if study.user_attrs.get("max_lr") is None:
+            study.set_user_attr("max_lr", lr)
+            study.set_user_attr("max_lr_source", source)
+    elif study.user_attrs.get("max_lr") is not None:
+        lr = float(study.user_attrs["max_lr"])
+        source = str(study.user_attrs.get("max_lr_source", "stored in the study"))
+        range_epochs = float(study.user_attrs.get("range_test_epochs", 0.0))
+        logger.info("tuning: max LR %.4g from the study (%s)", lr, source)
+    else:
+        logger.info("tuning: LR range test for the max LR of the short runs ...")
+        lr, source, range_epochs = measure()
+        if study.user_attrs.get("max_lr") is not None:  # another worker was faster
+            lr = float(study.user_attrs["max_lr"])
+            source = str(study.user_attrs.get("max_lr_source", "stored in the study"))
+        else:
+            study.set_user_attr("max_lr", lr)
+            study.set_user_attr("max_lr_source", source)
+            study.set_user_attr("range_test_epochs", range_epochs)
+        logger.info("tuning: max LR %.4g (%s)", lr, source)
+    if given is not None and study.user_attrs.get("max_lr") != lr:
+        raise ArgumentError(
+            f"study {study_name!r} ran its short runs at max LR {study.user_attrs['max_lr']:g}, "
+            f"not {lr:g}: resume with the same max LR or use a new study"
+        )
+    return lr, source, range_epochs
+
+
+def run_search(study: optuna.Study, spec: SearchSpec, objective: Callable[[Any], float]) -> None:
+    """Run the plan of ``spec`` to its end: recompute what is missing from what the study
+    holds (finished here or by other workers), enqueue it, run one waiting trial with
+    ``objective``, repeat; wait while other workers run the missing ones."""
+    failures: dict[Candidate, int] = {}
+    while True:
+        recover_interrupted(study)
+        done = evaluations(study)
+        todo = plan_next(spec, done)
+        if todo is None:
+            break
+        missing = [c for c in todo if not any(
+            c.matches(e.weight_decay, e.bn_momentum) for e in done)]
+        for candidate in missing:
+            status = candidate_status(study, candidate)
+            if any(status.get(s, 0) for s in ("WAITING", "RUNNING", "COMPLETE", "PRUNED")):
+                continue  # queued, running, or finished by another worker meanwhile
+            failures[candidate] = status.get("FAIL", 0)
+            if failures[candidate] >= MAX_FAILURES:
+                raise RuntimeError(
+                    f"the short run at weight decay {candidate.weight_decay:g}, BN momentum "
+                    f"{candidate.bn_momentum:g} failed {failures[candidate]} times; see the "
+                    "log of the earlier attempts"
+                )
+            enqueue(study, candidate)
+        waiting = count_states(study, (optuna.trial.TrialState.WAITING,))
+        if waiting:
+            study.optimize(objective, n_trials=1,
+                           catch=(_NothingQueuedError, _DuplicateTrialError))
+        else:  # the missing runs are running in other workers
+            time.sleep(POLL_SECONDS)
+

@@ -37,7 +37,7 @@ def test_cli_flags():
     from superconverge.commands import pipeline as commands
 
     parser = argparse.ArgumentParser()
-    commands._add_config_options(parser)
+    commands.add_config_options(parser)
     args = parser.parse_args([
         "--lr-end", "zero_tail", "--nesterov", "--label-smoothing", "0.2", "--ema-momentum",
         "0.99", "--precise-bn", "--train-flip", "--tta-flip", "--out", "x"])
