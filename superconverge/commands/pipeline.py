@@ -131,7 +131,7 @@ def _resume_config(args: argparse.Namespace) -> RunConfig:
             f"resume continues {run_dir} in place; --out {args.out} would be ignored. Drop "
             "--out, or start a new run there with `superconverge run --out ...`."
         )
-    config = RunConfig.from_dict(read_json(saved))
+    config = RunConfig.from_saved(read_json(saved))
     asked = config_from_args(args) if (args.config or any(
         getattr(args, key, None) is not None for key, _, _ in _OPTIONS.values()
     )) else None

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from superconverge.io import atomic_write_csv, atomic_write_json, atomic_write_with, read_json
-from superconverge.pipeline.config import ConfigError, RunConfig
+from superconverge.pipeline.config import ConfigError, RunConfig, saved_defaults
 from superconverge.pipeline.environment import environment_info
 from superconverge.pipeline.rundir import STATE, RunDirectory, RunDirectoryError
 from superconverge.regularization import recommended_bn_momentum
@@ -47,11 +47,6 @@ _TRAINING_STAGES = ("one_cycle", "baseline", "evaluate", "report")
 LOW_CONFIDENCE = 0.3
 
 __all__ = ["LOW_CONFIDENCE", "Pipeline", "RunDirectoryError", "RunSummary", "run"]
-
-
-def _field_default(field: Any) -> Any:
-    value = field.default
-    return list(value) if isinstance(value, tuple) else value
 
 
 @dataclass
@@ -158,10 +153,8 @@ class Pipeline:
             return
         saved = read_json(saved_path)
         current = self.config.to_dict()
-        # a key missing from an older run's config.json had its default value then
-        defaults = RunConfig.__dataclass_fields__
-        saved = {**{k: current[k] for k in current if k not in saved
-                    and current[k] == _field_default(defaults[k])}, **saved}
+        # a key missing from an older run's config.json stood for the value it had then
+        saved = {**saved_defaults(saved), **saved}
         changed = changed_keys(saved, current, ignore=_RESUME_NEUTRAL_KEYS)
         if changed and self.state().get("failed") and not self._training_started():
             logger.warning(
@@ -230,6 +223,12 @@ class Pipeline:
         """The L2 the model's layers get: none with ``adamw`` (its decay is decoupled)."""
         return 0.0 if self.config.optimizer == "adamw" else weight_decay
 
+    def nesterov(self) -> bool:
+        """``config.nesterov``, or for ``None``: Nesterov exactly when the optimizer is SGD."""
+        if self.config.nesterov is not None:
+            return self.config.nesterov
+        return self.config.optimizer == "sgd"
+
     def make_optimizer(self, learning_rate: float, momentum: float, *, ema: bool = False
                        ) -> Any:
         """The configured optimizer family (``optimizer``, ``nesterov``, ``ema_momentum``)."""
@@ -245,7 +244,7 @@ class Pipeline:
             return keras.optimizers.AdamW(learning_rate, beta_1=momentum,
                                           weight_decay=self.config.adamw_weight_decay, **extra)
         return keras.optimizers.SGD(learning_rate, momentum=momentum,
-                                    nesterov=self.config.nesterov, **extra)
+                                    nesterov=self.nesterov(), **extra)
 
     def _tuned(self) -> dict[str, Any] | None:
         path = self.directory.tuning
