@@ -25,13 +25,16 @@ argument Keras already passes to them, not through an attribute of the optimizer
 attribute would be one slot shared (and torn down) by all replicas. Every replica computes the
 value from its copy of ``iterations``, which the strategies keep identical, so every replica
 and every worker applies the same LR and momentum at the same step. On the PyTorch backend the
-step runs eagerly, so the hook sets the attribute Keras reads (a float computed on the host) and
-keeps Keras's fused ``torch._foreach`` update.
+step runs eagerly: the LR and momentum of every step are tabulated once when the hooks are
+attached, a host-side counter (set from ``iterations`` at attach, advanced after each update)
+indexes the tables, and the hook hands Keras's fused ``torch._foreach`` update a Python float.
+No tensor is read back and no formula is evaluated per step.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import types
 from dataclasses import dataclass
 from typing import Any
@@ -83,6 +86,25 @@ class _Hooks:
     original_momentum: float | None
     original_methods: dict[str, Any]
     step_offset: int = 0
+    # eager (torch) only: per-step values and the host-side position in them
+    lr_table: list[float] | None = None
+    momentum_table: list[float] | None = None
+    position: int = 0
+
+    def tabulate(self) -> None:
+        """Values for steps ``0 … span`` (later steps clamp to the last one)."""
+        steps = np.arange(math.ceil(self.lr_schedule.span) + 1)
+        self.lr_table = [float(v) for v in self.lr_schedule(steps)]
+        if self.momentum_schedule is not None:
+            self.momentum_table = [float(v) for v in self.momentum_schedule(steps)]
+
+    def lr_now(self) -> float:
+        assert self.lr_table is not None
+        return self.lr_table[min(max(self.position, 0), len(self.lr_table) - 1)]
+
+    def momentum_now(self) -> float:
+        assert self.momentum_table is not None
+        return self.momentum_table[min(max(self.position, 0), len(self.momentum_table) - 1)]
 
 
 def _step_tensor(optimizer: keras.optimizers.Optimizer) -> Any:
@@ -98,12 +120,6 @@ def host_step(optimizer: keras.optimizers.Optimizer) -> int:
     return int(np.asarray(keras.ops.convert_to_numpy(optimizer.iterations)))
 
 
-def schedule_position(optimizer: keras.optimizers.Optimizer) -> int:
-    """The schedule step the next update will use: ``iterations - step_offset``."""
-    hooks: _Hooks = getattr(optimizer, _STATE_ATTR)
-    return host_step(optimizer) - hooks.step_offset
-
-
 def set_step_offset(optimizer: keras.optimizers.Optimizer, step_offset: int) -> None:
     """Move the start of the attached cycle to the counter value ``step_offset``.
 
@@ -112,6 +128,7 @@ def set_step_offset(optimizer: keras.optimizers.Optimizer, step_offset: int) -> 
     """
     hooks: _Hooks = getattr(optimizer, _STATE_ATTR)
     hooks.step_offset = int(step_offset)
+    hooks.position = host_step(optimizer) - hooks.step_offset
 
 
 # -- update rules (Keras's own, with a scheduled momentum) ----------------------------------
@@ -155,10 +172,10 @@ def _adam_update_step(self: Any, gradient: Any, variable: Any, scheduled: Any) -
 
 # -- hooks ------------------------------------------------------------------------------------
 def _hooked_learning_rate_eager(self: Any) -> float:
-    # PyTorch runs the step eagerly: one host read of the counter and the NumPy formula cost
-    # microseconds, where the same formula as ~40 tiny tensor ops costs milliseconds.
+    # PyTorch runs the step eagerly: a table look-up, where the formula as ~40 tiny tensor
+    # ops would cost milliseconds and a read of `iterations` a device sync
     hooks: _Hooks = getattr(self, _STATE_ATTR)
-    return float(hooks.lr_schedule(schedule_position(self)))
+    return hooks.lr_now()
 
 
 def _hooked_learning_rate(self: Any) -> Any:
@@ -182,10 +199,10 @@ def _hooked_backend_update_step_eager(
     self: Any, grads: Any, trainable_variables: Any, learning_rate: Any
 ) -> None:
     hooks: _Hooks = getattr(self, _STATE_ATTR)
-    assert hooks.momentum_schedule is not None and hooks.momentum_attribute is not None
-    value = float(hooks.momentum_schedule(schedule_position(self)))
-    setattr(self, hooks.momentum_attribute, value)
+    if hooks.momentum_table is not None and hooks.momentum_attribute is not None:
+        setattr(self, hooks.momentum_attribute, hooks.momentum_now())
     hooks.original_methods["_backend_update_step"](grads, trainable_variables, learning_rate)
+    hooks.position += 1  # Keras advances `iterations` right after this update
 
 
 def is_attached(optimizer: keras.optimizers.Optimizer) -> bool:
@@ -257,13 +274,15 @@ def attach(
         "_get_current_learning_rate",
         _hooked_learning_rate_eager if eager else _hooked_learning_rate,
     )
-    if momentum_schedule is not None:
-        if eager:
-            _bind(optimizer, "_backend_update_step", _hooked_backend_update_step_eager)
-        else:
-            update = _sgd_update_step if attribute == "momentum" else _adam_update_step
-            _bind(optimizer, "update_step", update)
-            _bind(optimizer, "_backend_update_step", _hooked_backend_update_step_compiled)
+    if eager:
+        hooks.tabulate()
+        hooks.position = host_step(optimizer) - hooks.step_offset
+        # always hooked: it advances the host-side position after each update
+        _bind(optimizer, "_backend_update_step", _hooked_backend_update_step_eager)
+    elif momentum_schedule is not None:
+        update = _sgd_update_step if attribute == "momentum" else _adam_update_step
+        _bind(optimizer, "update_step", update)
+        _bind(optimizer, "_backend_update_step", _hooked_backend_update_step_compiled)
     logger.debug("Attached schedule hooks to %s", type(optimizer).__name__)
 
 

@@ -503,3 +503,34 @@ def test_get_config_round_trips_with_and_without_a_schedule():
     given = OneCycle(schedule=policy)
     restored = OneCycle.from_config(given.get_config())
     assert restored.schedule == policy
+
+
+def test_the_hooks_cost_no_retrace_and_no_host_read_per_step(monkeypatch):
+    """Compiled backends evaluate the schedule only while tracing (a handful of times, not once
+    per step); PyTorch reads the step counter only when the hooks are attached or placed."""
+    from superconverge.callbacks import optimizer_hooks
+
+    traced = {"n": 0}
+    reads = {"n": 0}
+    evaluate, host_step = optimizer_hooks.evaluate_piecewise, optimizer_hooks.host_step
+
+    def counting_evaluate(*args, **kwargs):
+        traced["n"] += 1
+        return evaluate(*args, **kwargs)
+
+    def counting_host_step(optimizer):
+        reads["n"] += 1
+        return host_step(optimizer)
+
+    monkeypatch.setattr(optimizer_hooks, "evaluate_piecewise", counting_evaluate)
+    monkeypatch.setattr(optimizer_hooks, "host_step", counting_host_step)
+    x, y = _data(16)
+    model = _linear_model(keras.optimizers.SGD(0.1, momentum=0.9), W0)
+    epochs = 6
+    model.fit(x, y, batch_size=BATCH, epochs=epochs, shuffle=False, verbose=0,
+              callbacks=[sc.OneCycle(0.05, min_momentum=0.3)])
+    steps = epochs * N // BATCH
+    if keras.backend.backend() == "torch":
+        assert traced["n"] == 0 and reads["n"] <= 3
+    else:
+        assert 0 < traced["n"] <= 6 < steps  # LR + momentum, per trace
