@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from superconverge.budget import parse_duration
 from superconverge.io import read_json
 from superconverge.pipeline.config import ConfigError, RunConfig
 from superconverge.pipeline.rundir import RunDirectory
@@ -23,6 +24,9 @@ _OPTIONS: dict[str, tuple[str, Any, str]] = {
     "--data-path": ("data_path", str, "where the data files are (default: standard places)"),
     "--model": ("model", str, "simple_cnn, resnet20, resnet56, resnet9"),
     "--epochs": ("epochs", int, "one-cycle epochs"),
+    "--budget": ("budget_seconds", parse_duration,
+                 "wall-clock budget of range test + one-cycle (e.g. 5m, 90s, 1h): the epochs "
+                 "that fit replace --epochs"),
     "--baseline-epochs": ("baseline_epochs", int, "baseline epochs (0: no baseline)"),
     "--batch-size": ("batch_size", int, "examples per batch"),
     "--train-subset": ("train_subset", int, "train on the first N training examples"),

@@ -76,8 +76,9 @@ class RunConfig:
     color_mode: str = "rgb"
     seed: int = 0
     batch_size: int = 128
-    # one-cycle training
+    # one-cycle training; with budget_seconds, the epochs that fit it replace `epochs`
     epochs: int = 4
+    budget_seconds: float | None = None
     max_lr: float | None = None
     min_lr_ratio: float = MIN_LR_RATIO
     suggest_method: str = "auto"
@@ -274,6 +275,7 @@ def validate(config: RunConfig) -> None:
     for name in ("range_start_lr", "range_end_lr", "baseline_lr", "min_lr_ratio"):
         _positive_float(config, name)
     _positive_float(config, "max_lr", allow_none=True)
+    _positive_float(config, "budget_seconds", allow_none=True)
     if config.range_end_lr <= config.range_start_lr:
         raise ConfigError(
             f"range_end_lr ({config.range_end_lr}) must be larger than range_start_lr "

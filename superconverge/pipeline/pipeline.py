@@ -80,6 +80,8 @@ class Pipeline:
         quiet: no progress bars.
         force: write into a non-empty folder that is not a run directory (by default that is
             refused, so that a mistyped ``--out`` cannot overwrite a user's files).
+        clock: seconds, for stage times and the budget planner's step time (a fake clock in
+            tests).
     """
 
     def __init__(
@@ -90,11 +92,13 @@ class Pipeline:
         data: Any = None,
         quiet: bool = False,
         force: bool = False,
+        clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.config = config
         self.run_dir = Path(config.out)
         self.directory = RunDirectory(self.run_dir)
         self.force = force
+        self.clock = clock
         self.custom_build = build_model
         self._data = data
         self.quiet = quiet
@@ -204,6 +208,55 @@ class Pipeline:
     def steps_per_epoch(self) -> int:
         return math.ceil(len(self.data.train) / self.config.batch_size)
 
+    def epochs(self) -> int:
+        """One-cycle epochs: the budget's plan when ``budget_seconds`` is set, else
+        ``config.epochs``."""
+        if self.config.budget_seconds is not None and self.directory.budget.exists():
+            return int(read_json(self.directory.budget)["epochs"])
+        return self.config.epochs
+
+    def plan_budget(self) -> Any:
+        """Plan the one-cycle epochs that fit ``budget_seconds`` (see :mod:`superconverge.budget`)
+        from the range test's step time and the seconds spent so far; writes ``budget.json``."""
+        from superconverge.budget import plan_epochs
+
+        result = self.range_test_result()
+        step = None if result is None else result.metadata.get("seconds_per_step")
+        if step is None:
+            step = self.measure_step_seconds()
+        stages = self.state()["stages"]
+        spent = sum(float(stages.get(name, {}).get("seconds", 0.0))
+                    for name in ("prepare", "tune", "range_test"))
+        batch = self.config.batch_size
+        # validation once per epoch (inference: about a third of a training step per batch)
+        overhead = math.ceil(len(self.data.val) / batch) * step / 3
+        plan = plan_epochs(self.config.budget_seconds, spent_seconds=spent, step_seconds=step,
+                           steps_per_epoch=self.steps_per_epoch(),
+                           epoch_overhead_seconds=overhead)
+        atomic_write_json(self.directory.budget, plan.to_dict())
+        logger.info("%s", plan.summary())
+        return plan
+
+    def measure_step_seconds(self, steps: int = 12) -> float:
+        """Time of one training step, from a few steps of a throwaway model (when no range
+        test measured it: ``max_lr`` was given). The first two steps (tracing) are not
+        counted."""
+        import keras
+
+        model = self.compile(
+            self.new_model(bn_momentum=0.99, weight_decay=self.config.weight_decay),
+            keras.optimizers.SGD(1e-9),
+        )
+        batches = self._train_batches(augment=False)
+        x, y = batches[0]
+        model.train_on_batch(x, y)
+        model.train_on_batch(x, y)
+        started = self.clock()
+        for index in range(steps):
+            x, y = batches[index % len(batches)]
+            model.train_on_batch(x, y)
+        return (self.clock() - started) / steps
+
     def bn_momentum(self) -> float:
         """The configured value, else the recommendation for this run's length (Smith)."""
         if self.config.bn_momentum is not None:
@@ -211,7 +264,7 @@ class Pipeline:
         tuned = self._tuned()
         if tuned and tuned.get("bn_momentum") is not None:
             return float(tuned["bn_momentum"])
-        return recommended_bn_momentum(self.config.epochs * self.steps_per_epoch())
+        return recommended_bn_momentum(self.epochs() * self.steps_per_epoch())
 
     def weight_decay(self) -> float:
         tuned = self._tuned()
@@ -365,6 +418,7 @@ class Pipeline:
         )
         # at most one epoch by default, but never fewer steps than a curve needs (10)
         steps = self.config.range_steps or max(self.steps_per_epoch(), 10)
+        started = self.clock()
         result = lr_range_test(
             model,
             self._train_batches(augment=False),
@@ -379,6 +433,8 @@ class Pipeline:
             # Ctrl-C stops the run (exit 130, stage not done): a partial curve is no result
             catch_interrupt=False,
         )
+        # the budget planner's step time (validation probes included: a slight over-estimate)
+        result.metadata["seconds_per_step"] = (self.clock() - started) / max(1, len(result))
         result.save(self.directory.range_test)
 
     def range_test_result(self) -> Any:
@@ -388,6 +444,8 @@ class Pipeline:
         return RangeTestResult.load(path) if path.exists() else None
 
     def stage_bounds(self) -> None:
+        if self.config.budget_seconds is not None:
+            self.plan_budget()  # before the BN momentum, which depends on the run's length
         if self.config.max_lr is not None:
             bounds = {
                 "max_lr": self.config.max_lr,
@@ -445,7 +503,7 @@ class Pipeline:
 
         schedule = OneCycleSchedule.smith(
             bounds["max_lr"],
-            self.config.epochs * self.steps_per_epoch(),
+            self.epochs() * self.steps_per_epoch(),
             min_lr=bounds["min_lr"],
             max_momentum=max_momentum,
             min_momentum=min_momentum,
@@ -459,7 +517,7 @@ class Pipeline:
             "one_cycle",
             self.run_dir,
             build,
-            epochs=self.config.epochs,
+            epochs=self.epochs(),
             train_data=batches,
             validation_data=self.data.val.as_tuple(),
             callbacks=[one_cycle, self._progress("one-cycle")],
@@ -557,6 +615,18 @@ class Pipeline:
         )
         if "one_cycle" in metrics:
             metrics["one_cycle"]["range_test_seconds"] = range_test_seconds
+        if self.config.budget_seconds is not None and self.directory.budget.exists():
+            stages = self.state()["stages"]
+            actual = sum(float(stages.get(name, {}).get("seconds", 0.0))
+                         for name in ("prepare", "tune", "range_test", "bounds", "one_cycle"))
+            plan = read_json(self.directory.budget)
+            metrics["budget"] = {
+                "budget_seconds": plan["budget_seconds"],
+                "planned_epochs": plan["epochs"],
+                "planned_seconds": plan["planned_seconds"],
+                "actual_seconds": actual,
+                "actual_over_budget": actual / plan["budget_seconds"],
+            }
         if "baseline" in metrics and "one_cycle" in metrics:
             one, base = metrics["one_cycle"], metrics["baseline"]
             metrics["comparison"] = {
@@ -619,13 +689,13 @@ class Pipeline:
                 logger.info("[%d/%d] %s: already done", index, total, stage)
                 continue
             logger.info("[%d/%d] %s ...", index, total, stage)
-            started = time.perf_counter()
+            started = self.clock()
             try:
                 getattr(self, f"stage_{stage}")()
             except BaseException as error:
                 self._mark_failed(stage, error)
                 raise
-            seconds = time.perf_counter() - started
+            seconds = self.clock() - started
             self._mark_done(stage, seconds)
             self.stages_run.append(stage)
             logger.info("[%d/%d] %s done in %.1f s", index, total, stage, seconds)

@@ -165,6 +165,16 @@ def write_report(run_dir: str | Path) -> Path:
     )
     if metrics:
         sections.append("<h2>Summary</h2>" + _summary_table(metrics))
+    budget = metrics.get("budget")
+    if isinstance(budget, dict):
+        sections.append(
+            "<h2>Wall-clock budget</h2><table><tr><th></th><th>seconds</th></tr>"
+            f"<tr><td>budget</td><td>{_number(budget.get('budget_seconds'), '.0f')}</td></tr>"
+            f"<tr><td>planned ({_fmt(budget.get('planned_epochs'))} epochs)</td>"
+            f"<td>{_number(budget.get('planned_seconds'), '.0f')}</td></tr>"
+            f"<tr><td>actual (preparation, range test, one-cycle training)</td>"
+            f"<td>{_number(budget.get('actual_seconds'), '.0f')}</td></tr></table>"
+        )
 
     if tuning:
         sections.append("<h2>Weight decay and batch-norm momentum</h2>")

@@ -15,7 +15,7 @@
   ``NAME`` is a training stage (``one_cycle``, ``baseline``)::
 
       .superconverge-run  .lock   config.json  environment.json  data.json  state.json
-      range_test.json  range_test.png  bounds.json  tuning.json  tuning/  tuning.db
+      range_test.json  range_test.png  bounds.json  budget.json  tuning.json  tuning/  tuning.db
       one_cycle_schedule.json  NAME_history.csv  NAME_applied.csv  NAME_training.json
       checkpoints/NAME/{state.json, epoch-XXXX.keras}  models/NAME.keras
       metrics.json  report.html  figures/
@@ -90,6 +90,11 @@ class RunDirectory:
     @property
     def tuning_plots(self) -> Path:
         return self.path / TUNING_DIR
+
+    @property
+    def budget(self) -> Path:
+        """The wall-clock budget's plan (``budget_seconds`` set)."""
+        return self.path / "budget.json"
 
     @property
     def one_cycle_schedule(self) -> Path:

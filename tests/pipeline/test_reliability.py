@@ -214,3 +214,49 @@ def test_lr_find_prints_no_report_it_did_not_write(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "LR bounds" in result.stdout and "report:" not in result.stdout
+
+
+class _FakeClock:
+    """Seconds that advance by ``tick`` at every reading: every measured stretch between two
+    readings lasts exactly ``tick``."""
+
+    def __init__(self, tick: float) -> None:
+        self.now, self.tick = 0.0, tick
+
+    def __call__(self) -> float:
+        self.now += self.tick
+        return self.now
+
+
+def test_a_wall_clock_budget_plans_the_epochs_from_the_range_test(tmp_path):
+    from superconverge.budget import plan_epochs
+
+    # 448 examples / 32 = 14 steps per epoch; a 20-step range test read as lasting 2 s
+    # (0.1 s per step); prepare's stage read as 2 s, the range test stage as 6 s
+    config = _config(tmp_path, range_steps=20, budget_seconds=60.0, baseline_epochs=0,
+                     epochs=1)
+    Pipeline(config, quiet=True, clock=_FakeClock(2.0)).run()
+    run_dir = Path(config.out)
+    plan = json.loads((run_dir / "budget.json").read_text())
+    assert plan["step_seconds"] == pytest.approx(0.1)
+    assert plan["spent_seconds"] == pytest.approx(2.0 + 6.0)
+    val_batches = -(-json.loads((run_dir / "data.json").read_text())["val"] // 32)
+    expected = plan_epochs(60.0, spent_seconds=8.0, step_seconds=0.1, steps_per_epoch=14,
+                           epoch_overhead_seconds=val_batches * 0.1 / 3)
+    assert plan["epochs"] == expected.epochs > 1  # the budget, not `epochs = 1`, decided
+    history = (run_dir / "one_cycle_history.csv").read_text().strip().splitlines()
+    assert len(history) - 1 == expected.epochs
+    schedule = json.loads((run_dir / "one_cycle_schedule.json").read_text())
+    assert schedule["total_steps"] == expected.epochs * 14
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["budget"]["planned_epochs"] == expected.epochs
+    assert "Wall-clock budget" in (run_dir / "report.html").read_text()
+
+
+def test_a_budget_too_small_for_one_epoch_is_a_one_line_error(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["lr-find", "--dataset", "synthetic", "--train-subset", "448", "--batch-size",
+                 "32", "--range-steps", "20", "--budget", "1s", "--quiet", "--out",
+                 str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot hold one epoch" in err and "Traceback" not in err
