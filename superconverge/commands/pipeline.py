@@ -43,6 +43,7 @@ _OPTIONS: dict[str, tuple[str, Any, str]] = {
     "--seed": ("seed", int, "random seed"),
     "--image-size": ("image_size", int, "image_folder: resize images to N×N pixels"),
     "--color-mode": ("color_mode", str, "image_folder: rgb, grayscale or rgba"),
+    "--precision": ("precision", str, "float32 or mixed_bfloat16"),
     "--range-steps": ("range_steps", int, "range-test steps (default: one epoch)"),
     "--out": ("out", str, "run directory"),
 }

@@ -96,6 +96,8 @@ class RunConfig:
     precise_bn: bool = False
     train_flip: bool = False
     tta_flip: bool = False
+    # "float32", or "mixed_bfloat16" (bfloat16 compute, float32 variables)
+    precision: str = "float32"
     # range test
     range_start_lr: float = PIPELINE_RANGE_START_LR
     range_end_lr: float = RANGE_END_LR
@@ -197,6 +199,7 @@ def _positive_float(config: RunConfig, name: str, allow_none: bool = False) -> N
 
 _SIMPLE_TYPES = {"str": (str,), "bool": (bool,), "int": (int,), "float": (int, float)}
 COLOR_MODES = ("rgb", "grayscale", "rgba")
+PRECISIONS = ("float32", "mixed_bfloat16")
 #: numpy's seed range (keras.utils.set_random_seed needs it)
 MAX_SEED = 2**32 - 1
 
@@ -264,6 +267,9 @@ def validate(config: RunConfig) -> None:
     _positive_int(config, "range_steps", allow_none=True, minimum=10)
     _positive_int(config, "seed", minimum=0)
     _positive_int(config, "image_size", allow_none=True)
+    if config.precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got "
+                          f"{config.precision!r}")
     if config.color_mode not in COLOR_MODES:
         raise ConfigError(f"color_mode must be one of {', '.join(COLOR_MODES)}, got "
                           f"{config.color_mode!r}")

@@ -7,6 +7,7 @@ training from its newest checkpoint.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -310,19 +311,19 @@ class Pipeline:
         from superconverge import models
 
         keras.utils.set_random_seed(self.config.seed)
-        if self.custom_build is not None:
-            model = self.custom_build()
-            models.set_bn_momentum(model, bn_momentum)
-            return model
-
-        return models.build(
-            self.config.model,
-            self.data.input_shape,
-            self.data.num_classes,
-            bn_momentum=bn_momentum,
-            weight_decay=weight_decay,
-            seed=self.config.seed,
-        )
+        with precision_policy(self.config.precision):
+            if self.custom_build is not None:
+                model = self.custom_build()
+                models.set_bn_momentum(model, bn_momentum)
+                return model
+            return models.build(
+                self.config.model,
+                self.data.input_shape,
+                self.data.num_classes,
+                bn_momentum=bn_momentum,
+                weight_decay=weight_decay,
+                seed=self.config.seed,
+            )
 
     def compile(self, model: Any, optimizer: Any, *, smoothing: bool = True) -> Any:
         """Compile with the model's own loss if it has one, else the (label-smoothed, when
@@ -699,6 +700,22 @@ class Pipeline:
             self._mark_done(stage, seconds)
             self.stages_run.append(stage)
             logger.info("[%d/%d] %s done in %.1f s", index, total, stage, seconds)
+
+
+@contextlib.contextmanager
+def precision_policy(precision: str) -> Any:
+    """Build layers under the Keras dtype policy ``precision`` (``"float32"`` or
+    ``"mixed_bfloat16"``: bfloat16 compute, float32 variables, so the optimizer, OneCycle's
+    hooks and the range test keep float32 state; no loss scaling is needed for bfloat16),
+    restoring the global policy afterwards."""
+    import keras
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def run(config: RunConfig | None = None, **overrides: Any) -> RunSummary:
