@@ -28,7 +28,9 @@ def system_info() -> dict[str, Any]:
     except OSError:
         pass
     return {"python": platform.python_version(), "cpus": os.cpu_count(), "cpu": cpu,
-            "platform": platform.platform()}
+            "platform": platform.platform(),
+            # 1/5/15-minute load: a timing is only meaningful on a quiet machine
+            "load_average": [round(v, 2) for v in os.getloadavg()]}
 
 
 def run_worker(script: Path, backend: str, args: Sequence[str], timeout: int = 3600) -> Any:

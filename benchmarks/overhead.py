@@ -4,11 +4,15 @@ Same model (``simple_cnn``), same data (Fashion-MNIST 28×28 images), same batch
 Each backend runs in its own process. Per backend, ``--rounds`` rounds, each one ``fit`` call of
 ``1 + --repeats`` epochs per variant (plain, then with ``OneCycle``; the order alternates
 between rounds); each epoch is timed by a callback and the first epoch of every call, which
-includes tracing and compilation, is dropped. The ratio is median(OneCycle epoch) /
-median(plain epoch), measured in the same process. (With OneCycle every ``fit`` call traces a
+includes tracing and compilation, is dropped. (With OneCycle every ``fit`` call traces a
 fresh train step, once, on TensorFlow and JAX: a compile per call, not a per-step cost.)
 
+The ratio: per round, median(OneCycle epoch) / median(plain epoch) of that round (the two
+variants ran back to back, so slow drifts of the machine cancel); reported as the geometric
+mean over rounds with a 95 % t-interval of the mean log ratio. Run it alone on the machine.
+
     python benchmarks/overhead.py [--backends torch tensorflow jax] [--steps 40] [--repeats 5]
+        [--rounds 10]
 """
 
 from __future__ import annotations
@@ -63,6 +67,29 @@ def _worker(steps: int, batch: int, repeats: int, rounds: int, seed: int) -> dic
             "plain_s": plain, "one_cycle_s": cycle}
 
 
+def round_ratios(plain: list[float], cycle: list[float], repeats: int) -> list[float]:
+    """Per round: median OneCycle epoch / median plain epoch (``repeats`` epochs each)."""
+    import statistics
+
+    return [statistics.median(cycle[i:i + repeats]) / statistics.median(plain[i:i + repeats])
+            for i in range(0, min(len(plain), len(cycle)), repeats)]
+
+
+def geometric_interval(ratios: list[float]) -> tuple[float, float, float]:
+    """Geometric mean of ``ratios`` and its 95 % t-interval (of the mean log ratio)."""
+    import math
+    import statistics
+
+    from scipy import stats as scipy_stats
+
+    logs = [math.log(r) for r in ratios]
+    mean = statistics.fmean(logs)
+    if len(logs) < 2:
+        return math.exp(mean), float("nan"), float("nan")
+    half = scipy_stats.t.ppf(0.975, len(logs) - 1) * statistics.stdev(logs) / math.sqrt(len(logs))
+    return math.exp(mean), math.exp(mean - half), math.exp(mean + half)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -70,7 +97,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=5, help="timed epochs per fit call")
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     if args.worker:
@@ -83,7 +110,10 @@ def main() -> None:
                              "--repeats", str(args.repeats), "--rounds", str(args.rounds),
                              "--seed", str(args.seed)])
         plain, cycle = stats(result["plain_s"]), stats(result["one_cycle_s"])
-        result.update(plain=plain, one_cycle=cycle, ratio=cycle["median"] / plain["median"])
+        per_round = round_ratios(result["plain_s"], result["one_cycle_s"], args.repeats)
+        ratio, low, high = geometric_interval(per_round)
+        result.update(plain=plain, one_cycle=cycle, round_ratios=per_round, ratio=ratio,
+                      ratio_95=[low, high])
         rows.append(result)
         print(f"{backend}: ratio {result['ratio']:.4f}", file=sys.stderr)
     payload = {"benchmark": "overhead", "system": system_info(), "seed": args.seed,
@@ -94,18 +124,22 @@ def main() -> None:
         f"`simple_cnn` on {args.steps} × {args.batch} Fashion-MNIST images per epoch; "
         f"{args.rounds} rounds of one `fit` call per variant (order alternating), each of "
         f"1 + {args.repeats} epochs, the first (compiling) epoch dropped; seed {args.seed}; "
-        f"{payload['system']['cpus']} CPUs ({payload['system']['cpu']}). Ratio = median epoch "
-        "time with OneCycle / median without, in the same process.",
+        f"{payload['system']['cpus']} CPUs ({payload['system']['cpu']}), load average "
+        f"{payload['system'].get('load_average')}. Ratio = geometric mean over rounds of "
+        "median epoch time with OneCycle / median without in that round, same process; 95 % "
+        "interval from the rounds' log ratios.",
         "",
-        "| backend | plain fit ms/step (mean ± std) | with OneCycle ms/step (mean ± std) | ratio |",
-        "|---|---|---|---|",
+        "| backend | plain fit ms/step (mean ± std) | with OneCycle ms/step (mean ± std) | ratio "
+        "| 95 % interval |",
+        "|---|---|---|---|---|",
     ]
     for r in rows:
         s = r["steps"]
         lines.append(
             f"| {r['backend']} | {1e3 * r['plain']['mean'] / s:.1f} ± "
             f"{1e3 * r['plain']['std'] / s:.1f} | {1e3 * r['one_cycle']['mean'] / s:.1f} ± "
-            f"{1e3 * r['one_cycle']['std'] / s:.1f} | {r['ratio']:.3f} |"
+            f"{1e3 * r['one_cycle']['std'] / s:.1f} | {r['ratio']:.4f} | "
+            f"{r['ratio_95'][0]:.4f} – {r['ratio_95'][1]:.4f} |"
         )
     write_results("overhead", payload, lines)
 
