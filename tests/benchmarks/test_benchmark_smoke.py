@@ -347,3 +347,22 @@ def test_budget_curves_toy_run_reuse_and_resume(tmp_path):
     assert {(m["arm"], m["epochs"]) for m in later["missing"]} == {("baseline", 4),
                                                                     ("one_cycle", 4)}
     assert "Not run yet: baseline E=4 seed 0" in (out / "budget_curves.md").read_text()
+
+
+def test_lr_spread_toy_run_reports_every_method_and_landmark(tmp_path):
+    work, out = tmp_path / "work", tmp_path / "out"
+    args = ["--tasks", "mnist1d_cnn", "--seeds", "0", "1", "--train-subset", "800",
+            "--range-steps", "20", "--work-dir", str(work), "--out-dir", str(out)]
+    _run("lr_spread.py", *args)
+    payload = json.loads((out / "lr_spread.json").read_text())
+    task = payload["tasks"]["mnist1d_cnn"]
+    assert [r["seed"] for r in task["runs"]] == [0, 1]
+    assert {"auto", "valley", "minimum"} <= set(task["methods"])
+    assert set(task["landmarks"]) == {"x_steep", "x_min", "x_basin", "x_rise", "x_div",
+                                      "x_pick"}
+    assert (out / "lr_spread.png").exists() and "## mnist1d_cnn" in (
+        out / "lr_spread.md").read_text()
+    # a second run reads the finished range tests instead of repeating them
+    before = {p: p.stat().st_mtime_ns for p in work.rglob("range_test.json")}
+    _run("lr_spread.py", *args)
+    assert before == {p: p.stat().st_mtime_ns for p in work.rglob("range_test.json")}
