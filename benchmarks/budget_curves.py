@@ -34,6 +34,13 @@ instead of retraining when the settings match (``source`` in each row says which
 Wall times: these are accuracy runs on a shared 2-core machine, not timing benchmarks; the
 load average is recorded at the start and after each run.
 
+``--arms`` chooses the arms this invocation trains; the outputs always cover both, from the
+finished run directories under ``--work-dir`` and, for runs not there, the rows of the
+``budget_curves.json`` already in ``--out-dir`` when it was made with the same settings (and,
+for one-cycle rows, the same ``--one-cycle-config``). One-cycle runs with overrides live in
+``WORK/MODEL/one_cycle-KEY=VALUE,.../eE/seedS``; a finished run directory whose config.json
+differs from this invocation's settings stops the benchmark instead of being reported.
+
 Resuming: a killed invocation started again with the same flags reads finished runs and
 resumes an interrupted one at its last finished epoch. ``--max-runs K`` trains at most K runs
 and then writes the outputs (``--max-runs 0``: only rebuild the outputs from finished runs).
@@ -117,20 +124,32 @@ def parse_overrides(text: str | None) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------- the plan
+def arm_folder(arm: str, overrides: dict[str, Any]) -> str:
+    """``baseline``, ``one_cycle`` or ``one_cycle-KEY=VALUE,...``: runs of another one-cycle
+    recipe live in their own folders."""
+    if arm == "one_cycle" and overrides:
+        from recipe_ablation import variant_label
+
+        return f"{arm}-{variant_label(overrides)}"
+    return arm
+
+
 def run_plan(args: argparse.Namespace) -> list[dict[str, Any]]:
-    """One item per (arm, E, seed), small budgets first: every seed of a budget finishes
-    before the next budget starts."""
+    """One item per (arm, E, seed) of both arms, small budgets first: every seed of a budget
+    finishes before the next budget starts. Only the arms in ``--arms`` train
+    (``item["train"]``); the outputs always cover both."""
     budgets = {"baseline": sorted(set(args.budgets) | set(args.baseline_extra_budgets)),
                "one_cycle": sorted(set(args.budgets))}
     plan = []
     for epochs in sorted(set(budgets["baseline"]) | set(budgets["one_cycle"])):
-        for arm in args.arms:
+        for arm in ARMS:
             if epochs not in budgets[arm]:
                 continue
             for seed in args.seeds:
                 plan.append({"arm": arm, "epochs": epochs, "seed": seed,
-                             "dir": Path(args.work_dir) / args.model / arm / f"e{epochs}"
-                             / f"seed{seed}"})
+                             "train": arm in args.arms,
+                             "dir": Path(args.work_dir) / args.model
+                             / arm_folder(arm, args.overrides) / f"e{epochs}" / f"seed{seed}"})
     return plan
 
 
@@ -218,6 +237,58 @@ def run_is_finished(run_dir: Path) -> bool:
     return state.exists() and bool(read_json(state)["stages"].get("evaluate", {}).get("done"))
 
 
+def config_changes(args: argparse.Namespace, item: dict[str, Any]) -> list[str]:
+    """Keys in which the run directory's config.json differs from this invocation's (a key
+    the saved file lacks is a field added since: not a difference)."""
+    from superconverge.io import read_json
+
+    saved = read_json(item["dir"] / "config.json")
+    current = run_config(args, item).to_dict()
+    return sorted(k for k in saved.keys() & current.keys()
+                  if k != "out" and saved[k] != current[k])
+
+
+def finished_row(args: argparse.Namespace, item: dict[str, Any]) -> dict[str, Any] | None:
+    """The row of a finished run directory of this configuration; None if not finished.
+    A finished run made with other settings (e.g. before a RunConfig default changed) stops
+    the benchmark: its numbers must not be reported as this configuration's."""
+    if not run_is_finished(item["dir"]):
+        return None
+    changed = config_changes(args, item)
+    if changed:
+        raise SystemExit(
+            f"{item['dir']} holds a finished run with other settings ({', '.join(changed)}); "
+            "use another --work-dir, or remove that folder to train it again"
+        )
+    return collect(item)
+
+
+#: settings that must agree before rows of an earlier output are carried over
+_CARRY_KEYS = ("dataset", "model", "train_examples", "validation_examples", "batch_size",
+               "weight_decay", "baseline_lr")
+
+
+def previous_rows(out_dir: Path, settings: dict[str, Any]) -> dict[tuple, dict[str, Any]]:
+    """Rows of the ``budget_curves.json`` already in ``out_dir``, {(arm, E, seed): row}, when
+    made with the same settings (and, for one-cycle rows, the same ``one_cycle_config`` and
+    range-test steps): a later invocation that trains one arm keeps the other arm's results
+    even when its run directories are elsewhere."""
+    from superconverge.io import read_json
+
+    path = out_dir / f"{NAME}.json"
+    if not path.exists():
+        return {}
+    old = read_json(path)
+    s = old.get("settings", {})
+    if any(s.get(k) != settings[k] for k in _CARRY_KEYS):
+        logger.info("%s was made with other settings; its rows are not carried over", path)
+        return {}
+    same_recipe = (s.get("one_cycle_config") == settings["one_cycle_config"]
+                   and s.get("range_steps") == settings["range_steps"])
+    return {(r["arm"], r["epochs"], r["seed"]): r for r in old.get("runs", [])
+            if r["arm"] == "baseline" or same_recipe}
+
+
 def execute(args: argparse.Namespace, item: dict[str, Any]) -> None:
     from superconverge.pipeline import Pipeline
 
@@ -252,7 +323,7 @@ def collect(item: dict[str, Any]) -> dict[str, Any]:
         "final_train_loss": float(history[-1]["loss"]),
         "final_train_accuracy": float(history[-1]["accuracy"]),
         "train_examples": read_json(run_dir / "data.json").get("train"),
-        "run_dir": str(run_dir),
+        "run_dir": _display_path(run_dir),
         "source": "trained",
         "load_average_after": (read_json(run_dir / SIDECAR).get("load_average_after")
                                if (run_dir / SIDECAR).exists() else None),
@@ -263,6 +334,26 @@ def collect(item: dict[str, Any]) -> dict[str, Any]:
         row["bounds"] = {k: bounds.get(k) for k in (
             "max_lr", "min_lr", "method", "confidence", "bn_momentum", "weight_decay")}
     return row
+
+
+def _display_path(path: Path) -> str:
+    """Relative to the repository when inside it (as in the other benchmarks' JSON)."""
+    try:
+        return str(Path(path).resolve().relative_to(HERE.parent))
+    except ValueError:
+        return str(path)
+
+
+def versions() -> dict[str, str]:
+    import keras
+    import numpy
+
+    out = {"keras": keras.__version__, "numpy": numpy.__version__}
+    if keras.backend.backend() == "torch":
+        import torch
+
+        out["torch"] = torch.__version__
+    return out
 
 
 def load_average() -> list[float] | None:
@@ -314,7 +405,21 @@ def speedups(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _pm(s: dict[str, float]) -> str:
+    if s["n"] < 2:  # one seed so far: no spread to show
+        return f"{100 * s['mean']:.2f}"
     return f"{100 * s['mean']:.2f} ± {100 * s['std']:.2f}"
+
+
+def _load_phrase(payload: dict[str, Any]) -> str:
+    threads = payload.get("threads", {}).get("OMP_NUM_THREADS")
+    after = [r["load_average_after"][0] for r in payload["runs"] if r.get("load_average_after")]
+    text = f"OMP_NUM_THREADS={threads}; " if threads else ""
+    if after:
+        text += (f"1-minute load average after each run {min(after):.1f}–{max(after):.1f} on "
+                 f"{payload['system']['cpus']} cores")
+    else:
+        text += f"load average at the start {payload['load_average']['start']} (1/5/15 min)"
+    return text
 
 
 def markdown(payload: dict[str, Any]) -> list[str]:
@@ -322,7 +427,7 @@ def markdown(payload: dict[str, Any]) -> list[str]:
     lines = [
         "# Budget curves: accuracy against the epoch budget, step decay and one-cycle",
         "",
-        f"{s['dataset']}, `{s['model']}`, {s['train_examples']} training examples (10% of the "
+        f"{s['dataset']}, `{s['model']}`, {s['train_examples']:,} training examples (10% of the "
         f"training split held out for validation), batch {s['batch_size']}; seeds "
         f"{s['seeds']}; backend {payload['backend']}, {payload['system']['cpus']} CPUs.",
         "",
@@ -336,16 +441,17 @@ def markdown(payload: dict[str, Any]) -> list[str]:
         "",
         "Test accuracy is measured once per trained model; nothing is chosen on it. Mean ± "
         "sample std over seeds. Wall times are training epochs incl. validation; these are "
-        "accuracy runs on a shared machine (load average "
-        f"{payload['load_average']['start']} at the start, 1/5/15 min), **not** timing "
+        f"accuracy runs on a shared machine ({_load_phrase(payload)}), **not** timing "
         "benchmarks.",
     ]
     reused = [r for r in payload["runs"] if r["source"] != "trained"]
     if reused:
-        lines += ["", f"The baseline at E = {sorted({r['epochs'] for r in reused})} (seeds "
-                  f"{sorted({r['seed'] for r in reused})}) is reused from "
+        lines += ["", "The baseline at E = "
+                  f"{', '.join(map(str, sorted({r['epochs'] for r in reused})))} (seeds "
+                  f"{', '.join(map(str, sorted({r['seed'] for r in reused})))}) is reused from "
                   f"`{s['economy_results']}` (the same pipeline baseline, seeds and split), "
-                  "not retrained."]
+                  "not retrained; its wall times were measured then, under that run's load "
+                  "and thread settings."]
     lines += ["", "| schedule | epochs E | seeds | validation accuracy (%) | test accuracy (%) "
               "| wall time (s) |", "|---|---|---|---|---|---|"]
     for e in payload["summary"]:
@@ -365,14 +471,18 @@ def markdown(payload: dict[str, Any]) -> list[str]:
             ratio = f"{t['speedup']:.2f}×" if t["speedup"] is not None else "—"
             lines.append(f"| {sp['one_cycle_epochs']} | {100 * t['one_cycle_mean']:.2f} | "
                          f"{t['text']} | {ratio} |")
-    elif "one_cycle" in s["arms"] or "baseline" in s["arms"]:
+    else:
         lines += ["", "Speed-up at equal accuracy: needs both arms; "
                   + ("the one-cycle arm has not been run yet."
                      if not any(e["arm"] == "one_cycle" for e in payload["summary"])
                      else "the baseline arm has not been run yet.")]
     if payload["missing"]:
-        lines += ["", "Not run yet: " + ", ".join(
-            f"{m['arm']} E={m['epochs']} seed {m['seed']}" for m in payload["missing"]) + "."]
+        groups: dict[tuple[str, int], list[int]] = {}
+        for m in payload["missing"]:
+            groups.setdefault((m["arm"], m["epochs"]), []).append(m["seed"])
+        lines += ["", "Not run yet: " + "; ".join(
+            f"{ARM_LABELS[arm]} E={e} (seeds {', '.join(map(str, seeds))})"
+            for (arm, e), seeds in groups.items()) + "."]
     lines += ["", f"![accuracy against the epoch budget]({NAME}.png)"]
     return lines
 
@@ -452,11 +562,11 @@ def main(argv: list[str] | None = None) -> int:
     sizes = (len(splits.train), len(splits.val), len(splits.test))
     n_train = min(args.train_subset or sizes[0], sizes[0])
     plan = run_plan(args)
-    reused = economy_rows(args, sizes) if "baseline" in args.arms else {}
+    reused = economy_rows(args, sizes)
     for item in plan:
         if item["arm"] == "baseline":
             item["reuse"] = reused.get((item["epochs"], item["seed"]))
-    to_train = [i for i in plan if not i.get("reuse")]
+    to_train = [i for i in plan if i["train"] and not i.get("reuse")]
     rate = THROUGHPUT.get(args.model, 300.0)
     estimate = sum(i["epochs"] * (n_train / rate + sizes[1] / (rate * INFERENCE_SPEEDUP))
                    + sizes[2] / (rate * INFERENCE_SPEEDUP) for i in to_train)
@@ -465,7 +575,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.plan:
         for item in plan:
             print(f"{item['arm']} E={item['epochs']} seed {item['seed']}: "
-                  + ("reused from epoch_economy" if item.get("reuse") else str(item["dir"])))
+                  + ("reused from epoch_economy" if item.get("reuse") else str(item["dir"]))
+                  + ("" if item["train"] or item.get("reuse") else " (not in --arms: read only)"))
         print(f"estimated wall time: {estimate / 60:.0f} min")
         return 0
 
@@ -476,42 +587,44 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = Path(args.out_dir)
     trained = 0
 
+    settings = {
+        "dataset": args.dataset, "model": args.model, "arms_trained": args.arms,
+        "seeds": args.seeds,
+        "budgets": {"baseline": sorted(set(args.budgets) | set(args.baseline_extra_budgets)),
+                    "one_cycle": sorted(set(args.budgets))},
+        "batch_size": args.batch_size, "train_subset": args.train_subset,
+        "train_examples": n_train, "validation_examples": sizes[1],
+        "test_examples": sizes[2], "weight_decay": args.weight_decay,
+        "baseline_lr": args.baseline_lr, "baseline_momentum": 0.9,
+        "baseline_bn_momentum": 0.99, "baseline_lr_drops": [0.5, 0.75],
+        "range_steps": args.range_steps,
+        "one_cycle_config": {k: list(v) if isinstance(v, tuple) else v
+                             for k, v in args.overrides.items()},
+        "economy_results": (Path(args.economy_results).name
+                            if any(i.get("reuse") for i in plan) else None),
+    }
+    previous = previous_rows(out_dir, settings)
+
     def write() -> None:
         rows, missing = [], []
         for item in plan:
-            if item.get("reuse"):
-                rows.append(item["reuse"])
-            elif run_is_finished(item["dir"]):
-                rows.append(collect(item))
+            key = (item["arm"], item["epochs"], item["seed"])
+            row = item.get("reuse") or finished_row(args, item) or previous.get(key)
+            if row:
+                rows.append(row)
             else:
                 missing.append({k: item[k] for k in ("arm", "epochs", "seed")})
-        summary = summarize(rows, args.arms)
+        summary = summarize(rows, list(ARMS))
         payload = {
             "benchmark": NAME,
             "system": system_info(),
             "backend": keras.backend.backend(),
-            "versions": {"keras": keras.__version__},
+            "versions": versions(),
             "threads": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")},
             "load_average": {"start": load_start, "end": load_average()},
             "wall_time_note": "accuracy runs on a shared machine: wall times are not "
                               "benchmark quality",
-            "settings": {
-                "dataset": args.dataset, "model": args.model, "arms": args.arms,
-                "seeds": args.seeds,
-                "budgets": {"baseline": sorted(set(args.budgets)
-                                               | set(args.baseline_extra_budgets)),
-                            "one_cycle": sorted(set(args.budgets))},
-                "batch_size": args.batch_size, "train_subset": args.train_subset,
-                "train_examples": n_train, "validation_examples": sizes[1],
-                "test_examples": sizes[2], "weight_decay": args.weight_decay,
-                "baseline_lr": args.baseline_lr, "baseline_momentum": 0.9,
-                "baseline_bn_momentum": 0.99, "baseline_lr_drops": [0.5, 0.75],
-                "range_steps": args.range_steps,
-                "one_cycle_config": {k: list(v) if isinstance(v, tuple) else v
-                                     for k, v in args.overrides.items()},
-                "economy_results": (Path(args.economy_results).name
-                                    if any(i.get("reuse") for i in plan) else None),
-            },
+            "settings": settings,
             "elapsed_s": time.perf_counter() - started,
             "summary": summary,
             "speedup": speedups(summary),
@@ -529,6 +642,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         if run_is_finished(item["dir"]):
             logger.info("%s: finished earlier, reading %s", label, item["dir"])
+            continue
+        if not item["train"]:
             continue
         if args.max_runs is not None and trained >= args.max_runs:
             logger.info("%s: left for later (--max-runs %d)", label, args.max_runs)

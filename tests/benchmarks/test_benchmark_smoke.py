@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import os
 import re
 import subprocess
@@ -259,7 +260,7 @@ def test_headline_refuses_a_readme_without_the_block(tmp_path):
 # 160 synthetic examples in batches of 16: 10 steps per epoch (a range test needs 10)
 BUDGET_TOY = ["--dataset", "synthetic", "--model", "simple_cnn", "--train-subset", "160",
               "--batch-size", "16", "--range-steps", "10", "--seeds", "0", "1",
-              "--budgets", "1", "--baseline-extra-budgets", "2", "3"]
+              "--budgets", "1", "--baseline-extra-budgets", "3"]
 
 
 def test_epochs_to_reach_interpolates_the_baseline_curve():
@@ -284,7 +285,7 @@ def test_epochs_to_reach_interpolates_the_baseline_curve():
     assert speed[0]["val_accuracy"]["speedup"] is None  # above the baseline's best
 
 
-def test_budget_curves_toy_run_reuse_and_resume(tmp_path):
+def test_budget_curves_toy_run_reuse_and_resume(tmp_path, caplog):
     work, out = tmp_path / "work", tmp_path / "out"
     # a hand-made epoch_economy.json holding the baseline at E = 3 for both seeds
     economy = tmp_path / "epoch_economy.json"
@@ -304,18 +305,19 @@ def test_budget_curves_toy_run_reuse_and_resume(tmp_path):
     assert "| step decay (baseline) | 3 | 2 |" in md and "reused from" in md
     runs = payload["runs"]
     assert sorted((r["arm"], r["epochs"], r["seed"]) for r in runs) == [
-        ("baseline", e, s) for e in (1, 2, 3) for s in (0, 1)] + [
+        ("baseline", 1, 0), ("baseline", 1, 1), ("baseline", 3, 0), ("baseline", 3, 1),
         ("one_cycle", 1, 0), ("one_cycle", 1, 1)]
     for r in runs:
         assert 0.0 <= r["test_accuracy"] <= 1.0 and 0.0 <= r["val_accuracy"] <= 1.0
         if r["epochs"] == 3:
-            assert r["source"].startswith("reused") and not (work / "simple_cnn" / "baseline"
-                                                               / "e3").exists()
+            assert r["source"].startswith("reused")
+            assert not (work / "simple_cnn" / "baseline" / "e3").exists()
             assert r["val_accuracy"] == pytest.approx(0.8 + 0.1 * r["seed"])
             continue
         assert r["source"] == "trained" and r["wall_time"] > 0
         assert r["train_examples"] == 160 and r["load_average_after"]
-        run_dir = Path(r["run_dir"])
+        run_dir = ROOT / r["run_dir"] if not Path(r["run_dir"]).is_absolute() else Path(
+            r["run_dir"])
         # the baseline arm trains the baseline alone; the one-cycle arm no baseline
         assert (run_dir / "range_test.json").exists() == (r["arm"] == "one_cycle")
         assert (run_dir / "models" / "one_cycle.keras").exists() == (r["arm"] == "one_cycle")
@@ -324,12 +326,15 @@ def test_budget_curves_toy_run_reuse_and_resume(tmp_path):
         assert config["lr_end"] == ("zero_tail" if r["arm"] == "one_cycle" else "annihilate")
         if r["arm"] == "baseline":
             assert config["baseline_epochs"] == r["epochs"] and config["baseline_lr"] == 0.1
+        else:
+            assert run_dir.parent.parent.name == "one_cycle-lr_end=zero_tail"
     s = payload["settings"]
     assert s["one_cycle_config"] == {"lr_end": "zero_tail"} and s["seeds"] == [0, 1]
-    assert s["budgets"] == {"baseline": [1, 2, 3], "one_cycle": [1]}
+    assert s["budgets"] == {"baseline": [1, 3], "one_cycle": [1]}
     assert payload["load_average"]["start"] and payload["system"]["cpus"]
+    assert payload["versions"]["torch"] and payload["missing"] == []
     assert [(e["arm"], e["epochs"]) for e in payload["summary"]] == [
-        ("baseline", 1), ("baseline", 2), ("baseline", 3), ("one_cycle", 1)]
+        ("baseline", 1), ("baseline", 3), ("one_cycle", 1)]
     (speed,) = payload["speedup"]
     bc = _bench_module("budget_curves")
     base = [e for e in payload["summary"] if e["arm"] == "baseline"]
@@ -338,15 +343,37 @@ def test_budget_curves_toy_run_reuse_and_resume(tmp_path):
                                   payload["summary"][-1]["test_accuracy"]["mean"])
     assert speed["test_accuracy"]["text"] == expected["text"]
     assert f"| 1 | {100 * speed['test_accuracy']['one_cycle_mean']:.2f} | " in md
-    assert payload["missing"] == []
 
-    # again: every run is read, nothing trains; --max-runs 0 with a new budget lists it missing
-    again = _run("budget_curves.py", *args, "--max-runs", "0", "--budgets", "1", "4")
-    assert again.stderr.count("finished earlier") == 6 and "running in" not in again.stderr
+    # one arm only, nothing to train (--max-runs 0), a new budget: the finished runs of both
+    # arms are read, the new budget is listed as missing (in-process from here: nothing trains)
+    caplog.set_level(logging.INFO, logger="budget_curves")
+    assert bc.main([*args, "--arms", "one_cycle", "--max-runs", "0", "--budgets", "1", "4"]) == 0
+    assert caplog.text.count("finished earlier") == 4 and "running in" not in caplog.text
     later = json.loads((out / "budget_curves.json").read_text())
+    assert later["runs"] == runs
     assert {(m["arm"], m["epochs"]) for m in later["missing"]} == {("baseline", 4),
                                                                     ("one_cycle", 4)}
-    assert "Not run yet: baseline E=4 seed 0" in (out / "budget_curves.md").read_text()
+    assert "Not run yet: step decay (baseline) E=4 (seeds 0, 1); one-cycle E=4 (seeds 0, 1)" \
+        in (out / "budget_curves.md").read_text()
+
+    # run directories elsewhere and another one-cycle recipe: the baseline rows come from the
+    # output already there, the other recipe's one-cycle rows do not
+    elsewhere = [*BUDGET_TOY, "--work-dir", str(tmp_path / "other"), "--out-dir", str(out),
+                 "--economy-results", str(economy), "--one-cycle-config", "lr_end=zero_half",
+                 "--max-runs", "0"]
+    assert bc.main(elsewhere) == 0
+    third = json.loads((out / "budget_curves.json").read_text())
+    assert [r for r in third["runs"] if r["arm"] == "baseline"] == [
+        r for r in runs if r["arm"] == "baseline"]
+    assert {(m["arm"], m["epochs"]) for m in third["missing"]} == {("one_cycle", 1)}
+
+    # a finished run directory made with other settings is never reported as this one's
+    parsed = bc.build_parser().parse_args([*args, "--weight-decay", "0.001"])
+    parsed.overrides = bc.parse_overrides(parsed.one_cycle_config)
+    item = next(i for i in bc.run_plan(parsed) if i["arm"] == "baseline")
+    assert bc.config_changes(parsed, item) == ["weight_decay"]
+    with pytest.raises(SystemExit, match="other settings"):
+        bc.finished_row(parsed, item)
 
 
 def test_lr_spread_toy_run_reports_every_method_and_landmark(tmp_path):
