@@ -72,7 +72,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from common import RESULTS, stats, system_info, write_results  # noqa: E402
+from common import RESULTS, run_is_finished, stats, system_info, write_results  # noqa: E402
 
 NAME = "budget_curves"
 DEFAULT_WORK = HERE.parent / "runs" / NAME
@@ -230,13 +230,6 @@ def economy_rows(args: argparse.Namespace, sizes: tuple[int, int, int]) -> dict[
 
 
 # ---------------------------------------------------------------------------------- running
-def run_is_finished(run_dir: Path) -> bool:
-    from superconverge.io import read_json
-
-    state = run_dir / "state.json"
-    return state.exists() and bool(read_json(state)["stages"].get("evaluate", {}).get("done"))
-
-
 def config_changes(args: argparse.Namespace, item: dict[str, Any]) -> list[str]:
     """Keys in which the run directory's config.json differs from this invocation's (a key
     the saved file lacks is a field added since: not a difference)."""

@@ -63,3 +63,12 @@ def write_results(
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out_dir / f"{name}.json", payload)
     atomic_write_text(out_dir / f"{name}.md", "\n".join(markdown) + "\n")
+
+
+def run_is_finished(run_dir: Path) -> bool:
+    """A benchmark's pipeline run directory has finished (its ``evaluate`` stage is done)."""
+    from superconverge.io import read_json
+    from superconverge.pipeline.rundir import RunDirectory
+
+    state = RunDirectory(run_dir).state
+    return state.exists() and bool(read_json(state)["stages"].get("evaluate", {}).get("done"))

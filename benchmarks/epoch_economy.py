@@ -73,7 +73,7 @@ from typing import Any
 os.environ.setdefault("KERAS_BACKEND", "torch")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from common import RESULTS, stats, system_info, write_results
+from common import RESULTS, run_is_finished, stats, system_info, write_results
 
 HERE = Path(__file__).resolve().parent
 NAME = "epoch_economy"
@@ -188,13 +188,6 @@ def estimate_seconds(args: argparse.Namespace, sizes: tuple[int, int, int]) -> d
 
 
 # ---------------------------------------------------------------------------------- running
-def run_is_finished(run_dir: Path) -> bool:
-    from superconverge.io import read_json
-
-    state = run_dir / "state.json"
-    return state.exists() and bool(read_json(state)["stages"].get("evaluate", {}).get("done"))
-
-
 def execute(args: argparse.Namespace, item: dict[str, Any]) -> None:
     from superconverge.pipeline import Pipeline
 
