@@ -308,3 +308,36 @@ def test_tune_reads_the_same_config_file_as_run(tmp_path, capsys):
     assert main(["tune", "--config", str(config), "--out", str(out)]) == 2
     assert "batch_size must be" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_every_writer_gives_ordinary_permissions_and_survives_a_kill_before_the_rename(
+    tmp_path, monkeypatch
+):
+    import superconverge.io as sio
+    from superconverge.finder import RangeTestResult
+    from superconverge.plotting import new_figure, save_figure
+
+    umask = os.umask(0o022)
+    os.umask(umask)
+    expected = 0o666 & ~umask
+    result = RangeTestResult(lrs=[0.1, 0.2], losses=[1.0, 0.9], smoothed_losses=[1.0, 0.95])
+    written = [
+        sio.atomic_write_json(tmp_path / "a.json", {"x": 1}),
+        result.save(tmp_path / "range_test.json"),
+        save_figure(new_figure()[0], tmp_path / "plot.png"),
+        sio.atomic_write_with(tmp_path / "m.bin", lambda p: p.write_bytes(b"model")),
+    ]
+    assert {p.name: p.stat().st_mode & 0o777 for p in written} == {
+        p.name: expected for p in written}
+
+    def killed(src, dst):
+        raise KeyboardInterrupt  # the kill lands between the write and the rename
+
+    monkeypatch.setattr(sio.os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        sio.atomic_write_json(tmp_path / "a.json", {"x": 2})
+    with pytest.raises(KeyboardInterrupt):
+        sio.atomic_write_with(tmp_path / "m.bin", lambda p: p.write_bytes(b"new"))
+    assert json.loads((tmp_path / "a.json").read_text()) == {"x": 1}
+    assert (tmp_path / "m.bin").read_bytes() == b"model"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in written)
