@@ -123,7 +123,7 @@ def load_split(path: Path, seed: int, train_subset: int | None = None) -> dict[s
             "x_train": to_float(x_raw[train_idx]), "y_train": y_raw[train_idx],
             "x_val": to_float(x_raw[val_idx]), "y_val": y_raw[val_idx],
             "x_test": to_float(f["x_test"]), "y_test": f["y_test"],
-            "meta": json.loads(str(f["meta"])),
+            "meta": json.loads(str(f["meta"])), "train_subset": train_subset,
         }
 
 
