@@ -9,7 +9,8 @@
   ``keras.optimizers.schedules.CosineDecay(0, E·steps - W, warmup_target=max_lr,
   warmup_steps=W)``, ``W`` = 10% of the steps (Keras has no default warm-up length), decaying
   to 0 (``alpha = 0``, its default).
-* ``keras_schedulefree``: ``keras.optimizers.ScheduleFreeAdamW`` with its defaults
+* ``keras_schedulefree`` (on the **JAX** backend, see below):
+  ``keras.optimizers.ScheduleFreeAdamW`` with its defaults
   (``learning_rate 0.0025``, ``beta_1 0.9``, ``beta_2 0.999``, no weight decay) and a linear
   warm-up over 5% of the steps, like ``schedulefree_sgd``; the model with Keras' BN
   momentum 0.99 and no L2. Keras' implementation keeps the interpolated point ``y`` in the
@@ -17,6 +18,15 @@
   ``x = (y - (1 - β1)·z) / β1`` are swapped in (``z``: its ``momentum`` slots) and the BN
   statistics recomputed at ``x`` (``superconverge.tuning.trial.precise_bn``, 50 batches),
   then ``y`` and the statistics are put back to continue training.
+
+Why ``keras_schedulefree`` runs on JAX: in Keras 3.15.1, ``ScheduleFreeAdamW.update_step``
+keeps ``momentum_old = momentum.value`` and then updates ``momentum`` in place; on the torch
+backend ``momentum_old`` is the same tensor, so ``x_old`` is recovered from the *new* ``z``
+and the iterates are not schedule-free's. ``tests/benchmarks/test_peers.py`` pins this
+against a NumPy reference: on JAX Keras matches the reference, on torch it matches the
+reference with that aliasing (on TensorFlow it matches neither; not investigated). A user of
+Keras' own optimizer gets the correct algorithm on JAX, so the recipe runs there (in its own
+process, after the torch recipes); its wall time is JAX's.
 
 Wall time per epoch = training time of the ``E`` epochs (per-epoch validation included) /
 ``E``; the range test and bounds are reported separately.
@@ -30,6 +40,7 @@ from __future__ import annotations
 import csv
 import logging
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -41,7 +52,17 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from peers_common import BATCH_SIZE, VALIDATION_SPLIT, run_plan, worker_args
+from peers_common import (
+    BATCH_SIZE,
+    RECIPES,
+    STEP_COUNT,
+    STEP_REPEATS,
+    STEP_WARMUP,
+    VALIDATION_SPLIT,
+    measure_step_time,
+    run_plan,
+    worker_args,
+)
 
 COSINE_WARMUP_FRACTION = 0.10
 SCHEDULEFREE_WARMUP_FRACTION = 0.05
@@ -64,6 +85,10 @@ def versions() -> dict[str, str]:
 
         out["torch"] = torch.__version__
         out["torch_threads"] = str(torch.get_num_threads())
+    if backend == "jax":
+        import jax
+
+        out["jax"] = jax.__version__
     return out
 
 
@@ -268,16 +293,68 @@ def train_keras_schedulefree(epochs: int, seed: int, data: dict[str, Any], work:
     }
 
 
+def keras_step_times(data: dict[str, Any]) -> list[float]:
+    """Seconds of ``STEP_REPEATS`` × ``STEP_COUNT`` training steps of ``model.fit`` (the
+    pipeline's input path, ``ArrayBatches``), SGD momentum 0.9."""
+    import keras
+
+    from superconverge import models
+
+    splits = dataset_splits(data, 0)
+    keras.utils.set_random_seed(0)
+    model = models.build("simple_cnn", splits.input_shape, splits.num_classes, seed=0)
+    models.compile_classifier(model, keras.optimizers.SGD(0.01, momentum=0.9))
+    batches = splits.train_batches(BATCH_SIZE, shuffle=True, seed=0)
+    steps = min(STEP_COUNT, len(batches))
+    model.fit(batches, epochs=1, steps_per_epoch=min(STEP_WARMUP, steps), shuffle=False,
+              verbose=0)
+    out = []
+    for _ in range(STEP_REPEATS):
+        done = 0
+        started = time.perf_counter()
+        while done < STEP_COUNT:  # fit runs at most one pass over the batches
+            n = min(STEP_COUNT - done, len(batches))
+            model.fit(batches, epochs=1, steps_per_epoch=n, shuffle=False, verbose=0)
+            done += n
+        out.append(time.perf_counter() - started)
+    return out
+
+
 TRAINERS = {"superconverge": train_superconverge, "keras_cosine": train_keras_cosine,
             "keras_schedulefree": train_keras_schedulefree}
 
 
+def recipe_backend(recipe: str) -> str:
+    return RECIPES[recipe].get("backend", "torch")
+
+
+def run_elsewhere(args: Any, recipes: list[str], backend: str) -> None:
+    """The recipes of another Keras backend, in a child process (one at a time)."""
+    argv = [sys.executable, str(Path(__file__).resolve()), "--recipes", *recipes,
+            "--budgets", *map(str, args.budgets), "--seeds", *map(str, args.seeds),
+            "--split", args.split, "--out-dir", args.out_dir, "--work-dir", args.work_dir]
+    if args.train_subset is not None:
+        argv += ["--train-subset", str(args.train_subset)]
+    subprocess.run(argv, check=True, env={**os.environ, "KERAS_BACKEND": backend})
+
+
 def main(argv: list[str] | None = None) -> int:
+    import keras
+
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     args = worker_args("project", argv, description=__doc__)
+    backend = keras.backend.backend()
+    requested = list(args.recipes)
+    here = [r for r in requested if recipe_backend(r) == backend]
     work = Path(args.work_dir)
-    info = versions()
-    run_plan(args, lambda recipe, e, s, data: TRAINERS[recipe](e, s, data, work), info)
+    if here:
+        info = versions()
+        if backend == "torch":
+            measure_step_time(args, "keras", keras_step_times, info)
+        args.recipes = here
+        run_plan(args, lambda recipe, e, s, data: TRAINERS[recipe](e, s, data, work), info)
+    for other in sorted({recipe_backend(r) for r in requested} - {backend}):
+        run_elsewhere(args, [r for r in requested if recipe_backend(r) == other], other)
     return 0
 
 

@@ -43,8 +43,9 @@ RECIPES: dict[str, dict[str, str]] = {
                       "label": "superconverge (range test → auto bounds → one-cycle)"},
     "keras_cosine": {"venv": "project", "framework": "Keras 3 (torch backend)",
                      "label": "Keras CosineDecay + warm-up at our range test's max LR"},
-    "keras_schedulefree": {"venv": "project", "framework": "Keras 3 (torch backend)",
-                           "label": "Keras ScheduleFreeAdamW (defaults)"},
+    # on the JAX backend: Keras 3.15.1's ScheduleFreeAdamW is wrong on torch (keras_side.py)
+    "keras_schedulefree": {"venv": "project", "framework": "Keras 3 (jax backend)",
+                           "backend": "jax", "label": "Keras ScheduleFreeAdamW (defaults)"},
     "fastai": {"venv": "peers", "framework": "PyTorch (fastai)",
                "label": "fastai lr_find (valley) → fit_one_cycle"},
     "torch_onecycle": {"venv": "peers", "framework": "PyTorch",
@@ -132,6 +133,36 @@ def result_path(out_dir: Path, recipe: str, epochs: int, seed: int) -> Path:
     return Path(out_dir) / RUNS_SUBDIR / f"{recipe}-E{epochs}-seed{seed}.json"
 
 
+#: the same-net step time (Keras on torch vs native PyTorch): STEP_REPEATS timings of
+#: STEP_COUNT training steps each (SGD momentum 0.9, batch 128), after STEP_WARMUP steps
+STEP_COUNT, STEP_REPEATS, STEP_WARMUP = 50, 3, 5
+
+
+def step_time_path(out_dir: Path, framework: str) -> Path:
+    return Path(out_dir) / RUNS_SUBDIR / f"step-time-{framework}.json"
+
+
+def measure_step_time(args: argparse.Namespace, framework: str,
+                      measure: Callable[[dict[str, Any]], list[float]],
+                      versions: dict[str, str], log: Callable[[str], None] = print) -> None:
+    """Once per output folder: ``measure(data)`` returns the seconds of each repeat of
+    ``STEP_COUNT`` steps on seed 0's training data."""
+    path = step_time_path(Path(args.out_dir), framework)
+    if path.exists():
+        log(f"step time {framework}: done ({path.name}), skipped")
+        return
+    data = load_split(Path(args.split), 0, args.train_subset)
+    repeats = measure(data)
+    per_step = sorted(r / STEP_COUNT for r in repeats)[len(repeats) // 2]
+    atomic_write_json(path, {
+        "framework": framework, "seconds_per_step": per_step,
+        "repeats_seconds": repeats, "steps": STEP_COUNT, "warmup_steps": STEP_WARMUP,
+        "batch_size": BATCH_SIZE, "optimizer": "SGD(lr 0.01, momentum 0.9)",
+        "train_examples": len(data["y_train"]), "versions": versions,
+        "system": system_info()})
+    log(f"step time {framework}: {1000 * per_step:.1f} ms per step -> {path}")
+
+
 def atomic_write_json(path: Path, payload: Any) -> Path:
     """The project's atomic writer (``superconverge.io``): temp file, fsync, ``os.replace``.
     The worktree is on ``PYTHONPATH`` in both venvs; ``superconverge.io`` needs no Keras."""
@@ -142,7 +173,14 @@ def atomic_write_json(path: Path, payload: Any) -> Path:
 
 def read_results(out_dir: Path) -> list[dict[str, Any]]:
     folder = Path(out_dir) / RUNS_SUBDIR
-    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))]
+    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))
+            if not p.name.startswith("step-time-")]
+
+
+def read_step_times(out_dir: Path) -> list[dict[str, Any]]:
+    folder = Path(out_dir) / RUNS_SUBDIR
+    return [json.loads(p.read_text(encoding="utf-8"))
+            for p in sorted(folder.glob("step-time-*.json"))]
 
 
 def system_info() -> dict[str, Any]:

@@ -61,6 +61,17 @@ def wall_time_table(payload: dict[str, Any]) -> list[str]:
     return lines
 
 
+def step_time_line(payload: dict[str, Any]) -> list[str]:
+    t = payload.get("step_time")
+    if not t:
+        return []
+    return ["", f"Training step alone (same net, SGD momentum 0.9, batch "
+                f"{payload['settings']['batch_size']}, each framework's own input pipeline, "
+                f"measured in turn): Keras 3 on the torch backend "
+                f"{1000 * t['keras_torch_backend']:.1f} ms, native PyTorch "
+                f"{1000 * t['pytorch']:.1f} ms ({t['keras_over_pytorch']:.2f}×)."]
+
+
 def settings_line(payload: dict[str, Any]) -> str:
     s = payload["settings"]
     system = payload.get("system", {})
@@ -87,6 +98,7 @@ def render(payload: dict[str, Any], image: str = PLOT) -> list[str]:
         "measured in turn:",
         "",
         *wall_time_table(payload),
+        *step_time_line(payload),
         "",
         f"![Test accuracy against epochs per recipe]({image})",
     ]

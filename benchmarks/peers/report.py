@@ -25,6 +25,7 @@ from peers_common import (
     SPLIT_FILE,
     atomic_write_json,
     read_results,
+    read_step_times,
     system_info,
 )
 from render import PLOT, TABLE, render, update_markdown
@@ -36,8 +37,8 @@ def _stats(values: list[float]) -> dict[str, float]:
             "median": statistics.median(values), "n": len(values)}
 
 
-def summarize(runs: list[dict[str, Any]], params: dict[str, Any] | None = None
-              ) -> dict[str, Any]:
+def summarize(runs: list[dict[str, Any]], params: dict[str, Any] | None = None,
+              step_times: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The payload of ``peers.json`` from the per-run records."""
     if not runs:
         raise SystemExit("no result files: run the benchmark first")
@@ -85,8 +86,14 @@ def summarize(runs: list[dict[str, Any]], params: dict[str, Any] | None = None
         },
         "order": "project-venv recipes first, then peers-venv recipes; one run at a time",
     }
+    steps = {t["framework"]: t for t in step_times or []}
+    step_time = None
+    if {"keras", "pytorch"} <= set(steps):
+        keras_s, torch_s = steps["keras"]["seconds_per_step"], steps["pytorch"]["seconds_per_step"]
+        step_time = {"keras_torch_backend": keras_s, "pytorch": torch_s,
+                     "keras_over_pytorch": keras_s / torch_s, "details": steps}
     return {"benchmark": NAME, "settings": settings, "system": system_info(),
-            "summary": summary, "wall_time": wall, "runs": runs}
+            "summary": summary, "wall_time": wall, "step_time": step_time, "runs": runs}
 
 
 def plot(payload: dict[str, Any], path: Path) -> Path:
@@ -129,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out_dir)
     params_file = Path(args.split).parent / "keras_simple_cnn.json"
     params = json.loads(params_file.read_text()) if params_file.exists() else None
-    payload = summarize(read_results(out), params)
+    payload = summarize(read_results(out), params, read_step_times(out))
     atomic_write_json(out / f"{NAME}.json", payload)
     plot(payload, out / PLOT)
     lines = render(payload, PLOT)

@@ -47,7 +47,17 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from peers_common import BATCH_SIZE, SPLIT_FILE, run_plan, seed_everything, worker_args
+from peers_common import (
+    BATCH_SIZE,
+    SPLIT_FILE,
+    STEP_COUNT,
+    STEP_REPEATS,
+    STEP_WARMUP,
+    measure_step_time,
+    run_plan,
+    seed_everything,
+    worker_args,
+)
 from torch_net import SimpleCNN, param_counts
 
 PARAMS_FILE = "keras_simple_cnn.json"
@@ -129,6 +139,10 @@ def train_fastai(epochs: int, seed: int, data: dict[str, Any]) -> dict[str, Any]
         learn.fit_one_cycle(epochs, lr_max=lr_max)
     train_seconds = time.perf_counter() - started
     values = [list(map(float, v)) for v in learn.recorder.values]  # train loss, val loss, acc
+    hypers = {k: float(v) for k, v in learn.opt.hypers[0].items()
+              if k in ("wd", "eps", "sqr_mom")}
+    hypers["decouple_wd"] = any(getattr(cb, "__name__", "") == "weight_decay"
+                                for cb in learn.opt.cbs)
     test_loss, test_acc = evaluate(learn.model, tensors(data["x_test"], data["y_test"]))
     return {
         "test_accuracy": test_acc, "test_loss": test_loss,
@@ -139,11 +153,13 @@ def train_fastai(epochs: int, seed: int, data: dict[str, Any]) -> dict[str, Any]
         "settings": {
             "lr_finder": "Learner.lr_find() defaults (start_lr 1e-7, end_lr 10, num_it 100)",
             "suggestion": "valley (fastai's default)",
-            "optimizer": f"fastai default: {learn.opt_func.__name__}, wd {learn.wd} "
-                         f"(defaults.wd when None), decoupled (true_wd), not on BN/bias",
+            "optimizer": f"fastai default {learn.opt_func.__name__}; hyper-parameters of the "
+                         f"first parameter group after training: {hypers} (Learner wd=None "
+                         f"keeps Adam's wd; wd_bn_bias={learn.wd_bn_bias})",
             "schedule": "fit_one_cycle defaults: pct_start 0.25, div 25, div_final 1e5, "
                         "moms (0.95, 0.85, 0.95)",
-            "data": "DataLoaders.from_dsets: train shuffled, drop_last=True",
+            "data": f"DataLoaders.from_dsets defaults: train shuffled, drop_last="
+                    f"{dls.train.drop_last}, num_workers={dls.train.num_workers}",
             "loss": "CrossEntropyLoss",
         },
     }
@@ -295,6 +311,36 @@ def train_schedulefree_sgd(epochs: int, seed: int, data: dict[str, Any]) -> dict
     }
 
 
+def torch_step_times(data: dict[str, Any]) -> list[float]:
+    """Seconds of ``STEP_REPEATS`` × ``STEP_COUNT`` training steps of a plain PyTorch loop
+    (``DataLoader(shuffle=True)``), SGD momentum 0.9; the Keras side measures the same."""
+    net = new_net(0)
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+    criterion = nn.CrossEntropyLoss()
+    train = loader(tensors(data["x_train"], data["y_train"]), shuffle=True)
+
+    def forever() -> Any:
+        while True:
+            yield from train  # a fresh pass (and shuffle) each time, like Keras' epochs
+
+    batches = forever()
+    net.train()
+
+    def steps(n: int) -> None:
+        for x, y in itertools.islice(batches, n):
+            optimizer.zero_grad(set_to_none=True)
+            criterion(net(x), y).backward()
+            optimizer.step()
+
+    steps(STEP_WARMUP)
+    out = []
+    for _ in range(STEP_REPEATS):
+        started = time.perf_counter()
+        steps(STEP_COUNT)
+        out.append(time.perf_counter() - started)
+    return out
+
+
 TRAINERS = {"fastai": train_fastai, "torch_onecycle": train_torch_onecycle,
             "schedulefree_sgd": train_schedulefree_sgd}
 
@@ -304,6 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     counts = check_param_count(Path(args.split or SPLIT_FILE))
     print(f"PyTorch simple_cnn parameters match Keras: {counts}")
     info = versions()
+    measure_step_time(args, "pytorch", torch_step_times, info)
     run_plan(args, lambda recipe, e, s, data: TRAINERS[recipe](e, s, data), info)
     return 0
 
