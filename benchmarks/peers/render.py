@@ -1,0 +1,143 @@
+"""The peers table as Markdown, from ``peers.json`` (pure Python: no NumPy, no Keras).
+
+``render(payload, image)`` gives the lines; ``update_markdown(path, lines)`` replaces what
+lies between ``<!-- peers:start -->`` and ``<!-- peers:end -->`` in a Markdown file (the
+README). Every number comes from the JSON; nothing is typed here.
+
+    python benchmarks/peers/render.py [--results-dir benchmarks/results] [--readme README.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+START, END = "<!-- peers:start -->", "<!-- peers:end -->"
+SOURCE, TABLE, PLOT = "peers.json", "peers.md", "peers_accuracy.png"
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.2f}"
+
+
+def accuracy_table(payload: dict[str, Any]) -> list[str]:
+    budgets = payload["settings"]["budgets"]
+    cells: dict[tuple[str, int], dict[str, Any]] = {
+        (e["recipe"], e["epochs"]): e for e in payload["summary"]}
+    lines = [
+        "| recipe | framework | " + " | ".join(f"E = {e}" for e in budgets)
+        + " |",
+        "|---|---|" + "---|" * len(budgets),
+    ]
+    for recipe, info in payload["settings"]["recipes"].items():
+        row = []
+        for epochs in budgets:
+            e = cells.get((recipe, epochs))
+            if e is None:
+                row.append("—")
+                continue
+            acc = e["test_accuracy"]
+            row.append(f"{_pct(acc['mean'])} ± {_pct(acc['std'])}"
+                       + (f" (n={acc['n']})" if acc["n"] != len(payload["settings"]["seeds"])
+                          else ""))
+        lines.append(f"| {info['label']} | {info['framework']} | " + " | ".join(row) + " |")
+    return lines
+
+
+def wall_time_table(payload: dict[str, Any]) -> list[str]:
+    lines = ["| recipe | framework | s / epoch (median) | training images / epoch time (s⁻¹) | "
+             "LR finder (s, median) |",
+             "|---|---|---|---|---|"]
+    for w in payload["wall_time"]:
+        finder = w["lr_finder_seconds"]
+        lines.append(f"| {payload['settings']['recipes'][w['recipe']]['label']} | "
+                     f"{w['framework']} | {w['seconds_per_epoch']:.1f} | "
+                     f"{w['images_per_second']:.0f} | "
+                     + (f"{finder:.1f}" if finder > 0 else "none") + " |")
+    return lines
+
+
+def step_time_line(payload: dict[str, Any]) -> list[str]:
+    t = payload.get("step_time")
+    if not t:
+        return []
+    return ["", f"Training step alone (same net, SGD momentum 0.9, batch "
+                f"{payload['settings']['batch_size']}, each framework's own input pipeline, "
+                f"measured in turn): Keras 3 on the torch backend "
+                f"{1000 * t['keras_torch_backend']:.1f} ms, native PyTorch "
+                f"{1000 * t['pytorch']:.1f} ms ({t['keras_over_pytorch']:.2f}×)."]
+
+
+def settings_line(payload: dict[str, Any]) -> str:
+    s = payload["settings"]
+    system = payload.get("system", {})
+    return (
+        f"{s['dataset']}, `simple_cnn` ({s['parameters']} parameters, the same net in Keras "
+        f"and PyTorch), batch {s['batch_size']}, {s['train_examples']} training / "
+        f"{s['val_examples']} validation / {s['test_examples']} test images (the pipeline's "
+        f"split, per seed), seeds {', '.join(map(str, s['seeds']))}, "
+        f"{system.get('cpus', '?')} CPUs. Test accuracy (%, mean ± std over seeds) is measured "
+        "once per trained model; every choice (LR finder, validation) uses training and "
+        "validation data only. Each recipe uses its tool's documented defaults and its own LR "
+        "finder; the settings of every run are in `benchmarks/results/peers.json`. Recipes ran "
+        "one after another, never concurrently."
+    )
+
+
+def render(payload: dict[str, Any], image: str = PLOT) -> list[str]:
+    return [
+        settings_line(payload),
+        "",
+        *accuracy_table(payload),
+        "",
+        "Wall time per epoch (validation included; LR finder not included), same net, "
+        "measured in turn:",
+        "",
+        *wall_time_table(payload),
+        *step_time_line(payload),
+        "",
+        f"![Test accuracy against epochs per recipe]({image})",
+    ]
+
+
+def update_markdown(path: Path, lines: list[str]) -> None:
+    """Replace the block between the markers of ``path`` with ``lines`` (atomically)."""
+    text = Path(path).read_text(encoding="utf-8")
+    if START not in text or END not in text or text.index(START) > text.index(END):
+        raise SystemExit(f"{path} has no '{START}' ... '{END}' block to replace; add the two "
+                         "lines where the peers table belongs")
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    from superconverge.io import atomic_write_text
+
+    atomic_write_text(path, head + START + "\n" + "\n".join(lines) + "\n" + END + tail)
+
+
+def main(argv: list[str] | None = None) -> int:
+    here = Path(__file__).resolve().parent
+    results = here.parent / "results"
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--results-dir", default=str(results), help=f"where {SOURCE} is")
+    p.add_argument("--readme", default=None, help="replace the peers block of this file")
+    args = p.parse_args(argv)
+    source = Path(args.results_dir) / SOURCE
+    if not source.exists():
+        raise SystemExit(f"{source} does not exist: run benchmarks/peers/run.sh first")
+    payload = json.loads(source.read_text(encoding="utf-8"))
+    lines = render(payload, PLOT)
+    if args.readme:
+        readme = Path(args.readme)
+        image = Path(os.path.relpath(Path(args.results_dir) / PLOT,
+                                     readme.resolve().parent)).as_posix()
+        update_markdown(readme, render(payload, image))
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
