@@ -468,6 +468,9 @@ class Pipeline:
         bounds["bn_momentum"] = self.bn_momentum()
         bounds["weight_decay"] = self.weight_decay()
         bounds["low_confidence"] = float(bounds["confidence"]) < LOW_CONFIDENCE
+        # the training the bounds are for (the pick itself does not depend on it yet)
+        bounds["planned_epochs"] = self.epochs()
+        bounds["planned_steps"] = self.epochs() * self.steps_per_epoch()
         atomic_write_json(self.directory.bounds, bounds)
         if bounds["low_confidence"]:
             logger.warning(

@@ -197,7 +197,8 @@ def write_report(run_dir: str | Path) -> Path:
             f"(method <code>{_fmt(bounds.get('method'))}</code>, confidence "
             f"{_number(bounds.get('confidence'), '.2f')}); batch-norm momentum "
             f"{_fmt(bounds.get('bn_momentum'))}, weight decay {_fmt(bounds.get('weight_decay'))}"
-            "</p>"
+            f"; for {_fmt(bounds.get('planned_epochs'))} epochs "
+            f"({_fmt(bounds.get('planned_steps'))} optimizer steps)</p>"
         )
         sections.append(f"<p class='reason'>{_fmt(bounds.get('reason'))}</p>")
         sections.append(

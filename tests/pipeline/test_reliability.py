@@ -250,6 +250,9 @@ def test_a_wall_clock_budget_plans_the_epochs_from_the_range_test(tmp_path):
     assert schedule["total_steps"] == expected.epochs * 14
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["budget"]["planned_epochs"] == expected.epochs
+    bounds = json.loads((run_dir / "bounds.json").read_text())
+    assert (bounds["planned_epochs"], bounds["planned_steps"]) == (expected.epochs,
+                                                                    expected.epochs * 14)
     assert "Wall-clock budget" in (run_dir / "report.html").read_text()
 
 
