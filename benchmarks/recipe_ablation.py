@@ -241,6 +241,18 @@ def markdown(payload: dict[str, Any]) -> list[str]:
                         f"({100 * v['test_minus_baseline']:+.2f})"
                         for k, v in sorted(e["per_seed"].items(), key=lambda kv: int(kv[0])))
         lines.append(f"* `{e['variant']}`: {per}")
+    screened = [e for e in payload["summary"]
+                if {"0", "1"} <= {str(k) for k in e["per_seed"]} and e["variant"] != DEFAULT]
+    if screened:
+        def val01(e: dict[str, Any]) -> float:
+            per = {str(k): v for k, v in e["per_seed"].items()}
+            return (per["0"]["val"] + per["1"]["val"]) / 2
+
+        best = max(screened, key=val01)
+        lines += ["", f"Highest mean validation accuracy on the screening seeds 0 and 1: "
+                  f"`{best['variant']}` ({100 * val01(best):.2f}%)."]
+    lines += ["", "The training loss of a `label_smoothing` run is the smoothed loss (not "
+              "comparable with the others)."]
     loads = [r["load_average"] for r in payload["runs"] if r.get("load_average")]
     lines += [
         "",
