@@ -12,18 +12,31 @@ from typing import Any
 import tomllib
 
 from superconverge.defaults import (
+    BASELINE_BATCH_SIZE,
+    BASELINE_WEIGHT_DECAY,
     DIVERGENCE_FACTOR,
     MIN_LR_RATIO,
+    PIPELINE_BATCH_SIZE,
+    PIPELINE_EMA_MOMENTUM,
+    PIPELINE_LABEL_SMOOTHING,
     PIPELINE_MOMENTA,
     PIPELINE_NESTEROV,
+    PIPELINE_PRECISE_BN,
     PIPELINE_RANGE_START_LR,
+    PIPELINE_WEIGHT_DECAY,
     RANGE_END_LR,
 )
 from superconverge.errors import SuperconvergeError
 
 #: what a key meant in run directories written before the key existed (their config.json
 #: lacks it); any other missing key had the default it has today
-VALUES_BEFORE_THE_KEY_EXISTED: dict[str, Any] = {"nesterov": False}
+VALUES_BEFORE_THE_KEY_EXISTED: dict[str, Any] = {
+    "nesterov": False, "label_smoothing": 0.0, "ema_momentum": None, "precise_bn": False,
+}
+#: keys whose value, in a config.json from before they existed, was another key's
+SAME_AS_BEFORE_THE_KEY_EXISTED: dict[str, str] = {
+    "baseline_batch_size": "batch_size", "baseline_weight_decay": "weight_decay",
+}
 
 
 class ConfigError(SuperconvergeError, ValueError):
@@ -75,7 +88,7 @@ class RunConfig:
     image_size: int | None = None
     color_mode: str = "rgb"
     seed: int = 0
-    batch_size: int = 128
+    batch_size: int = PIPELINE_BATCH_SIZE
     # one-cycle training; with budget_seconds, the epochs that fit it replace `epochs`
     epochs: int = 4
     budget_seconds: float | None = None
@@ -83,7 +96,7 @@ class RunConfig:
     min_lr_ratio: float = MIN_LR_RATIO
     suggest_method: str = "auto"
     momentum: tuple[float, float] = PIPELINE_MOMENTA
-    weight_decay: float = 5e-4
+    weight_decay: float = PIPELINE_WEIGHT_DECAY
     bn_momentum: float | None = None
     tune: bool = False
     # recipe levers (see the class docstring)
@@ -91,9 +104,9 @@ class RunConfig:
     optimizer: str = "sgd"
     adamw_weight_decay: float = 0.05
     nesterov: bool | None = PIPELINE_NESTEROV
-    label_smoothing: float = 0.0
-    ema_momentum: float | None = None
-    precise_bn: bool = False
+    label_smoothing: float = PIPELINE_LABEL_SMOOTHING
+    ema_momentum: float | None = PIPELINE_EMA_MOMENTUM
+    precise_bn: bool = PIPELINE_PRECISE_BN
     train_flip: bool = False
     tta_flip: bool = False
     # "float32", or "mixed_bfloat16" (bfloat16 compute, float32 variables)
@@ -103,10 +116,13 @@ class RunConfig:
     range_end_lr: float = RANGE_END_LR
     range_steps: int | None = None
     range_diverge: float = DIVERGENCE_FACTOR
-    # baseline: SGD momentum 0.9, LR divided by 10 at 50% and 75% of its epochs
+    # baseline: SGD momentum 0.9, LR divided by 10 at 50% and 75% of its epochs, the usual
+    # batch and weight decay (its own keys: the one-cycle recipe's never weaken it)
     baseline_epochs: int = 20
     baseline_lr: float = 0.1
     baseline_momentum: float = 0.9
+    baseline_batch_size: int = BASELINE_BATCH_SIZE
+    baseline_weight_decay: float = BASELINE_WEIGHT_DECAY
     # output
     out: str = "runs/default"
 
@@ -170,6 +186,11 @@ def saved_defaults(saved: Mapping[str, Any]) -> dict[str, Any]:
     out = {}
     for field in dataclasses.fields(RunConfig):
         if field.name in saved:
+            continue
+        if field.name in SAME_AS_BEFORE_THE_KEY_EXISTED and (
+            SAME_AS_BEFORE_THE_KEY_EXISTED[field.name] in saved
+        ):
+            out[field.name] = saved[SAME_AS_BEFORE_THE_KEY_EXISTED[field.name]]
             continue
         value = VALUES_BEFORE_THE_KEY_EXISTED.get(field.name, field.default)
         out[field.name] = list(value) if isinstance(value, tuple) else value
@@ -262,6 +283,9 @@ def validate(config: RunConfig) -> None:
             raise ConfigError(f"{name} must be a non-empty string, got {getattr(config, name)!r}")
     _positive_int(config, "epochs")
     _positive_int(config, "batch_size")
+    _positive_int(config, "baseline_batch_size")
+    if config.baseline_weight_decay < 0:
+        raise ConfigError(f"baseline_weight_decay must be >= 0, got {config.baseline_weight_decay}")
     _positive_int(config, "baseline_epochs", minimum=0)
     _positive_int(config, "train_subset", allow_none=True)
     _positive_int(config, "range_steps", allow_none=True, minimum=10)

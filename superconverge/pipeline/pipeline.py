@@ -206,8 +206,9 @@ class Pipeline:
         return {"color_mode": self.config.color_mode,
                 "image_size": None if size is None else (size, size)}
 
-    def steps_per_epoch(self) -> int:
-        return math.ceil(len(self.data.train) / self.config.batch_size)
+    def steps_per_epoch(self, batch_size: int | None = None) -> int:
+        """Optimizer steps per epoch at ``batch_size`` (default: one-cycle's)."""
+        return math.ceil(len(self.data.train) / (batch_size or self.config.batch_size))
 
     def epochs(self) -> int:
         """One-cycle epochs: the budget's plan when ``budget_seconds`` is set, else
@@ -337,7 +338,8 @@ class Pipeline:
             loss = SparseSmoothedCrossentropy(self.config.label_smoothing)
         return compile_classifier(model, optimizer, loss=loss)
 
-    def _train_batches(self, augment: bool | None = None, *, flip: bool = False) -> Any:
+    def _train_batches(self, augment: bool | None = None, *, flip: bool = False,
+                       batch_size: int | None = None) -> Any:
         augment = self.config.augment if augment is None else augment
         if flip:
             from superconverge.data import Augmentation
@@ -345,7 +347,7 @@ class Pipeline:
             pad = self.data.augmentation.pad if augment and self.data.augmentation else 0
             augment = Augmentation(pad=pad, flip=True)
         return self.data.train_batches(
-            self.config.batch_size,
+            batch_size or self.config.batch_size,
             augment=augment,
             shuffle=True,
             seed=self.config.seed,
@@ -538,7 +540,8 @@ class Pipeline:
         from superconverge.pipeline.training import train_resumable
 
         epochs = self.config.baseline_epochs
-        steps = self.steps_per_epoch() * epochs
+        batch_size = self.config.baseline_batch_size
+        steps = self.steps_per_epoch(batch_size) * epochs
         lr = self.config.baseline_lr
         # the usual recipe: LR / 10 at 50% and again at 75% of the epochs
         schedule = keras.optimizers.schedules.PiecewiseConstantDecay(
@@ -546,14 +549,15 @@ class Pipeline:
         )
 
         def build() -> Any:
-            model = self.new_model(bn_momentum=0.99, weight_decay=self.config.weight_decay)
+            model = self.new_model(bn_momentum=0.99,
+                                   weight_decay=self.config.baseline_weight_decay)
             # the baseline is the usual recipe: none of the one-cycle levers
             return self.compile(
                 model, keras.optimizers.SGD(schedule, momentum=self.config.baseline_momentum),
                 smoothing=False,
             )
 
-        batches = self._train_batches()
+        batches = self._train_batches(batch_size=batch_size)
         outcome = train_resumable(
             "baseline",
             self.run_dir,

@@ -11,12 +11,20 @@ from superconverge.pipeline.config import ConfigError, RunConfig
 
 
 def test_defaults_are_the_measured_recipe():
-    # recipe_ablation.md: constant Nesterov 0.9 won on validation; the other levers stay off
+    # recipe_ablation.md: the combination that won on validation; the baseline keeps its own
     config = RunConfig()
     assert (config.lr_end, config.optimizer, config.nesterov, config.momentum,
-            config.label_smoothing, config.ema_momentum, config.precise_bn, config.train_flip,
-            config.tta_flip) == (
-        "annihilate", "sgd", None, (0.9, 0.9), 0.0, None, False, False, False)
+            config.batch_size, config.weight_decay, config.label_smoothing,
+            config.ema_momentum, config.precise_bn, config.train_flip, config.tta_flip) == (
+        "annihilate", "sgd", None, (0.9, 0.9), 64, 2.5e-4, 0.1, 0.995, True, False, False)
+    assert (config.baseline_batch_size, config.baseline_weight_decay) == (128, 5e-4)
+
+
+def test_an_older_run_directory_keeps_its_baseline_and_recipe():
+    old = {"dataset": "synthetic", "batch_size": 96, "weight_decay": 1e-3}
+    config = RunConfig.from_saved(old)
+    assert (config.baseline_batch_size, config.baseline_weight_decay) == (96, 1e-3)
+    assert (config.ema_momentum, config.precise_bn, config.label_smoothing) == (None, False, 0)
 
 
 def test_toml_keys(tmp_path):
