@@ -47,6 +47,9 @@ TASKS: dict[str, dict[str, Any]] = {
     "mnist1d_cnn": {"dataset": "mnist1d", "model": "simple_cnn"},
 }
 LANDMARKS = ("x_steep", "x_min", "x_basin", "x_rise", "x_div", "x_pick")
+#: the run settings that shape a range-test curve, recorded with the results
+RECIPE_KEYS = ("batch_size", "momentum", "nesterov", "weight_decay", "label_smoothing",
+               "optimizer", "train_subset", "range_start_lr", "range_end_lr", "epochs")
 logger = logging.getLogger(NAME)
 
 
@@ -59,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--range-steps", type=int, default=None, help="default: one epoch")
     p.add_argument("--train-subset", type=int, default=None,
                    help="override every task's training subset (smoke runs)")
+    p.add_argument("--set", default="", metavar="KEY=VALUE,...",
+                   help="RunConfig overrides for every task (recipe_ablation.py syntax), e.g. "
+                   "the settings of an earlier default")
     return p
 
 
@@ -70,6 +76,10 @@ def range_test(task: str, seed: int, args: argparse.Namespace) -> Any:
     if args.train_subset is not None:
         settings["train_subset"] = args.train_subset
     run_dir = Path(args.work_dir) / task / f"seed{seed}"
+    if args.set:
+        from recipe_ablation import parse_variant
+
+        settings.update(parse_variant(args.set))
     config = RunConfig(**settings, seed=seed, out=str(run_dir), baseline_epochs=0,
                        range_steps=args.range_steps)
     pipeline = Pipeline(config, quiet=True)
@@ -138,9 +148,13 @@ def main(argv: list[str] | None = None) -> None:
             method_picks = picks(result)
             rows.append({"seed": seed, "steps": len(result), "stop_reason": result.stop_reason,
                          "picks": method_picks, "landmarks": landmarks(result)})
+        from superconverge.io import read_json
+
+        saved = read_json(Path(args.work_dir) / task / f"seed{args.seeds[0]}" / "config.json")
         methods = sorted(rows[0]["picks"])
         payload["tasks"][task] = {
             "settings": TASKS[task],
+            "recipe": {k: saved.get(k) for k in RECIPE_KEYS},
             "runs": rows,
             "methods": {m: spread([None if r["picks"][m] is None else math.log10(r["picks"][m])
                                    for r in rows]) for m in methods},
@@ -162,8 +176,10 @@ def markdown(payload: dict[str, Any]) -> list[str]:
         "",
     ]
     for task, info in payload["tasks"].items():
-        lines += [f"## {task}", "", "| method | seeds | std (decades) | range (decades) | "
-                  "geometric-mean max LR |", "|---|---|---|---|---|"]
+        recipe = ", ".join(f"{k} {v}" for k, v in info.get("recipe", {}).items())
+        lines += [f"## {task}", "", f"Range-test settings: {recipe}.", "",
+                  "| method | seeds | std (decades) | range (decades) | geometric-mean max LR |",
+                  "|---|---|---|---|---|"]
         for method, s in sorted(info["methods"].items(),
                                 key=lambda kv: (kv[1]["std_decades"] is None,
                                                 kv[1]["std_decades"] or 0)):
