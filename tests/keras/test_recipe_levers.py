@@ -12,10 +12,14 @@ from superconverge.losses import SparseSmoothedCrossentropy, flip_tta_predict
 from superconverge.pipeline import Pipeline, RunConfig
 from superconverge.tuning.trial import precise_bn
 
+#: each test turns on the lever it is about; the others are off (not the pipeline's defaults)
+_LEVERS_OFF = {"ema_momentum": None, "precise_bn": False, "label_smoothing": 0.0}
+
 
 def _pipeline(tmp_path, **changes) -> Pipeline:
     return Pipeline(RunConfig(dataset="synthetic", seed=1, batch_size=64,
-                              out=str(tmp_path / "run"), **changes), quiet=True)
+                              out=str(tmp_path / "run"), **{**_LEVERS_OFF, **changes}),
+                    quiet=True)
 
 
 def test_label_smoothing_closed_form():
