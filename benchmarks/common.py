@@ -72,3 +72,18 @@ def run_is_finished(run_dir: Path) -> bool:
 
     state = RunDirectory(run_dir).state
     return state.exists() and bool(read_json(state)["stages"].get("evaluate", {}).get("done"))
+
+
+def geometric_interval(ratios: list[float]) -> tuple[float, float, float]:
+    """Geometric mean of ``ratios`` and its 95 % t-interval (of the mean log ratio)."""
+    import math
+    import statistics
+
+    from scipy import stats as scipy_stats
+
+    logs = [math.log(r) for r in ratios]
+    mean = statistics.fmean(logs)
+    if len(logs) < 2:
+        return math.exp(mean), float("nan"), float("nan")
+    half = scipy_stats.t.ppf(0.975, len(logs) - 1) * statistics.stdev(logs) / math.sqrt(len(logs))
+    return math.exp(mean), math.exp(mean - half), math.exp(mean + half)

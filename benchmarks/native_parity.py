@@ -21,7 +21,6 @@ Run it alone on the machine; it records the load average.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import statistics
 import sys
@@ -36,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE / "peers"))
 
-from common import system_info, write_results  # noqa: E402
+from common import geometric_interval, system_info, write_results  # noqa: E402
 
 NAME = "native_parity"
 BATCH = 128
@@ -99,17 +98,6 @@ def torch_stepper(x: Any, y: Any, steps: int) -> Any:
         return time.perf_counter() - started
 
     return run
-
-
-def geometric_interval(ratios: list[float]) -> tuple[float, float, float]:
-    from scipy import stats as scipy_stats
-
-    logs = [math.log(r) for r in ratios]
-    mean = statistics.fmean(logs)
-    if len(logs) < 2:
-        return math.exp(mean), float("nan"), float("nan")
-    half = scipy_stats.t.ppf(0.975, len(logs) - 1) * statistics.stdev(logs) / math.sqrt(len(logs))
-    return math.exp(mean), math.exp(mean - half), math.exp(mean + half)
 
 
 def main(argv: list[str] | None = None) -> None:

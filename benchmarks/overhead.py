@@ -23,7 +23,14 @@ import sys
 import time
 from pathlib import Path
 
-from common import BACKENDS, run_worker, stats, system_info, write_results
+from common import (
+    BACKENDS,
+    geometric_interval,
+    run_worker,
+    stats,
+    system_info,
+    write_results,
+)
 
 
 def _worker(steps: int, batch: int, repeats: int, rounds: int, seed: int) -> dict:
@@ -73,21 +80,6 @@ def round_ratios(plain: list[float], cycle: list[float], repeats: int) -> list[f
 
     return [statistics.median(cycle[i:i + repeats]) / statistics.median(plain[i:i + repeats])
             for i in range(0, min(len(plain), len(cycle)), repeats)]
-
-
-def geometric_interval(ratios: list[float]) -> tuple[float, float, float]:
-    """Geometric mean of ``ratios`` and its 95 % t-interval (of the mean log ratio)."""
-    import math
-    import statistics
-
-    from scipy import stats as scipy_stats
-
-    logs = [math.log(r) for r in ratios]
-    mean = statistics.fmean(logs)
-    if len(logs) < 2:
-        return math.exp(mean), float("nan"), float("nan")
-    half = scipy_stats.t.ppf(0.975, len(logs) - 1) * statistics.stdev(logs) / math.sqrt(len(logs))
-    return math.exp(mean), math.exp(mean - half), math.exp(mean + half)
 
 
 def main() -> None:
