@@ -46,7 +46,6 @@ class BudgetPlan:
     steps_per_epoch: int
     epoch_overhead_seconds: float
     epochs: int
-    planned_seconds: float
     margin: float
 
     @property
@@ -57,9 +56,13 @@ class BudgetPlan:
     def total_steps(self) -> int:
         return self.epochs * self.steps_per_epoch
 
+    @property
+    def planned_seconds(self) -> float:
+        return self.spent_seconds + self.epochs * self.epoch_seconds
+
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "epoch_seconds": self.epoch_seconds,
-                "total_steps": self.total_steps}
+                "total_steps": self.total_steps, "planned_seconds": self.planned_seconds}
 
     def summary(self) -> str:
         return (
@@ -137,6 +140,5 @@ def plan_epochs(
         steps_per_epoch=int(steps_per_epoch),
         epoch_overhead_seconds=float(epoch_overhead_seconds),
         epochs=int(epochs),
-        planned_seconds=float(spent_seconds + epochs * epoch),
         margin=float(margin),
     )

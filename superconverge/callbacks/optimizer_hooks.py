@@ -276,7 +276,7 @@ def attach(
     )
     if eager:
         hooks.tabulate()
-        hooks.position = host_step(optimizer) - hooks.step_offset
+        set_step_offset(optimizer, step_offset)  # the host-side position in the tables
         # always hooked: it advances the host-side position after each update
         _bind(optimizer, "_backend_update_step", _hooked_backend_update_step_eager)
     elif momentum_schedule is not None:

@@ -55,6 +55,8 @@ _SWITCHES: dict[str, str] = {
     "--train-flip": "random horizontal flips in one-cycle training (flip-invariant data only)",
     "--tta-flip": "test-time flip augmentation for the one-cycle model",
 }
+#: switch flag -> its config key
+_SWITCH_KEYS = {flag: flag[2:].replace("-", "_") for flag in _SWITCHES}
 
 
 #: the configuration keys ``tune`` shares with ``run`` (its other flags are its own)
@@ -83,7 +85,7 @@ def add_config_options(parser: argparse.ArgumentParser,
     parser.add_argument("--force", action="store_true",
                         help="write into a non-empty folder that is not a run directory")
     for flag, text in _SWITCHES.items():
-        parser.add_argument(flag, dest=flag[2:].replace("-", "_"), action="store_true",
+        parser.add_argument(flag, dest=_SWITCH_KEYS[flag], action="store_true",
                             default=None, help=text)
 
 
@@ -115,8 +117,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     overrides = {key: getattr(args, key, None) for key, _, _ in _OPTIONS.values()}
-    for key in ("augment", "download", "tune",
-                *(flag[2:].replace("-", "_") for flag in _SWITCHES)):
+    for key in ("augment", "download", "tune", *_SWITCH_KEYS.values()):
         overrides[key] = getattr(args, key, None)
     if getattr(args, "no_baseline", False):
         overrides["baseline_epochs"] = 0

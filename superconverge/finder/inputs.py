@@ -16,7 +16,14 @@ import numpy as np
 
 from superconverge.finder.errors import RangeTestError
 
-__all__ = ["check_inputs", "in_memory_arrays"]
+__all__ = ["check_inputs", "in_memory_arrays", "is_array_like"]
+
+
+def is_array_like(x: Any) -> bool:
+    """NumPy-like arrays (or a structure of them) that ``fit`` slices into batches itself."""
+    leaves = keras.tree.flatten(x)
+    return bool(leaves) and all(hasattr(leaf, "shape") and hasattr(leaf, "__len__")
+                                for leaf in leaves)
 
 
 def in_memory_arrays(x: Any, y: Any) -> tuple[list[Any], Any] | None:
@@ -25,10 +32,7 @@ def in_memory_arrays(x: Any, y: Any) -> tuple[list[Any], Any] | None:
 
     if isinstance(x, ArrayBatches):
         return [x.x], x.y
-    leaves = keras.tree.flatten(x)
-    if leaves and all(hasattr(leaf, "shape") and hasattr(leaf, "__len__") for leaf in leaves):
-        return leaves, y
-    return None
+    return (keras.tree.flatten(x), y) if is_array_like(x) else None
 
 
 def _output_width(model: keras.Model) -> int | None:

@@ -16,7 +16,7 @@ from superconverge.finder.callback import (
     check_steps_per_execution,
 )
 from superconverge.finder.errors import RangeTestError
-from superconverge.finder.inputs import check_inputs
+from superconverge.finder.inputs import check_inputs, is_array_like
 from superconverge.finder.result import RangeTestResult
 from superconverge.finder.state import TrainingState
 from superconverge.finder.sweep import check_beta, check_num_steps, check_sweep_args
@@ -28,12 +28,6 @@ DEFAULT_BATCH_SIZE = 32  # what model.fit uses for arrays when batch_size is Non
 
 def _is_tf_dataset(x: Any) -> bool:
     return type(x).__module__.startswith("tensorflow") and hasattr(x, "cardinality")
-
-
-def _is_array_like(x: Any) -> bool:
-    leaves = keras.tree.flatten(x)
-    return bool(leaves) and all(hasattr(leaf, "shape") and hasattr(leaf, "__len__")
-                                for leaf in leaves)
 
 
 def batches_per_epoch(x: Any, batch_size: int | None) -> int | None:
@@ -53,7 +47,7 @@ def batches_per_epoch(x: Any, batch_size: int | None) -> int | None:
         if card == 0:
             raise RangeTestError("The tf.data.Dataset is empty (cardinality 0).")
         return card if card > 0 else None  # -1 infinite, -2 unknown
-    if _is_array_like(x):
+    if is_array_like(x):
         n = len(keras.tree.flatten(x)[0])
         if n == 0:
             raise RangeTestError("The training data is empty (0 samples).")
@@ -72,7 +66,7 @@ def _first_batch(x: Any, y: Any, batch_size: int | None) -> Any:
         return x[0]
     if _is_tf_dataset(x):
         return next(iter(x))
-    if _is_array_like(x):
+    if is_array_like(x):
         bs = batch_size or DEFAULT_BATCH_SIZE
         xb = keras.tree.map_structure(lambda a: a[:bs], x)
         yb = None if y is None else keras.tree.map_structure(lambda a: a[:bs], y)
@@ -216,7 +210,7 @@ def lr_range_test(
         validation_batches=validation_batches,
         validation_batch_size=validation_batch_size or batch_size,
     )
-    if _is_array_like(x):
+    if is_array_like(x):
         cb.batch_size = int(batch_size or DEFAULT_BATCH_SIZE)
     else:
         cb.batch_size = batch_size
@@ -229,7 +223,7 @@ def lr_range_test(
         fit_kwargs: dict[str, Any] = {"epochs": math.ceil(steps / nb), "steps_per_epoch": None}
     else:
         fit_kwargs = {"epochs": 1, "steps_per_epoch": steps}
-    if _is_array_like(x):
+    if is_array_like(x):
         fit_kwargs["batch_size"] = batch_size
         fit_kwargs["shuffle"] = shuffle
     else:

@@ -130,6 +130,11 @@ class Pipeline:
         state.pop("failed", None)
         atomic_write_json(self.state_path, state)
 
+    def stage_seconds(self, *stages: str) -> float:
+        """Seconds the finished ``stages`` took, from ``state.json`` (0 for one not run)."""
+        recorded = self.state()["stages"]
+        return sum(float(recorded.get(name, {}).get("seconds", 0.0)) for name in stages)
+
     def _mark_failed(self, stage: str, error: BaseException) -> None:
         """Record the failed stage, so that a corrected configuration may start over."""
         if not self.run_dir.is_dir():
@@ -226,9 +231,7 @@ class Pipeline:
         step = None if result is None else result.metadata.get("seconds_per_step")
         if step is None:
             step = self.measure_step_seconds()
-        stages = self.state()["stages"]
-        spent = sum(float(stages.get(name, {}).get("seconds", 0.0))
-                    for name in ("prepare", "tune", "range_test"))
+        spent = self.stage_seconds("prepare", "tune", "range_test")
         batch = self.config.batch_size
         # validation once per epoch (inference: about a third of a training step per batch)
         overhead = math.ceil(len(self.data.val) / batch) * step / 3
@@ -618,15 +621,11 @@ class Pipeline:
                 "epochs": training["epochs"],
                 "wall_time": training["wall_time"],
             }
-        range_test_seconds = float(
-            self.state()["stages"].get("range_test", {}).get("seconds", 0.0)
-        )
+        range_test_seconds = self.stage_seconds("range_test")
         if "one_cycle" in metrics:
             metrics["one_cycle"]["range_test_seconds"] = range_test_seconds
         if self.config.budget_seconds is not None and self.directory.budget.exists():
-            stages = self.state()["stages"]
-            actual = sum(float(stages.get(name, {}).get("seconds", 0.0))
-                         for name in ("prepare", "tune", "range_test", "bounds", "one_cycle"))
+            actual = self.stage_seconds("prepare", "tune", "range_test", "bounds", "one_cycle")
             plan = read_json(self.directory.budget)
             metrics["budget"] = {
                 "budget_seconds": plan["budget_seconds"],
