@@ -15,14 +15,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: common.py
 import numpy as np
+from common import system_info as _machine_info
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -184,21 +186,13 @@ def read_step_times(out_dir: Path) -> list[dict[str, Any]]:
 
 
 def system_info() -> dict[str, Any]:
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    threads = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS") if k in os.environ}
-    try:
-        load = os.getloadavg()
-    except OSError:
-        load = None
-    return {"python": platform.python_version(), "cpus": os.cpu_count(), "cpu": cpu,
-            "platform": platform.platform(), "thread_env": threads, "loadavg_at_start": load}
+    """The benchmarks' machine record (``benchmarks/common.py``, stdlib only, so both venvs
+    import it) with the thread settings this harness runs under."""
+    info = _machine_info()
+    info["thread_env"] = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+                          if k in os.environ}
+    info["loadavg_at_start"] = info["load_average"]
+    return info
 
 
 def worker_args(venv: str, argv: Sequence[str] | None = None,
