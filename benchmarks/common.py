@@ -87,3 +87,18 @@ def geometric_interval(ratios: list[float]) -> tuple[float, float, float]:
         return math.exp(mean), float("nan"), float("nan")
     half = scipy_stats.t.ppf(0.975, len(logs) - 1) * statistics.stdev(logs) / math.sqrt(len(logs))
     return math.exp(mean), math.exp(mean - half), math.exp(mean + half)
+
+
+def replace_block(path: Path, start: str, end: str, lines: Sequence[str], what: str) -> None:
+    """Replace the lines between the markers ``start`` and ``end`` of the Markdown file
+    ``path`` with ``lines`` (atomically); a file without the block stops with a message
+    saying where ``what`` belongs."""
+    from superconverge.io import atomic_write_text
+
+    text = Path(path).read_text(encoding="utf-8")
+    if start not in text or end not in text or text.index(start) > text.index(end):
+        raise SystemExit(f"{path} has no '{start}' ... '{end}' block to replace; add the two "
+                         f"lines where {what} belongs")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    atomic_write_text(path, head + start + "\n" + "\n".join(lines) + "\n" + end + tail)

@@ -28,6 +28,9 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from common import replace_block  # noqa: E402
+
 RESULTS = HERE / "results"
 SOURCE = "epoch_economy.json"
 TABLE = "headline.md"
@@ -166,15 +169,7 @@ def plot(payload: dict[str, Any], path: Path) -> Path:
 
 
 def update_readme(readme: Path, lines: list[str]) -> None:
-    text = readme.read_text(encoding="utf-8")
-    if START not in text or END not in text or text.index(START) > text.index(END):
-        raise SystemExit(f"{readme} has no '{START}' ... '{END}' block to replace; add the two "
-                         "lines where the headline table belongs")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    from superconverge.io import atomic_write_text
-
-    atomic_write_text(readme, head + START + "\n" + "\n".join(lines) + "\n" + END + tail)
+    replace_block(readme, START, END, lines, "the headline table")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,6 +16,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: common.py
+from common import replace_block
+
 START, END = "<!-- peers:start -->", "<!-- peers:end -->"
 SOURCE, TABLE, PLOT = "peers.json", "peers.md", "peers_accuracy.png"
 
@@ -106,15 +109,7 @@ def render(payload: dict[str, Any], image: str = PLOT) -> list[str]:
 
 def update_markdown(path: Path, lines: list[str]) -> None:
     """Replace the block between the markers of ``path`` with ``lines`` (atomically)."""
-    text = Path(path).read_text(encoding="utf-8")
-    if START not in text or END not in text or text.index(START) > text.index(END):
-        raise SystemExit(f"{path} has no '{START}' ... '{END}' block to replace; add the two "
-                         "lines where the peers table belongs")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    from superconverge.io import atomic_write_text
-
-    atomic_write_text(path, head + START + "\n" + "\n".join(lines) + "\n" + END + tail)
+    replace_block(path, START, END, lines, "the peers table")
 
 
 def main(argv: list[str] | None = None) -> int:
