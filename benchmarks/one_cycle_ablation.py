@@ -69,18 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def parse_variant(text: str) -> dict[str, float]:
     """``"weight_decay=1e-4,max_lr=0.3"`` → ``{"weight_decay": 1e-4, "max_lr": 0.3}``."""
-    out: dict[str, float] = {}
-    for part in text.split(","):
-        key, sep, value = part.partition("=")
-        key = key.strip().replace("-", "_")
-        if not sep or key not in VARIANT_FIELDS:
-            raise argparse.ArgumentTypeError(
-                f"{part!r}: expected key=value with key in {sorted(VARIANT_FIELDS)}")
-        try:
-            out[key] = VARIANT_FIELDS[key](value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{part!r}: {value!r} is not a number") from None
-    return out
+    from recipe_ablation import parse_variant as parse
+
+    return parse(text, VARIANT_FIELDS)
 
 
 def variant_label(variant: dict[str, float]) -> str:

@@ -78,19 +78,21 @@ VARIANT_FIELDS: dict[str, Any] = {
 }
 
 
-def parse_variant(text: str) -> dict[str, Any]:
-    """``"key=value,..."``; ``"default"`` = no change (today's default, rerun)."""
+def parse_variant(text: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``"key=value,..."`` over ``fields`` (default: :data:`VARIANT_FIELDS`, key → parser);
+    ``"default"`` = no change (today's default, rerun)."""
+    fields = VARIANT_FIELDS if fields is None else fields
     out: dict[str, Any] = {}
     if text == DEFAULT:
         return out
     for part in text.split(","):
         key, sep, value = part.partition("=")
         key = key.strip().replace("-", "_")
-        if not sep or key not in VARIANT_FIELDS:
+        if not sep or key not in fields:
             raise argparse.ArgumentTypeError(
-                f"{part!r}: expected key=value with key in {sorted(VARIANT_FIELDS)}")
+                f"{part!r}: expected key=value with key in {sorted(fields)}")
         try:
-            out[key] = VARIANT_FIELDS[key](value)
+            out[key] = fields[key](value)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{part!r}: cannot read {value!r}") from None
     return out
