@@ -33,6 +33,8 @@ DATA_DIR = HERE / "data"
 SPLIT_FILE = DATA_DIR / "fashion_mnist_split.npz"
 NAME = "peers"
 RUNS_SUBDIR = "peers"  # OUT/peers/<one file per run>
+#: OUT/peers_timing/peers/: the timing pass (every recipe once, alone on the machine)
+TIMING_SUBDIR = "peers_timing"
 DEFAULT_WORK = REPO / "runs" / "peers"  # pipeline run directories (git-ignored)
 
 BATCH_SIZE = 128

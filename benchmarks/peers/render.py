@@ -70,7 +70,7 @@ def step_time_line(payload: dict[str, Any]) -> list[str]:
         return []
     return ["", f"Training step alone (same net, SGD momentum 0.9, batch "
                 f"{payload['settings']['batch_size']}, each framework's own input pipeline, "
-                f"measured in turn): Keras 3 on the torch backend "
+                f"measured in turn in the same pass): Keras 3 on the torch backend "
                 f"{1000 * t['keras_torch_backend']:.1f} ms, native PyTorch "
                 f"{1000 * t['pytorch']:.1f} ms ({t['keras_over_pytorch']:.2f}×)."]
 
@@ -86,9 +86,35 @@ def settings_line(payload: dict[str, Any]) -> str:
         f"{system.get('cpus', '?')} CPUs. Test accuracy (%, mean ± std over seeds) is measured "
         "once per trained model; every choice (LR finder, validation) uses training and "
         "validation data only. Each recipe uses its tool's documented defaults and its own LR "
-        "finder; the settings of every run are in `benchmarks/results/peers.json`. Recipes ran "
-        "one after another, never concurrently."
+        "finder; the settings of every run are in `benchmarks/results/peers.json`. "
+        + machine_sentence("Accuracy runs", payload.get("accuracy_machine"))
     )
+
+
+def machine_sentence(what: str, machine: dict[str, Any] | None) -> str:
+    """How the runs shared the machine: thread settings and start-time load averages."""
+    if not machine:
+        return f"{what}: one at a time."
+    threads = ", ".join(" ".join(f"{k}={v}" for k, v in sorted(t.items())) or "default threads"
+                        for t in machine.get("thread_env", [])) or "default threads"
+    load = machine.get("load_average_1min")
+    load_text = f"1-minute load average at the start {load[0]:.2f}–{load[1]:.2f}" if load else \
+        "load average not recorded"
+    return f"{what}: {machine['runs']} runs, one at a time per process ({threads}; {load_text})."
+
+
+def timing_heading(payload: dict[str, Any]) -> str:
+    timing = payload.get("timing") or {}
+    if timing.get("source") == "timing pass":
+        budgets = ", ".join(map(str, timing.get("budgets", [])))
+        seeds = ", ".join(map(str, timing.get("seeds", [])))
+        return ("Wall time per epoch (validation included; LR finder not included), same net, "
+                f"from the timing pass: every recipe once (E = {budgets}, seed {seeds}), one "
+                "after another, nothing else running. "
+                + machine_sentence("Timing pass", timing) + ":")
+    return ("Wall time per epoch (validation included; LR finder not included), same net, from "
+            "the accuracy runs. " + machine_sentence("They ran", timing or None)
+            + " Compare these only when the load average stayed near or below 1:")
 
 
 def render(payload: dict[str, Any], image: str = PLOT) -> list[str]:
@@ -97,8 +123,7 @@ def render(payload: dict[str, Any], image: str = PLOT) -> list[str]:
         "",
         *accuracy_table(payload),
         "",
-        "Wall time per epoch (validation included; LR finder not included), same net, "
-        "measured in turn:",
+        timing_heading(payload),
         "",
         *wall_time_table(payload),
         *step_time_line(payload),

@@ -278,3 +278,33 @@ def test_project_readme_has_the_peers_block():
     text = (PEERS.parents[1] / "README.md").read_text(encoding="utf-8")
     assert text.count(render.START) == 1 and text.count(render.END) == 1
     assert text.index(render.START) < text.index(render.END)
+
+
+def test_wall_times_come_from_the_timing_pass_when_there_is_one():
+    """Accuracy runs that shared the machine keep their accuracies, but the wall-time table is
+    the timing pass's (every recipe once, alone), and the text says where each came from."""
+    payload = _payload()
+    accuracy_only = "\n".join(render.render(payload))
+    assert "from the accuracy runs" in accuracy_only and "| 2.0 | 27000 |" in accuracy_only
+
+    runs = payload["runs"]
+    for r in runs:
+        r["system"] = {"loadavg_at_start": [2.6, 2.0, 1.9], "thread_env": {"OMP_NUM_THREADS": "1"}}
+    timing = []
+    for recipe in ("superconverge", "fastai"):
+        t = _fake_record(recipe, 2, 0, None)
+        t.update(recipe=recipe, epochs=2, seed=0, train_examples=54000, seconds_per_epoch=1.5,
+                 framework=peers_common.RECIPES[recipe]["framework"],
+                 system={"loadavg_at_start": [0.4, 0.5, 0.9], "thread_env": {}})
+        timing.append(t)
+    steps = [{"framework": "keras", "seconds_per_step": 0.03},
+             {"framework": "pytorch", "seconds_per_step": 0.025}]
+    timed = report.summarize(runs, {"total": 70746}, None, timing, steps)
+    text = "\n".join(render.render(timed))
+    assert [w["seconds_per_epoch"] for w in timed["wall_time"]] == [1.5, 1.5]
+    assert "| 1.5 | 36000 |" in text and "| 2.0 | 27000 |" not in text
+    assert "from the timing pass" in text and "load average at the start 0.40–0.40" in text
+    assert "Accuracy runs: 8 runs" in text and "OMP_NUM_THREADS=1" in text and "2.60–2.60" in text
+    assert timed["step_time"]["keras_over_pytorch"] == pytest.approx(1.2)
+    # the accuracy cells are untouched by the timing pass
+    assert timed["summary"] == payload["summary"]
