@@ -5,7 +5,7 @@ The harness of ``one_cycle_ablation.py`` (the epoch-economy configuration of a s
 one-cycle run in ``epoch_economy.json``), for the levers that became config fields:
 ``lr_end``, ``nesterov``, ``momentum``, ``weight_decay``, ``optimizer``/``adamw_weight_decay``,
 ``label_smoothing``, ``ema_momentum``, ``precise_bn``, ``bn_momentum``, ``batch_size``,
-``train_flip``, ``tta_flip`` (and ``max_lr``, ``min_lr_ratio``).
+``train_flip``, ``tta_flip``, ``precision`` (and ``max_lr``, ``min_lr_ratio``).
 
 Choices are made on **validation** accuracy (the final one-cycle model's, after any weight
 averaging / BN recalibration / TTA, on the 10% hold-out); the test accuracy is measured once per
@@ -74,7 +74,7 @@ VARIANT_FIELDS: dict[str, Any] = {
     "bn_momentum": _optional_float, "batch_size": int, "lr_end": str, "optimizer": str,
     "adamw_weight_decay": float, "nesterov": _bool, "momentum": _momentum,
     "label_smoothing": float, "ema_momentum": _optional_float, "precise_bn": _bool,
-    "train_flip": _bool, "tta_flip": _bool,
+    "train_flip": _bool, "tta_flip": _bool, "precision": str,
 }
 
 
