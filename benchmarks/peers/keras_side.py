@@ -113,8 +113,11 @@ def dataset_splits(data: dict[str, Any], seed: int) -> Any:
 def pipeline(recipe: str, epochs: int, seed: int, data: dict[str, Any], work: Path) -> Any:
     from superconverge.pipeline import Pipeline, RunConfig
 
+    # superconverge runs as a user gets it, at its own default batch size; the recipes that
+    # borrow its range test (keras_cosine) train at the harness' batch like the peers
+    batch = {} if recipe == "superconverge" else {"batch_size": BATCH_SIZE}
     config = RunConfig(
-        dataset="fashion_mnist", seed=seed, batch_size=BATCH_SIZE, epochs=epochs,
+        dataset="fashion_mnist", seed=seed, epochs=epochs, **batch,
         baseline_epochs=0, validation_split=VALIDATION_SPLIT,
         train_subset=data["train_subset"],
         out=str(work / recipe / f"E{epochs}-seed{seed}"),
@@ -147,7 +150,7 @@ def train_superconverge(epochs: int, seed: int, data: dict[str, Any], work: Path
         "train_loss_per_epoch": history_column(history, "loss"),
         "lr": bounds["max_lr"], "lr_finder_seconds": finder_seconds(pipe),
         "train_seconds": metrics["wall_time"], "seconds_per_epoch": metrics["wall_time"] / epochs,
-        "run_dir": str(pipe.run_dir),
+        "run_dir": str(pipe.run_dir), "batch_size": pipe.config.batch_size,
         "settings": {
             "command": f"superconverge run --epochs {epochs} --baseline-epochs 0 (defaults)",
             "config": pipe.config.to_dict(),

@@ -232,7 +232,8 @@ def run_plan(args: argparse.Namespace,
         started = time.perf_counter()
         record = train_one(recipe, epochs, seed, data)
         record.update(
-            recipe=recipe, epochs=epochs, seed=seed, batch_size=BATCH_SIZE,
+            recipe=recipe, epochs=epochs, seed=seed,
+            batch_size=record.get("batch_size", BATCH_SIZE),
             train_examples=len(data["y_train"]), val_examples=len(data["y_val"]),
             test_examples=len(data["y_test"]), framework=RECIPES[recipe]["framework"],
             total_seconds=time.perf_counter() - started, versions=versions,

@@ -75,12 +75,21 @@ def step_time_line(payload: dict[str, Any]) -> list[str]:
                 f"{1000 * t['pytorch']:.1f} ms ({t['keras_over_pytorch']:.2f}×)."]
 
 
+def batch_text(settings: dict[str, Any]) -> str:
+    """'batch 128' or 'batch 128 (superconverge: its default, 64)' from the runs' batch sizes."""
+    common = settings["batch_size"]
+    others = [f"{name}: {', '.join(map(str, sizes))}"
+              for name, sizes in settings.get("batch_size_per_recipe", {}).items()
+              if sizes != [common]]
+    return f"batch {common}" + (f" ({'; '.join(others)}, its default)" if others else "")
+
+
 def settings_line(payload: dict[str, Any]) -> str:
     s = payload["settings"]
     system = payload.get("system", {})
     return (
         f"{s['dataset']}, `simple_cnn` ({s['parameters']} parameters, the same net in Keras "
-        f"and PyTorch), batch {s['batch_size']}, {s['train_examples']} training / "
+        f"and PyTorch), {batch_text(s)}, {s['train_examples']} training / "
         f"{s['val_examples']} validation / {s['test_examples']} test images (the pipeline's "
         f"split, per seed), seeds {', '.join(map(str, s['seeds']))}, "
         f"{system.get('cpus', '?')} CPUs. Test accuracy (%, mean ± std over seeds) is measured "

@@ -115,6 +115,8 @@ def summarize(runs: list[dict[str, Any]], params: dict[str, Any] | None = None,
     first = runs[0]
     settings = {
         "dataset": "fashion_mnist", "model": "simple_cnn", "batch_size": BATCH_SIZE,
+        "batch_size_per_recipe": {name: sorted({r.get("batch_size", BATCH_SIZE) for r in runs
+                                                if r["recipe"] == name}) for name in recipes},
         "budgets": budgets, "seeds": seeds,
         "train_examples": first["train_examples"], "val_examples": first["val_examples"],
         "test_examples": first["test_examples"],

@@ -308,3 +308,14 @@ def test_wall_times_come_from_the_timing_pass_when_there_is_one():
     assert timed["step_time"]["keras_over_pytorch"] == pytest.approx(1.2)
     # the accuracy cells are untouched by the timing pass
     assert timed["summary"] == payload["summary"]
+
+
+def test_a_recipe_at_its_own_batch_size_is_named_in_the_settings_line():
+    payload = _payload()
+    assert "batch 128, " in render.settings_line(payload)
+    runs = payload["runs"]
+    for r in runs:
+        if r["recipe"] == "superconverge":
+            r["batch_size"] = 64
+    text = render.settings_line(report.summarize(runs, {"total": 70746}))
+    assert "batch 128 (superconverge: 64, its default)" in text
