@@ -126,12 +126,46 @@ def timing_heading(payload: dict[str, Any]) -> str:
             + " Compare these only when the load average stayed near or below 1:")
 
 
+def standing_lines(payload: dict[str, Any], ours: str = "superconverge") -> list[str]:
+    """Per budget: superconverge's test accuracy minus each peer's, paired by seed (mean ±
+    sample std over the seeds both ran), and whether it is ahead of every peer on the mean."""
+    runs = payload.get("runs", [])
+    acc = {(r["recipe"], r["epochs"], r["seed"]): r["test_accuracy"] for r in runs}
+    recipes = payload["settings"]["recipes"]
+    lines = []
+    for epochs in payload["settings"]["budgets"]:
+        mine = {seed: a for (rec, e, seed), a in acc.items() if rec == ours and e == epochs}
+        if not mine:
+            continue
+        parts, behind = [], []
+        for peer in recipes:
+            if peer == ours:
+                continue
+            diffs = [100 * (mine[seed] - a) for (rec, e, seed), a in acc.items()
+                     if rec == peer and e == epochs and seed in mine]
+            if not diffs:
+                continue
+            mean = sum(diffs) / len(diffs)
+            std = (sum((d - mean) ** 2 for d in diffs) / (len(diffs) - 1)) ** 0.5 \
+                if len(diffs) > 1 else 0.0
+            parts.append(f"{peer} {mean:+.2f} ± {std:.2f}")
+            if mean < 0:
+                behind.append(peer)
+        verdict = ("ahead of every peer on the mean" if not behind
+                   else "behind " + ", ".join(behind) + " on the mean")
+        lines.append(f"* E = {epochs}: {verdict} (superconverge − peer, pp, paired by seed: "
+                     + "; ".join(parts) + ").")
+    return lines
+
+
 def render(payload: dict[str, Any], image: str = PLOT) -> list[str]:
+    standing = standing_lines(payload)
     return [
         settings_line(payload),
         "",
         *accuracy_table(payload),
         "",
+        *(["Where superconverge stands:", "", *standing, ""] if standing else []),
         timing_heading(payload),
         "",
         *wall_time_table(payload),

@@ -319,3 +319,16 @@ def test_a_recipe_at_its_own_batch_size_is_named_in_the_settings_line():
             r["batch_size"] = 64
     text = render.settings_line(report.summarize(runs, {"total": 70746}))
     assert "batch 128 (superconverge: 64, its default)" in text
+
+
+def test_standing_is_paired_by_seed_and_names_who_is_ahead():
+    payload = _payload()  # fastai is 5 points lower on every seed
+    lines = render.standing_lines(payload)
+    assert lines[0].startswith("* E = 2: ahead of every peer on the mean")
+    assert "fastai +5.00 ± 0.00" in lines[0]
+    for r in payload["runs"]:
+        if r["recipe"] == "fastai" and r["epochs"] == 4:
+            r["test_accuracy"] += 0.06 + 0.01 * r["seed"]
+    lines = render.standing_lines(payload)
+    assert lines[1].startswith("* E = 4: behind fastai on the mean")
+    assert "fastai -1.50 ± 0.71" in lines[1]
