@@ -1,19 +1,34 @@
-"""How good are the LR bounds methods at choosing One Cycle's max LR? (issue 4)
+"""How good are the LR bounds methods at choosing One Cycle's max LR, at several training
+budgets? (issues 4 and 19)
 
 For each task (a real data set with an architecture) and each seed:
 
 1. run the LR range test (one epoch at most, with a small validation sample so that Smith's
-   ``accuracy`` method can be scored too) and ask every registered method for its max LR;
-2. train a short One Cycle run (SGD, momentum 0.9 cycled by ``OneCycle``, min LR = max / 10,
-   the library's defaults) with each method's max LR and with every point of a log-spaced grid
-   of max LRs;
+   ``accuracy`` method can be scored too);
+2. for each budget (``--budgets``, in epochs; default 2, 4 and 8): ask every registered
+   method for its max LR, telling it the budget's number of optimizer steps
+   (``suggest(..., total_steps=...)``, as the pipeline does), and train a One Cycle run of
+   that many epochs with each method's max LR and with every point of a log-spaced grid of
+   max LRs (min LR = max / 10, the library's default);
 3. score each run by its accuracy on the **validation** split (the test split is never used).
 
-The range test, the grid runs and the method runs of one repetition share the seed: the same
+The range test and the grid and method runs of one repetition share the seed: the same
 initial weights (seeded initialisers) and the same batch order (``train_batches(seed=...)``),
-so a method's regret is paired with the grid of the same repetition:
+and one range test serves every budget, so a method's regret is paired with the grid of the
+same repetition and budget:
 
     regret = (best grid-point val accuracy − val accuracy at the method's max LR) × 100   [pp]
+
+and the move of the best grid LR from budget to budget is measured on the same seeds.
+
+**Momentum recipe** (``--momentum-recipe``, default ``nesterov``): SGD with constant Nesterov
+momentum 0.9 in the range test and in training, the pipeline's default recipe
+(``superconverge/defaults.py``), because the pipeline is what ``auto`` serves most: its pick
+is used there, with that optimizer, on every run that does not set ``max_lr``. ``cycled`` is
+this benchmark's recipe before issue 19 (plain momentum 0.9 in the range test, OneCycle's
+0.95→0.85 cycle in training); its cached runs keep their keys. The other parts of the
+pipeline's recipe (batch 64, weight decay, label smoothing, EMA, precise BN) are not used: these
+are short runs of small models, sized for a shared 2-CPU machine.
 
 A method *fails* on a curve when it raises, returns confidence 0, or returns a max LR at or
 beyond the edge of the LR range the test actually swept (clamped into it). A failed pick that
@@ -24,14 +39,17 @@ Tasks (sizes are flags): ``fmnist_cnn`` Fashion-MNIST + ``simple_cnn`` (BN CNN);
 ``fmnist_mlp`` Fashion-MNIST + a 784-256-128-10 ReLU MLP without batch norm; ``mnist1d_cnn``
 MNIST-1D + ``simple_cnn`` on 1-D signals; ``mnist1d_mlp`` MNIST-1D + the same MLP.
 
-    python benchmarks/lr_selection.py                              # everything (≈ 1 h, 2 CPUs)
-    python benchmarks/lr_selection.py --tasks fmnist_mlp --seeds 0 1 --grid-points 7
+    python benchmarks/lr_selection.py --tasks fmnist_cnn mnist1d_cnn   # 2, 4 and 8 epochs
     python benchmarks/lr_selection.py --aggregate-only             # rewrite outputs from cache
+    # the single-budget benchmark of issue 4, from its committed cache:
+    python benchmarks/lr_selection.py --task-epochs --momentum-recipe cycled \
+        --cache-dir benchmarks/results/lr_selection_cache --aggregate-only --out-dir /tmp/x
 
 Each task runs in its own subprocess (``--jobs`` at a time) under ``--backend``. Finished
 range tests and training runs are appended to ``--cache-dir``/<task>.jsonl (keyed by task,
-seed, LR and a fingerprint of every setting), so a crash or a rerun skips finished work.
-Writes benchmarks/results/lr_selection.{json,md} and lr_selection_<task>.png (``--out-dir``).
+seed, LR and a fingerprint of every setting and of the budget), so a crash or a rerun skips
+finished work, and adding a budget reuses the runs of the others. Writes
+benchmarks/results/lr_selection.{json,md} and lr_selection_<task>_<E>ep.png (``--out-dir``).
 """
 
 from __future__ import annotations
@@ -45,7 +63,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +75,7 @@ DEFAULT_CACHE = Path("/tmp/superconverge_lr_selection")
 #: the methods the target compares ``auto`` with
 HEURISTICS = ("valley", "steep", "minimum", "slide", "lightning")
 TARGET_PP = 0.5
+MOMENTUM_RECIPES = ("nesterov", "cycled")
 
 
 # ============================================================================ tasks
@@ -162,9 +181,21 @@ class RunConfig:
     range_val_batches: int = 4
     momentum: float = 0.9
     eval_batch_size: int = 512
+    #: ``"nesterov"``: constant Nesterov momentum (the pipeline's default recipe) in the range
+    #: test and in training; ``"cycled"``: plain momentum in the range test and OneCycle's
+    #: 0.95→0.85 cycle in training (this benchmark before issue 19)
+    momentum_recipe: str = "nesterov"
+
+    def __post_init__(self) -> None:
+        if self.momentum_recipe not in MOMENTUM_RECIPES:
+            raise ValueError(f"momentum_recipe must be one of {MOMENTUM_RECIPES}, "
+                             f"got {self.momentum_recipe!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        out = dict(self.__dict__)
+        if out["momentum_recipe"] == "cycled":  # the recipe before the field existed: the
+            del out["momentum_recipe"]          # fingerprints of its cached runs stay valid
+        return out
 
 
 def log_grid(lo: float, hi: float, n: int) -> list[float]:
@@ -179,7 +210,13 @@ def lr_key(lr: float) -> str:
     return f"{float(lr):.6g}"
 
 
-def fingerprint(spec: TaskSpec, cfg: RunConfig) -> str:
+def fingerprint(spec: TaskSpec, cfg: RunConfig, epochs: int | None = None) -> str:
+    """Settings fingerprint of the cache keys. Range tests use the task's own ``epochs``
+    (they do not depend on the budget, but their keys always held it); a training run uses
+    its budget, ``epochs``, so a run of E epochs has the same key whatever other budgets are
+    scored, and the single-budget runs cached before budgets existed are found again."""
+    if epochs is not None:
+        spec = replace(spec, epochs=int(epochs))
     blob = json.dumps({"task": spec.name, "epochs": spec.epochs, "config": dict(spec.config),
                        "run": cfg.to_dict()}, sort_keys=True)
     return hashlib.sha1(blob.encode()).hexdigest()[:10]
@@ -385,7 +422,8 @@ def train_key(task: str, seed: int, lr: float, fp: str) -> str:
 def _compile(model: Any, lr: float, cfg: RunConfig) -> None:
     import keras
 
-    model.compile(keras.optimizers.SGD(lr, momentum=cfg.momentum),
+    model.compile(keras.optimizers.SGD(lr, momentum=cfg.momentum,
+                                       nesterov=cfg.momentum_recipe == "nesterov"),
                   "sparse_categorical_crossentropy", metrics=["accuracy"])
 
 
@@ -407,21 +445,27 @@ def run_range_test(spec: TaskSpec, splits: Any, seed: int, cfg: RunConfig) -> An
     )
 
 
-def suggest_all(result: Any, methods: Iterable[str]) -> dict[str, dict[str, Any]]:
+def suggest_all(result: Any, methods: Iterable[str],
+                total_steps: int | None = None) -> dict[str, dict[str, Any]]:
+    """Every method's pick on one curve, for a training of ``total_steps`` optimizer steps
+    (``None``: not told, as before issue 19; only budget-aware methods use it)."""
     swept = (float(result.lrs[0]), float(result.lrs[-1]))
     out = {}
     for m in methods:
         try:
-            out[m] = classify_suggestion(result.suggest(method=m), swept=swept)
+            out[m] = classify_suggestion(result.suggest(method=m, total_steps=total_steps),
+                                         swept=swept)
         except Exception as exc:  # a method that raises is a failure, recorded as such
             out[m] = classify_suggestion(error=exc)
     return out
 
 
 def train_one_cycle(spec: TaskSpec, splits: Any, seed: int, max_lr: float,
-                    cfg: RunConfig) -> dict[str, Any]:
-    """One short One Cycle run from the repetition's initial weights and batch order; returns
-    validation accuracy/loss and the last epoch's training loss."""
+                    cfg: RunConfig, epochs: int | None = None) -> dict[str, Any]:
+    """One short One Cycle run of ``epochs`` (default: the task's) from the repetition's
+    initial weights and batch order; returns validation accuracy/loss and the last epoch's
+    training loss. The momentum follows ``cfg.momentum_recipe``."""
+    epochs = spec.epochs if epochs is None else int(epochs)
     import keras
 
     import superconverge as sc
@@ -430,8 +474,10 @@ def train_one_cycle(spec: TaskSpec, splits: Any, seed: int, max_lr: float,
     model = spec.build(splits.input_shape, splits.num_classes, seed)
     _compile(model, max_lr, cfg)
     hist = model.fit(
-        splits.train_batches(cfg.batch_size, shuffle=True, seed=seed), epochs=spec.epochs,
-        shuffle=False, verbose=0, callbacks=[sc.OneCycle(max_lr, epochs=spec.epochs)],
+        splits.train_batches(cfg.batch_size, shuffle=True, seed=seed), epochs=epochs,
+        shuffle=False, verbose=0,
+        callbacks=[sc.OneCycle(max_lr, epochs=epochs,
+                               cycle_momentum=cfg.momentum_recipe == "cycled")],
     )
     loss, acc = model.evaluate(*splits.val.as_tuple(), batch_size=cfg.eval_batch_size, verbose=0)
     train_loss = float(hist.history["loss"][-1])
@@ -442,17 +488,40 @@ def train_one_cycle(spec: TaskSpec, splits: Any, seed: int, max_lr: float,
     return {"val_acc": float(acc), "val_loss": finite(loss), "train_loss": finite(train_loss)}
 
 
-def refresh_suggestions(cache: Cache, rk: str, methods: Sequence[str]) -> dict[str, Any]:
-    """Every method's pick on the stored curve ``rk``, computed by the library as installed
-    now (a few milliseconds), so that a changed method is scored on the same curves without
-    rerunning the range tests; the cached record is updated when a pick changed."""
+def refresh_suggestions(cache: Cache, rk: str, methods: Sequence[str],
+                        total_steps: int | None = None) -> dict[str, Any]:
+    """Every method's pick on the stored curve ``rk`` for a training of ``total_steps``,
+    computed by the library as installed now (a few milliseconds), so that a changed method
+    is scored on the same curves without rerunning the range tests. The cached record (the
+    picks without a budget) is updated when such a pick changed."""
     from superconverge.finder import RangeTestResult
 
     rec = cache[rk]
-    fresh = suggest_all(RangeTestResult.from_dict(rec["curve"]), methods)
-    if any(rec["suggestions"].get(m) != fresh[m] for m in methods):
+    fresh = suggest_all(RangeTestResult.from_dict(rec["curve"]), methods, total_steps)
+    if total_steps is None and any(rec["suggestions"].get(m) != fresh[m] for m in methods):
         cache.add({**rec, "suggestions": {**rec["suggestions"], **fresh}})
     return fresh
+
+
+def steps_per_epoch(n_train: int, cfg: RunConfig) -> int:
+    return math.ceil(n_train / cfg.batch_size)
+
+
+def budget_plan(spec: TaskSpec, budgets: Sequence[int] | None,
+                spe: int) -> list[tuple[int, int | None]]:
+    """``(epochs, total_steps)`` of every budget scored. ``budgets=None``: the task's own
+    epochs only, with the methods not told the budget (the benchmark before issue 19);
+    otherwise each budget in epochs, the methods told its ``epochs × steps_per_epoch``
+    optimizer steps as the pipeline tells them."""
+    if budgets is None:
+        return [(spec.epochs, None)]
+    out = []
+    for e in budgets:
+        if int(e) < 1:
+            raise ValueError(f"a budget is a positive number of epochs, got {e!r}")
+        if int(e) not in [b for b, _ in out]:
+            out.append((int(e), int(e) * spe))
+    return out
 
 
 def run_task(
@@ -463,16 +532,24 @@ def run_task(
     methods: Sequence[str],
     cache: Cache,
     *,
+    budgets: Sequence[int] | None = None,
     deadline: float = math.inf,
     log: Callable[[str], None] = lambda s: None,
 ) -> dict[str, Any]:
     """Do (or resume) all the work of one task; everything lands in ``cache``. Seed by seed:
-    range test, the methods' picks, then the grid, so a deadline leaves whole repetitions."""
+    range test, then for each budget (:func:`budget_plan`, shortest first) the methods' picks
+    for that budget and the grid, so a deadline leaves whole repetitions (paired grids: one
+    range test per seed, grid runs at every budget from the same initial weights and batch
+    order)."""
     fp = fingerprint(spec, cfg)
     splits = spec.load()
+    spe = steps_per_epoch(len(splits.train), cfg)
+    plan = budget_plan(spec, budgets, spe)
     info = {"train": len(splits.train), "val": len(splits.val),
             "input_shape": list(splits.input_shape), "num_classes": splits.num_classes,
-            "fingerprint": fp, "stopped_by_deadline": False}
+            "fingerprint": fp, "steps_per_epoch": spe,
+            "budget_fingerprints": {str(e): fingerprint(spec, cfg, e) for e, _ in plan},
+            "stopped_by_deadline": False}
     for seed in seeds:
         rk = range_key(spec.name, seed, fp)
         if rk not in cache:
@@ -483,50 +560,113 @@ def run_task(
             result = run_range_test(spec, splits, seed, cfg)
             cache.add({"key": rk, "kind": "range", "task": spec.name, "seed": seed,
                        "curve": result.to_dict(), "suggestions": suggest_all(result, methods),
-                       "wall_s": time.time() - t, "cpu_s": time.process_time() - c})
+                       "wall_s": time.time() - t, "cpu_s": time.process_time() - c,
+                       "load_average": list(os.getloadavg())})
             log(f"{spec.name} seed {seed}: range test {result.summary()} "
                 f"({time.time() - t:.0f} s)")
-        sugg = refresh_suggestions(cache, rk, methods)
-        picks = [sugg[m]["max_lr"] for m in methods if sugg[m]["max_lr"] is not None]
-        todo: list[float] = []
-        for lr in [*picks, *grid]:
-            if lr_key(lr) not in {lr_key(v) for v in todo}:
-                todo.append(lr)
-        for lr in todo:
-            tk = train_key(spec.name, seed, lr, fp)
-            if tk in cache:
-                continue
-            if time.time() > deadline:
-                info["stopped_by_deadline"] = True
-                return info
-            t, c = time.time(), time.process_time()
-            res = train_one_cycle(spec, splits, seed, lr, cfg)
-            cache.add({"key": tk, "kind": "train", "task": spec.name, "seed": seed,
-                       "max_lr": float(lr), **res, "wall_s": time.time() - t,
-                       "cpu_s": time.process_time() - c})
-            log(f"{spec.name} seed {seed}: max_lr {lr:.4g} -> val acc {res['val_acc']:.4f} "
-                f"({time.time() - t:.0f} s)")
+        for epochs, total_steps in plan:
+            fpe = fingerprint(spec, cfg, epochs)
+            sugg = refresh_suggestions(cache, rk, methods, total_steps)
+            picks = [sugg[m]["max_lr"] for m in methods if sugg[m]["max_lr"] is not None]
+            todo: list[float] = []
+            for lr in [*picks, *grid]:
+                if lr_key(lr) not in {lr_key(v) for v in todo}:
+                    todo.append(lr)
+            for lr in todo:
+                tk = train_key(spec.name, seed, lr, fpe)
+                if tk in cache:
+                    continue
+                if time.time() > deadline:
+                    info["stopped_by_deadline"] = True
+                    return info
+                t, c = time.time(), time.process_time()
+                res = train_one_cycle(spec, splits, seed, lr, cfg, epochs)
+                cache.add({"key": tk, "kind": "train", "task": spec.name, "seed": seed,
+                           "max_lr": float(lr), "epochs": epochs, **res,
+                           "wall_s": time.time() - t, "cpu_s": time.process_time() - c,
+                           "load_average": list(os.getloadavg())})
+                log(f"{spec.name} seed {seed} {epochs} ep: max_lr {lr:.4g} -> val acc "
+                    f"{res['val_acc']:.4f} ({time.time() - t:.0f} s)")
     return info
 
 
 def collect(spec: TaskSpec, cfg: RunConfig, cache: Cache, seeds: Sequence[int],
-            methods: Sequence[str]) -> tuple:
-    """``(suggestions, accs, curves, timings)`` of one task from the cache."""
+            methods: Sequence[str], epochs: int | None = None,
+            total_steps: int | None = None) -> tuple:
+    """``(suggestions, accs, curves, timings)`` of one task and one budget (``epochs``,
+    default the task's; the methods told ``total_steps``) from the cache."""
     fp = fingerprint(spec, cfg)
+    fpe = fingerprint(spec, cfg, epochs)
     suggestions, curves, accs = {}, {}, {}
     timings = {"range_wall_s": [], "train_wall_s": [], "train_cpu_s": []}
     for seed in seeds:
         rk = range_key(spec.name, seed, fp)
         if rk in cache:
-            suggestions[seed] = refresh_suggestions(cache, rk, methods)
+            suggestions[seed] = refresh_suggestions(cache, rk, methods, total_steps)
             curves[seed] = cache[rk]["curve"]
             timings["range_wall_s"].append(cache[rk]["wall_s"])
     for rec in cache.records.values():
-        if rec["kind"] == "train" and rec["key"].endswith(f"|{fp}") and rec["seed"] in seeds:
+        if rec["kind"] == "train" and rec["key"].endswith(f"|{fpe}") and rec["seed"] in seeds:
             accs[(rec["seed"], lr_key(rec["max_lr"]))] = rec["val_acc"]
             timings["train_wall_s"].append(rec["wall_s"])
             timings["train_cpu_s"].append(rec["cpu_s"])
     return suggestions, accs, curves, timings
+
+
+def best_grid_x(grid: Sequence[float], accs: Sequence[float]) -> float:
+    """log10 of the best max LR on a log-spaced grid, refined by the parabola through the best
+    point and its two neighbours (its vertex, kept within half a grid step of the best point;
+    the edge point itself when the best is at an end)."""
+    x = np.log10(np.asarray(grid, dtype=float))
+    a = np.asarray(accs, dtype=float)
+    i = int(np.argmax(a))
+    if i == 0 or i == a.size - 1:
+        return float(x[i])
+    h = float(x[i + 1] - x[i])
+    den = a[i - 1] - 2 * a[i] + a[i + 1]
+    off = 0.0 if den >= 0 else 0.5 * (a[i - 1] - a[i + 1]) / den
+    return float(x[i] + h * min(max(off, -0.5), 0.5))
+
+
+def slope(xs: Sequence[float], ys: Sequence[float]) -> float | None:
+    """Least-squares slope of ``ys`` on ``xs`` (None with fewer than 2 distinct ``xs``)."""
+    xs_a, ys_a = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
+    if xs_a.size < 2 or np.ptp(xs_a) == 0:
+        return None
+    return float(np.polyfit(xs_a, ys_a, 1)[0])
+
+
+def budget_shift(grid: Sequence[float], by_budget: Mapping[int, Mapping[str, Any]],
+                 steps: Mapping[int, int]) -> dict[str, Any]:
+    """How the best grid max LR moves with the budget on one task.
+
+    ``by_budget``: epochs → :func:`score_task` result; ``steps``: epochs → optimizer steps.
+    Per seed scored at every budget: the refined best log10(max LR) (:func:`best_grid_x`) at
+    each budget and the least-squares slope of it on log2(steps), i.e. decades per doubling
+    of the training; their mean ± std over seeds; and the same slope of the best point of the
+    seed-mean accuracy curve."""
+    budgets = sorted(by_budget)
+    seeds = sorted(set.intersection(*(set(by_budget[e]["per_seed"]) for e in budgets))) \
+        if budgets else []
+    per_seed = {}
+    for s in seeds:
+        xb = {e: best_grid_x(grid, by_budget[e]["per_seed"][s]["grid_acc"]) for e in budgets}
+        per_seed[s] = {"best_log10_lr": {str(e): xb[e] for e in budgets},
+                       "decades_per_doubling": slope([math.log2(steps[e]) for e in budgets],
+                                                     [xb[e] for e in budgets])}
+    mean_x = {}
+    for e in budgets:
+        accs = [statistics.fmean(by_budget[e]["per_seed"][s]["grid_acc"][i] for s in seeds)
+                for i in range(len(grid))] if seeds else None
+        mean_x[e] = None if accs is None else best_grid_x(grid, accs)
+    slopes = [v["decades_per_doubling"] for v in per_seed.values()
+              if v["decades_per_doubling"] is not None]
+    mean_slope = (slope([math.log2(steps[e]) for e in budgets], [mean_x[e] for e in budgets])
+                  if seeds else None)
+    return {"budgets": budgets, "steps": {str(e): steps[e] for e in budgets}, "seeds": seeds,
+            "per_seed": per_seed, "decades_per_doubling": summary_stats(slopes),
+            "mean_curve_best_log10_lr": {str(e): mean_x[e] for e in budgets},
+            "mean_curve_decades_per_doubling": mean_slope}
 
 
 # ============================================================================ reporting
@@ -540,7 +680,8 @@ def _pm(st: Mapping[str, Any], spec: str = ".2f") -> str:
     return f"{st['mean']:{spec}} ± {st['std']:{spec}}"
 
 
-def curve_facts(curve: Mapping[str, Any], sugg: Mapping[str, Any]) -> dict[str, Any]:
+def curve_facts(curve: Mapping[str, Any], sugg: Mapping[str, Any],
+                total_steps: int | None = None) -> dict[str, Any]:
     """What a range-test curve looked like, from the ``auto`` analysis (for the report)."""
     from superconverge.finder import RangeTestResult
 
@@ -548,7 +689,7 @@ def curve_facts(curve: Mapping[str, Any], sugg: Mapping[str, Any]) -> dict[str, 
     facts: dict[str, Any] = {"steps": len(r), "planned": r.num_steps, "stop": r.stop_reason,
                              "last_lr": float(r.lrs[-1])}
     try:
-        s = r.suggest(method="auto")
+        s = r.suggest(method="auto", total_steps=total_steps)
         d = s.diagnostics
         facts.update({k: d.get(k) for k in ("min_loss_lr", "steepest_lr", "basin_start_lr",
                                               "rise_lr", "divergence_lr", "relative_depth")})
@@ -715,6 +856,54 @@ def plot_task(path: Path, name: str, grid: Sequence[float], sc: Mapping[str, Any
     fig.savefig(path, dpi=110)
 
 
+def plot_budgets(path: Path, grid: Sequence[float],
+                 tasks: Mapping[str, Mapping[str, Any]]) -> None:
+    """One panel per task: seed-mean validation accuracy against the grid max LR at each
+    budget (± std), the refined best LR of the mean curve (dotted) and auto's picks at that
+    budget (crosses, at their own accuracy)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    names = [t for t, v in tasks.items() if len(v["budgets"]) > 1]
+    if not names:
+        return
+    fig = Figure(figsize=(6 * len(names), 4.8), constrained_layout=True)
+    axes = fig.subplots(1, len(names), squeeze=False)[0]
+    cmap = matplotlib.colormaps["viridis"]
+    for ax, t in zip(axes, names):
+        budgets = tasks[t]["budgets"]
+        shift = tasks[t]["best_lr_shift"] or {}
+        for k, (e, v) in enumerate(budgets.items()):
+            sc = v["score"]
+            if not sc["seeds_scored"]:
+                continue
+            c = cmap(k / max(1, len(budgets) - 1))
+            mean = [100 * g["val_acc"]["mean"] for g in sc["grid"]]
+            std = [100 * g["val_acc"]["std"] for g in sc["grid"]]
+            ax.errorbar(grid, mean, yerr=std, color=c, marker="o", capsize=3,
+                        label=f"{e} epochs ({v['total_steps']} steps)")
+            xb = (shift.get("mean_curve_best_log10_lr") or {}).get(e)
+            if xb is not None:
+                ax.axvline(10**xb, color=c, ls=":", lw=1.5)
+            pts = [(r["max_lr"], 100 * r["val_acc"]) for s in sc["seeds_scored"]
+                   if (r := sc["per_seed"][s]["methods"].get("auto") or {}).get("val_acc")
+                   is not None]
+            if pts:
+                ax.scatter(*zip(*pts), marker="x", s=60, color=c, zorder=4)
+        top = max(100 * g["val_acc"]["mean"] for v in budgets.values()
+                  for g in v["score"]["grid"] if v["score"]["seeds_scored"])
+        ax.set_ylim(top - 12, min(100.0, top + 1.5))
+        ax.set_xscale("log")
+        ax.set_xlabel("One Cycle max LR")
+        ax.set_ylabel("validation accuracy (%)")
+        ax.set_title(f"{t} (x: auto's picks; dotted: best LR of the mean curve)", fontsize=9)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8, loc="lower center")
+    fig.savefig(path, dpi=110)
+
+
 # ============================================================================ driver
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
@@ -740,6 +929,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--mnist1d-val", type=float, default=0.2)
     p.add_argument("--mnist1d-train", type=int, default=12800)
     p.add_argument("--mnist1d-epochs", type=int, default=4)
+    p.add_argument("--budgets", nargs="+", type=int, default=[2, 4, 8],
+                   help="training budgets in epochs of each task, scored on paired grids")
+    p.add_argument("--task-epochs", action="store_true",
+                   help="score only each task's own --fmnist-epochs / --mnist1d-epochs, the "
+                        "methods not told the budget (the single-budget benchmark before "
+                        "issue 19; with --momentum-recipe cycled it reuses those runs)")
+    p.add_argument("--momentum-recipe", choices=MOMENTUM_RECIPES, default="nesterov",
+                   help="nesterov: constant Nesterov 0.9 (the pipeline's default); cycled: "
+                        "plain 0.9 in the range test, OneCycle's 0.95->0.85 in training")
     p.add_argument("--backend", default="tensorflow")
     p.add_argument("--jobs", type=int, default=2, help="tasks run in parallel subprocesses")
     p.add_argument("--max-minutes", type=float, default=55.0,
@@ -758,7 +956,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def run_config(args: argparse.Namespace) -> RunConfig:
     return RunConfig(batch_size=args.batch_size, range_start=args.range_start,
                      range_end=args.range_end, range_steps=args.range_steps,
-                     range_val_batches=args.range_val_batches)
+                     range_val_batches=args.range_val_batches,
+                     momentum_recipe=args.momentum_recipe)
+
+
+def budgets_of(args: argparse.Namespace) -> list[int] | None:
+    return None if args.task_epochs else list(args.budgets)
 
 
 def all_methods(args: argparse.Namespace) -> list[str]:
@@ -784,7 +987,7 @@ def worker(args: argparse.Namespace) -> None:
 
     log(f"start {task} (backend {os.environ.get('KERAS_BACKEND')}, seeds {args.seeds})")
     info = run_task(spec, run_config(args), args.seeds, grid_of(args), all_methods(args), cache,
-                    deadline=args.deadline, log=log)
+                    budgets=budgets_of(args), deadline=args.deadline, log=log)
     log(f"done {task}: {info}")
     print(json.dumps(info))
 
@@ -794,10 +997,11 @@ def _worker_argv(args: argparse.Namespace, task: str, deadline: float) -> list[s
     for flag in ("grid_min", "grid_max", "grid_points", "batch_size", "range_start", "range_end",
                  "range_steps", "range_val_batches", "data_seed", "fmnist_train",
                  "fmnist_epochs", "mnist1d_samples", "mnist1d_val", "mnist1d_train",
-                 "mnist1d_epochs", "cache_dir"):
+                 "mnist1d_epochs", "cache_dir", "momentum_recipe"):
         v = getattr(args, flag)
         if v is not None:
             out += [f"--{flag.replace('_', '-')}", str(v)]
+    out += ["--task-epochs"] if args.task_epochs else ["--budgets", *map(str, args.budgets)]
     if args.methods:
         out += ["--methods", *args.methods]
     return out
@@ -873,114 +1077,229 @@ def main(argv: Sequence[str] | None = None) -> None:
     cfg = run_config(args)
     grid = grid_of(args)
     methods = all_methods(args)
+    budgets = budgets_of(args)
     payload_tasks: dict[str, Any] = {}
-    scores: dict[str, Any] = {}
+    scores: dict[str, dict[str, Any]] = {}  # budget label -> task -> score_task(...)
     work_s = 0.0  # wall time of every cached range test and training run, whenever it ran
     md_tasks: list[str] = []
     for task in args.tasks:
         spec = specs[task]
         cache = Cache(args.cache_dir / f"{task}.jsonl")
-        sugg, accs, curves, timings = collect(spec, cfg, cache, args.seeds, all_methods(args))
-        sc = score_task(args.seeds, grid, methods, sugg, accs)
-        scores[task] = sc
-        facts = {s: curve_facts(curves[s], sugg[s]) for s in curves}
-        tw = timings["train_wall_s"]
-        work_s += sum(tw) + sum(timings["range_wall_s"])
         task_info = infos.get(task) or {}
         if "train" not in task_info:  # aggregation only: the sizes come from the data itself
             splits = spec.load()
             task_info = {"train": len(splits.train), "val": len(splits.val),
                          "input_shape": list(splits.input_shape),
                          "num_classes": splits.num_classes, "fingerprint": fingerprint(spec, cfg)}
-        info = {**task_info,
-                "epochs": spec.epochs, "config": dict(spec.config),
-                "timing": {"range_wall_s": summary_stats(timings["range_wall_s"]),
-                           "train_wall_s": summary_stats(tw),
+        spe = steps_per_epoch(task_info["train"], cfg)
+        per_budget: dict[int, Any] = {}
+        curves: dict[int, Any] = {}
+        range_wall: list[float] = []
+        for epochs, told in budget_plan(spec, budgets, spe):
+            sugg, accs, curves, timings = collect(spec, cfg, cache, args.seeds, methods,
+                                                  epochs, told)
+            sc = score_task(args.seeds, grid, methods, sugg, accs)
+            tw = timings["train_wall_s"]
+            work_s += sum(tw)
+            range_wall = timings["range_wall_s"]
+            label = budget_label(epochs, budgets)
+            scores.setdefault(label, {})[task] = sc
+            per_budget[epochs] = {
+                "label": label, "epochs": epochs, "total_steps": epochs * spe,
+                "steps_told_to_methods": told, "score": sc,
+                "curve_facts": {s: curve_facts(curves[s], sugg[s], told) for s in curves},
+                "timing": {"train_wall_s": summary_stats(tw),
                            "train_cpu_s": summary_stats(timings["train_cpu_s"]),
                            "train_runs": len(tw)}}
-        if "train" in info:
-            steps = math.ceil(info["train"] / args.batch_size)
-            info["summary"] = (
-                f"{info['train']} training / {info['val']} validation examples, {spec.epochs} "
-                f"epochs × {steps} steps of batch {args.batch_size}; range test "
-                f"{args.range_start:g}→{args.range_end:g} over "
-                f"{args.range_steps or steps} steps; one training run took "
-                f"{_fmt(info['timing']['train_wall_s']['median'], '.0f')} s wall (median).")
-        payload_tasks[task] = {"description": spec.description, "info": info, "score": sc,
-                               "curve_facts": facts, "curves": curves,
+        work_s += sum(range_wall)
+        shift = (budget_shift(grid, {e: v["score"] for e, v in per_budget.items()},
+                              {e: v["total_steps"] for e, v in per_budget.items()})
+                 if len(per_budget) > 1 else None)
+        info = {**task_info, "steps_per_epoch": spe, "epochs": sorted(per_budget),
+                "config": dict(spec.config),
+                "timing": {"range_wall_s": summary_stats(range_wall)}}
+        range_steps = args.range_steps or spe
+        info["summary"] = (
+            f"{info['train']} training / {info['val']} validation examples, {spe} steps of "
+            f"batch {args.batch_size} per epoch; range test {args.range_start:g}→"
+            f"{args.range_end:g} over {range_steps} steps.")
+        payload_tasks[task] = {"description": spec.description, "info": info,
+                               "budgets": {str(e): v for e, v in per_budget.items()},
+                               "best_lr_shift": shift, "curves": curves,
                                "error": errors.get(task)}
-        md_tasks += task_markdown(task, spec.description, info, sc, methods, facts)
-        if not args.no_plots:
-            path = args.out_dir / f"{NAME}_{task}.png"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            plot_task(path, task, grid, sc, methods, curves)
-    over = overall(scores, methods)
-    verd = verdict(over, methods)
+        for e, v in per_budget.items():
+            med = v["timing"]["train_wall_s"]["median"]
+            head = (f"{info['summary']} Budget {e} epochs = {v['total_steps']} steps"
+                    + ("" if v["steps_told_to_methods"] is None
+                       else " (told to the methods as total_steps)")
+                    + f"; one training run took {_fmt(med, '.0f')} s wall (median).")
+            md_tasks += task_markdown(f"{task}, {e} epochs", spec.description, {"summary": head},
+                                      v["score"], methods, v["curve_facts"])
+            if not args.no_plots:
+                suffix = "" if budgets is None else f"_{e}ep"
+                path = args.out_dir / f"{NAME}_{task}{suffix}.png"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                plot_task(path, f"{task}, {e} epochs", grid, v["score"], methods, curves)
+    if not args.no_plots and budgets is not None:
+        plot_budgets(args.out_dir / f"{NAME}_budgets.png", grid, payload_tasks)
+    by_budget = {}
+    for label, task_scores in scores.items():
+        over = overall(task_scores, methods)
+        by_budget[label] = {"overall": over, "target": verdict(over, methods)}
+    verdicts = [b["target"] for b in by_budget.values()]
+    target = (verdicts[0] if len(verdicts) == 1 else
+              {"met": bool(verdicts) and all(v.get("met") for v in verdicts),
+               "per_budget": {k: b["target"] for k, b in by_budget.items()}})
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
                 if k not in ("worker", "deadline", "aggregate_only")}
+    system = system_info()
+    loads = [rec.get("load_average") for task in args.tasks
+             for rec in Cache(args.cache_dir / f"{task}.jsonl").records.values()
+             if rec.get("load_average")]
+    recipe = RECIPE_TEXT[cfg.momentum_recipe]
     payload = {
         "benchmark": NAME,
         "definition": {
             "regret_pp": "100 × (best grid-point val accuracy − val accuracy at the method's "
-                         "max LR), paired per seed (same init and batch order)",
+                         "max LR), paired per seed (same init and batch order) and per budget",
             "failure": "the method raised, returned confidence 0, or returned a max LR at or "
                        "beyond the edge of the LR range actually swept (clamped)",
             "failed_but_returned_lr": "trained and counted in the regret",
             "raised": "no LR, no regret for that seed; counted as failure",
-            "training": "SGD momentum 0.9 (cycled 0.95→0.85 by OneCycle), OneCycle Smith preset,"
-                        " min LR = max LR / 10; the method's own min LR is not used",
+            "training": recipe + "; OneCycle Smith preset, min LR = max LR / 10; the method's "
+                        "own min LR is not used",
+            "budget": "epochs of One Cycle training; one range test per seed serves every "
+                      "budget; the methods are told the budget's optimizer steps "
+                      "(suggest(total_steps=...)) unless steps_told_to_methods is null",
+            "best_lr_shift": "per seed, the best grid log10(max LR) refined by a parabola "
+                             "through the best point and its neighbours, regressed on "
+                             "log2(training steps): decades per doubling of the budget",
             "accuracy": "validation split; the test split is never used",
         },
         "settings": settings, "grid": grid, "methods": methods, "run_config": cfg.to_dict(),
-        "versions": versions(args.backend), "system": system_info(),
+        "versions": versions(args.backend), "system": system,
+        "machine": "shared with other long jobs (2 CPUs): accuracy only, no timing claims",
+        "load_average_per_run": summary_stats([v[0] for v in loads]),
         "wall_time_s": wall, "run_wall_time_s": wall, "work_wall_time_s": work_s,
         "command": command,
         "aggregate_only": args.aggregate_only,
-        "tasks": payload_tasks, "overall": over, "target": verd, "errors": errors,
+        "budgets": by_budget,
+        "tasks": payload_tasks, "target": target, "errors": errors,
     }
+    if len(by_budget) == 1:
+        payload["overall"] = next(iter(by_budget.values()))["overall"]
+    load_st = payload["load_average_per_run"]
     md = ["# LR selection: regret of each bounds method against a max-LR grid", "",
-          "Each method reads its max LR off an LR range test; a short One Cycle run with that "
+          "Each method reads its max LR off an LR range test; a One Cycle run with that "
           "max LR is compared with the same run at every point of a log-spaced grid, on the "
-          "validation split, with the same seed (initial weights and batch order). Regret = "
+          "validation split, with the same seed (initial weights and batch order), at each "
+          "training budget (one range test per seed, paired grids at every budget). Regret = "
           "best grid accuracy − method accuracy, in percentage points (negative: better than "
           "every grid point). Failure = the method raised, returned confidence 0, or picked at/"
           "beyond the edge of the swept LR range (such picks are still trained and scored).",
           "",
           f"Backend {args.backend}; seeds {args.seeds}; grid {len(grid)} max LRs "
-          f"{grid[0]:g}…{grid[-1]:g} (log-spaced); batch {args.batch_size}; SGD momentum 0.9 "
-          f"with OneCycle (Smith preset, min = max/10); range test {args.range_start:g}→"
+          f"{grid[0]:g}…{grid[-1]:g} (log-spaced); batch {args.batch_size}; {recipe}, "
+          f"OneCycle (Smith preset, min = max/10); range test {args.range_start:g}→"
           f"{args.range_end:g}, {args.range_steps or 'one epoch of'} steps, diverge 4, "
-          f"{args.range_val_batches} validation batches for `accuracy`. The range tests and "
-          f"training runs behind these numbers took {work_s / 60:.0f} min of wall time in all "
-          f"(this invocation {wall / 60:.1f} min; finished runs come from the cache, and a "
-          "changed method is re-asked on the stored curves); "
-          f"{system_info()['cpus']} CPUs shared with other jobs (run under `nice -n 19`). "
-          f"Command: `{command}`.", "",
-          "## Overall (all tasks)", "",
-          "| method | regret pp, pooled (mean ± std) | mean of task means | worst task mean "
-          "| failures |", "|---|---|---|---|---|"]
-    for m in methods:
-        o = over[m]
-        md.append(f"| {m} | {_pm(o['regret_pp'])} | {_fmt(o['mean_of_task_means'])} "
-                  f"| {_fmt(o['worst_task_mean'])} | {o['failures']}/{o['curves']} |")
-    orc = over["_oracle"]
-    tm = [v for v in orc["task_means"].values() if v is not None]
-    md.append(f"| *grid oracle (reference)* | {_pm(orc['regret_pp'])} "
-              f"| {_fmt(statistics.fmean(tm) if tm else None)} | {_fmt(max(tm) if tm else None)} "
-              "| – |")
-    if verd.get("auto_mean_regret_pp") is not None:
-        md += ["", f"**Target** (auto ≤ {TARGET_PP} pp and below every fastai/Lightning "
-               f"heuristic): {'met' if verd['met'] else 'missed'} — auto "
-               f"{verd['auto_mean_regret_pp']:.2f} pp "
-               f"({'within' if verd['within_target'] else 'above'} {TARGET_PP} pp); lower than "
-               + ", ".join(f"{m} {'yes' if b else 'no'}" for m, b in verd["beats"].items())
-               + "."]
+          f"{args.range_val_batches} validation batches for `accuracy`; budgets "
+          + (", ".join(f"{b} epochs" for b in budgets) + " (the methods are told the "
+             "budget's steps, `suggest(total_steps=...)`)" if budgets is not None
+             else "each task's own epochs (the methods are not told)")
+          + f". The range tests and training runs behind these numbers took "
+          f"{work_s / 60:.0f} min of wall time in all (this invocation {wall / 60:.1f} min; "
+          "finished runs come from the cache, and a changed method is re-asked on the stored "
+          f"curves). The machine ({system['cpus']} CPUs) was **shared** with other long jobs "
+          f"(1-minute load average {_fmt(load_st['mean'], '.1f')} on average over the runs, "
+          f"{system['load_average'][0]:.1f} at the end): the figures are accuracies, not "
+          f"timings. Command: `{command}`.", ""]
+    md += budget_markdown(by_budget, scores, methods)
+    shifts = {t: v["best_lr_shift"] for t, v in payload_tasks.items() if v["best_lr_shift"]}
+    if shifts:
+        md += shift_markdown(shifts)
     if errors:
         md += ["", "Errors: " + "; ".join(f"{t}: {e.splitlines()[-1] if e else ''}"
                                           for t, e in errors.items())]
     md += ["", *md_tasks]
     write_results(NAME, payload, md, args.out_dir)
-    print("\n".join(md[: 12 + len(methods)]))
+    print("\n".join(md[: 14 + len(methods)]))
+
+
+RECIPE_TEXT = {
+    "nesterov": "SGD with constant Nesterov momentum 0.9 in the range test and in training "
+                "(the pipeline's default recipe)",
+    "cycled": "SGD momentum 0.9 in the range test, cycled 0.95→0.85 by OneCycle in training",
+}
+
+
+def budget_label(epochs: int, budgets: Sequence[int] | None) -> str:
+    return "task epochs" if budgets is None else f"{epochs} epochs"
+
+
+def budget_markdown(by_budget: Mapping[str, Any], scores: Mapping[str, Mapping[str, Any]],
+                    methods: Sequence[str]) -> list[str]:
+    """The overall table (pooled regret of every method at every budget), the targets, and
+    the per-task means."""
+    labels = list(by_budget)
+    md = ["## Overall: mean regret (pp) by budget, pooled over tasks and seeds", "",
+          "| method | " + " | ".join(labels) + " | failures |",
+          "|---|" + "---|" * (len(labels) + 1)]
+    for m in methods:
+        cells = [_pm(by_budget[b]["overall"][m]["regret_pp"]) for b in labels]
+        fails = sum(by_budget[b]["overall"][m]["failures"] for b in labels)
+        curves = sum(by_budget[b]["overall"][m]["curves"] for b in labels)
+        md.append(f"| {m} | " + " | ".join(cells) + f" | {fails}/{curves} |")
+    md.append("| *grid oracle (reference)* | "
+              + " | ".join(_pm(by_budget[b]["overall"]["_oracle"]["regret_pp"]) for b in labels)
+              + " | – |")
+    md += ["", f"**Targets** (auto ≤ {TARGET_PP} pp and below every fastai/Lightning "
+           "heuristic, at every budget):", ""]
+    for b in labels:
+        v = by_budget[b]["target"]
+        if v.get("auto_mean_regret_pp") is None:
+            md.append(f"- {b}: auto not scored.")
+            continue
+        md.append(
+            f"- {b}: {'met' if v['met'] else 'missed'} — auto {v['auto_mean_regret_pp']:.2f} pp "
+            f"({'within' if v['within_target'] else 'above'} {TARGET_PP} pp); lower than "
+            + ", ".join(f"{m} {'yes' if x else 'no'}" for m, x in v["beats"].items()) + ".")
+    tasks = sorted({t for sc in scores.values() for t in sc})
+    md += ["", "Per task and budget: mean regret (pp) over the seeds.", "",
+           "| task | budget | " + " | ".join(methods) + " | oracle |",
+           "|---|---|" + "---|" * (len(methods) + 1)]
+    for t in tasks:
+        for b in labels:
+            sc = scores[b].get(t)
+            if sc is None:
+                continue
+            cells = [_fmt(sc["methods"][m]["regret_pp"]["mean"]) for m in methods]
+            md.append(f"| {t} | {b} | " + " | ".join(cells)
+                      + f" | {_fmt(sc['oracle']['regret_pp']['mean'])} |")
+    return [*md, ""]
+
+
+def shift_markdown(shifts: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    md = ["## How the best max LR moves with the budget", "",
+          "Best grid max LR per seed (log10, refined by the parabola through the best grid "
+          "point and its neighbours), and its least-squares slope on log2(training steps): "
+          "decades per doubling of the budget.", "",
+          "| task | seed | " + " | ".join(f"{e} ep" for e in next(iter(shifts.values()))["budgets"])
+          + " | decades per doubling |",
+          "|---|---|" + "---|" * (len(next(iter(shifts.values()))["budgets"]) + 1)]
+    for t, sh in shifts.items():
+        for s, row in sh["per_seed"].items():
+            cells = [f"{10 ** row['best_log10_lr'][str(e)]:.3g}" for e in sh["budgets"]]
+            md.append(f"| {t} | {s} | " + " | ".join(cells)
+                      + f" | {_fmt(row['decades_per_doubling'], '+.3f')} |")
+        cells = [_fmt(None if sh["mean_curve_best_log10_lr"][str(e)] is None
+                      else 10 ** sh["mean_curve_best_log10_lr"][str(e)], ".3g")
+                 for e in sh["budgets"]]
+        md.append(f"| {t} | seed-mean curve | " + " | ".join(cells)
+                  + f" | {_fmt(sh['mean_curve_decades_per_doubling'], '+.3f')} |")
+        st = sh["decades_per_doubling"]
+        blanks = " | ".join("" for _ in sh["budgets"])
+        md.append(f"| {t} | per-seed slopes, mean ± std | {blanks} | {_pm(st, '+.3f')} |")
+    return [*md, ""]
 
 
 if __name__ == "__main__":

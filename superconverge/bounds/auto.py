@@ -38,6 +38,21 @@ Pipeline (``x = log10(lr)``, ``y`` the per-batch loss, ``σ`` its noise std):
    0.2…1.0 with the lowest regret on the other three tasks; 0.8 won in all four folds;
    ``benchmarks/results/lr_selection_guard.md``). The earlier 1 decade landed 0.3–0.4 decade
    below the best grid LR on most curves.
+
+   **The training budget does not change the pick.** ``suggest(..., total_steps=T)`` records
+   ``T`` (``diagnostics["total_steps"]``; ``budget_aware`` is ``False``), but ``γ`` stays 0.8
+   whatever ``T``. Measured (issue 19; ``benchmarks/results/lr_selection.md`` and
+   ``lr_budget_rule.md``): 4 tasks × 3 seeds × budgets of 2, 4 and 8 epochs (100–800
+   steps, constant Nesterov 0.9, paired grids). The best grid max LR moves *up* with the
+   budget on the batch-norm CNNs (+0.10 ± 0.13 and +0.23 ± 0.08 decade per doubling of the
+   steps, per-seed slopes) and slightly *down* on the MLPs (−0.03 ± 0.05, −0.03 ± 0.01), while
+   the accuracy plateau widens, so the regret of the fixed guard falls with the budget
+   (pooled 2.29 → 1.37 → 1.00 pp). A budget-dependent guard
+   ``γ(T) = γ₀ + β log2(T / 100)``, ``β`` in −0.3…0.3, fitted on the stored runs, did not lower
+   the held-out regret against a budget-free ``γ₀`` in any of three cross-validations
+   (estimated regret, leave one task out 3.00 vs 3.00 pp, leave one seed out 2.74 vs 2.66,
+   leave one budget out 1.67 vs 1.48; the fitted ``β`` changes sign between folds), and the
+   current 0.8 did better than either refit when a task or a seed was held out (1.87 pp).
 5. **Confidence** (all factors in ``[0, 1]``):
 
    .. math:: c = \sqrt{q_{depth}}\; q_{div}\; \sqrt{q_{support}}\; q_{flags},\quad

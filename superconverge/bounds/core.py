@@ -92,6 +92,7 @@ def suggest(
     min_lr_ratio: float = MIN_LR_RATIO,
     accuracies: Sequence[float] | np.ndarray | None = None,
     accuracy_lrs: Sequence[float] | np.ndarray | None = None,
+    total_steps: int | None = None,
     **options: Any,
 ) -> Suggestion:
     """Read One Cycle LR bounds off an LR range test.
@@ -106,6 +107,12 @@ def suggest(
             defines ``min_lr`` itself (``accuracy``). Must be ``>= 1``.
         accuracies: validation accuracy during the sweep (``accuracy`` method).
         accuracy_lrs: LRs at which ``accuracies`` were measured (default ``lrs``).
+        total_steps: the planned length of the One Cycle training the bounds are for, in
+            optimizer steps (a positive integer), or ``None`` when unknown. Recorded in
+            ``diagnostics["total_steps"]``, and passed to a registered method whose signature
+            has a ``total_steps`` keyword (``diagnostics["budget_aware"]`` says whether one
+            did). No built-in method does: for ``auto`` the budget was measured not to call
+            for a different pick (:mod:`superconverge.bounds.auto`, step 4).
         **options: method-specific options (see each method's signature).
 
     Returns:
@@ -117,11 +124,13 @@ def suggest(
     Raises:
         SuggestionError: unusable input (mismatched lengths, non-positive or non-increasing
             LRs, too few finite losses, an unknown method or option, missing accuracies).
+        ArgumentError: ``total_steps`` is not a positive integer.
     """
     if method not in _REGISTRY:
         raise SuggestionError(
             f"unknown method {method!r}; available: {', '.join(available_methods())}"
         )
+    steps = check_total_steps(total_steps)
     ratio = float(min_lr_ratio)
     if not (math.isfinite(ratio) and ratio >= 1.0):
         raise SuggestionError(f"min_lr_ratio must be a finite number >= 1, got {min_lr_ratio!r}")
@@ -161,13 +170,42 @@ def suggest(
                 f"unknown option(s) {', '.join(unknown)} for method {method!r}; "
                 f"valid: {', '.join(allowed) or 'none'}"
             )
+    budget_aware = "total_steps" in params
+    if budget_aware:
+        options["total_steps"] = steps
     sweep = Sweep(lrs=lr_arr, losses=loss_arr, accuracies=acc_arr, accuracy_lrs=acc_lr_arr)
     with np.errstate(all="ignore"):
         pick = fn(sweep, **options)
-    return _finalise(pick, sweep, method, ratio)
+    return _finalise(pick, sweep, method, ratio, {
+        "total_steps": steps, "budget_aware": budget_aware and steps is not None})
 
 
-def _finalise(pick: Pick, sweep: Sweep, method: str, ratio: float) -> Suggestion:
+def check_total_steps(total_steps: Any) -> int | None:
+    """``total_steps`` as an ``int`` (``None`` stays ``None``).
+
+    Raises:
+        ArgumentError: anything but a positive whole number (0, negative, fractional, NaN,
+            infinite, a bool or a non-number).
+    """
+    if total_steps is None:
+        return None
+    if isinstance(total_steps, bool) or not isinstance(total_steps, int | float | np.integer
+                                                        | np.floating):
+        raise ArgumentError(
+            f"total_steps must be a positive integer (the planned optimizer steps) or None, "
+            f"got {total_steps!r}"
+        )
+    value = float(total_steps)
+    if not (math.isfinite(value) and value.is_integer() and value >= 1):
+        raise ArgumentError(
+            f"total_steps must be a positive integer (the planned optimizer steps) or None, "
+            f"got {total_steps!r}"
+        )
+    return int(value)
+
+
+def _finalise(pick: Pick, sweep: Sweep, method: str, ratio: float,
+              extra: dict[str, Any] | None = None) -> Suggestion:
     lo, hi = sweep.lr_range
     reason = str(pick.reason)
     clamped: list[str] = []
@@ -191,6 +229,7 @@ def _finalise(pick: Pick, sweep: Sweep, method: str, ratio: float) -> Suggestion
     diagnostics["clamped"] = clamped
     diagnostics["swept_range"] = [lo, hi]
     diagnostics["min_lr_ratio"] = ratio
+    diagnostics.update(extra or {})
     logger.info(
         "suggest(%s): max_lr=%.3g min_lr=%.3g confidence=%.2f - %s",
         method,

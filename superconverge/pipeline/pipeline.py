@@ -452,6 +452,7 @@ class Pipeline:
     def stage_bounds(self) -> None:
         if self.config.budget_seconds is not None:
             self.plan_budget()  # before the BN momentum, which depends on the run's length
+        planned_steps = self.epochs() * self.steps_per_epoch()
         if self.config.max_lr is not None:
             bounds = {
                 "max_lr": self.config.max_lr,
@@ -462,8 +463,10 @@ class Pipeline:
             }
         else:
             result = self.range_test_result()
+            # the planned length of training: a budget-aware method (auto) reads it
             suggestion = result.suggest(
-                method=self.config.suggest_method, min_lr_ratio=self.config.min_lr_ratio
+                method=self.config.suggest_method, min_lr_ratio=self.config.min_lr_ratio,
+                total_steps=planned_steps,
             )
             bounds = suggestion.to_dict()
             from superconverge.plotting import save_figure
@@ -473,9 +476,11 @@ class Pipeline:
         bounds["bn_momentum"] = self.bn_momentum()
         bounds["weight_decay"] = self.weight_decay()
         bounds["low_confidence"] = float(bounds["confidence"]) < LOW_CONFIDENCE
-        # the training the bounds are for (the pick itself does not depend on it yet)
+        # the training the bounds are for; whether the pick was made for it (budget_aware:
+        # the method read total_steps) or holds for any length
         bounds["planned_epochs"] = self.epochs()
-        bounds["planned_steps"] = self.epochs() * self.steps_per_epoch()
+        bounds["planned_steps"] = planned_steps
+        bounds["budget_aware"] = bool(bounds.get("diagnostics", {}).get("budget_aware", False))
         atomic_write_json(self.directory.bounds, bounds)
         if bounds["low_confidence"]:
             logger.warning(

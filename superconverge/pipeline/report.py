@@ -198,7 +198,10 @@ def write_report(run_dir: str | Path) -> Path:
             f"{_number(bounds.get('confidence'), '.2f')}); batch-norm momentum "
             f"{_fmt(bounds.get('bn_momentum'))}, weight decay {_fmt(bounds.get('weight_decay'))}"
             f"; for {_fmt(bounds.get('planned_epochs'))} epochs "
-            f"({_fmt(bounds.get('planned_steps'))} optimizer steps)</p>"
+            f"({_fmt(bounds.get('planned_steps'))} optimizer steps): "
+            + ("the max LR was picked for that budget" if bounds.get("budget_aware")
+               else "the max LR does not depend on the budget")
+            + "</p>"
         )
         sections.append(f"<p class='reason'>{_fmt(bounds.get('reason'))}</p>")
         sections.append(

@@ -135,3 +135,83 @@ def test_toy_task_end_to_end(bench, tmp_path):
     png = tmp_path / "toy.png"
     bench.plot_task(png, "toy", grid, sc, methods, curves)
     assert png.stat().st_size > 1000
+
+
+def test_legacy_fingerprints_unchanged(bench):
+    """The runs cached before budgets and the momentum recipe existed keep their keys: the
+    committed cache of the issue-4 benchmark is found again with ``--momentum-recipe cycled``
+    at each task's own epochs (the fingerprints stored in results/lr_selection_cache)."""
+    args = bench.parse_args(["--momentum-recipe", "cycled", "--task-epochs"])
+    tasks, cfg = bench.make_tasks(args), bench.run_config(args)
+    assert bench.fingerprint(tasks["fmnist_cnn"], cfg) == "b6b44ec8e6"
+    assert bench.fingerprint(tasks["mnist1d_cnn"], cfg) == "016134d459"
+    assert bench.fingerprint(tasks["fmnist_cnn"], cfg, 2) == "b6b44ec8e6"
+    assert bench.fingerprint(tasks["fmnist_cnn"], cfg, 4) != "b6b44ec8e6"
+    nesterov = bench.run_config(bench.parse_args([]))
+    assert nesterov.momentum_recipe == "nesterov"
+    assert bench.fingerprint(tasks["fmnist_cnn"], nesterov) != "b6b44ec8e6"
+    assert bench.budgets_of(args) is None
+    assert bench.budgets_of(bench.parse_args([])) == [2, 4, 8]
+    with pytest.raises(ValueError):
+        bench.RunConfig(momentum_recipe="adam")
+
+
+def test_best_grid_x_and_budget_shift_by_hand(bench):
+    grid = [0.01, 0.1, 1.0]
+    # symmetric neighbours: the vertex is the best point
+    assert bench.best_grid_x(grid, [0.5, 0.9, 0.5]) == pytest.approx(-1.0)
+    # parabola through (-2, 0.5), (-1, 0.9), (0, 0.7): vertex at -1 + 0.5 * 0.2 / 0.6
+    assert bench.best_grid_x(grid, [0.5, 0.9, 0.7]) == pytest.approx(-1 + 1 / 6)
+    assert bench.best_grid_x(grid, [0.9, 0.5, 0.1]) == pytest.approx(-2.0)  # an edge
+    # the best LR moves up one grid step (1 decade) from 100 to 400 steps: 0.5 per doubling
+    by_budget = {
+        1: {"per_seed": {0: {"grid_acc": [0.5, 0.9, 0.5]}, 1: {"grid_acc": [0.5, 0.9, 0.5]}}},
+        4: {"per_seed": {0: {"grid_acc": [0.5, 0.6, 0.9]}, 1: {"grid_acc": [0.5, 0.9, 0.5]}}},
+    }
+    sh = bench.budget_shift(grid, by_budget, {1: 100, 4: 400})
+    assert sh["seeds"] == [0, 1]
+    assert sh["per_seed"][0]["decades_per_doubling"] == pytest.approx(0.5)
+    assert sh["per_seed"][1]["decades_per_doubling"] == pytest.approx(0.0)
+    assert sh["decades_per_doubling"]["mean"] == pytest.approx(0.25)
+    assert bench.budget_plan(None, [2, 2, 4], 50) == [(2, 100), (4, 200)]
+    with pytest.raises(ValueError):
+        bench.budget_plan(None, [0], 50)
+
+
+def test_toy_task_budgets_paired(bench, tmp_path):
+    """Two budgets: one range test per seed, the grid trained at each budget under its own
+    key, the methods told each budget's steps; a third budget added later reuses the rest."""
+    from superconverge import data
+
+    def load():
+        return data.load("synthetic", n_train=160, n_test=16, image_size=8, num_classes=4,
+                         validation_split=0.2)
+
+    spec = bench.TaskSpec("toy", "synthetic blobs, MLP", load,
+                          lambda shape, nc, seed: bench.mlp(shape, nc, seed, widths=(16,)),
+                          epochs=1)
+    cfg = bench.RunConfig(batch_size=32, range_start=1e-3, range_end=10.0, range_steps=12,
+                          range_val_batches=1)
+    grid = [0.01, 1.0]
+    methods = ["auto", "minimum"]
+    cache = bench.Cache(tmp_path / "toy.jsonl")
+    info = bench.run_task(spec, cfg, [0], grid, methods, cache, budgets=[1, 2])
+    assert info["steps_per_epoch"] == 4
+    kinds = [r["kind"] for r in cache.records.values()]
+    assert kinds.count("range") == 1
+    by_epochs = {}
+    for r in cache.records.values():
+        if r["kind"] == "train":
+            by_epochs.setdefault(r["epochs"], set()).add(bench.lr_key(r["max_lr"]))
+    assert set(by_epochs) == {1, 2}
+    assert {bench.lr_key(g) for g in grid} <= by_epochs[1] and by_epochs[1] == by_epochs[2]
+    n = len(cache.records)
+    bench.run_task(spec, cfg, [0], grid, methods, bench.Cache(tmp_path / "toy.jsonl"),
+                   budgets=[2, 1])
+    assert len(bench.Cache(tmp_path / "toy.jsonl").records) == n
+    sugg, accs, _, _ = bench.collect(spec, cfg, cache, [0], methods, 2, 8)
+    assert len(accs) == len(by_epochs[2])
+    sc2 = bench.score_task([0], grid, methods, sugg, accs)
+    sc1 = bench.score_task([0], grid, methods,
+                           *bench.collect(spec, cfg, cache, [0], methods, 1, 4)[:2])
+    assert sc1["seeds_scored"] == sc2["seeds_scored"] == [0]

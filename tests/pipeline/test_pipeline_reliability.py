@@ -253,7 +253,12 @@ def test_a_wall_clock_budget_plans_the_epochs_from_the_range_test(tmp_path):
     bounds = json.loads((run_dir / "bounds.json").read_text())
     assert (bounds["planned_epochs"], bounds["planned_steps"]) == (expected.epochs,
                                                                     expected.epochs * 14)
-    assert "Wall-clock budget" in (run_dir / "report.html").read_text()
+    # the pick was asked for the planned length (recorded; auto does not move with it)
+    assert bounds["diagnostics"]["total_steps"] == expected.epochs * 14
+    assert bounds["budget_aware"] is False
+    report = (run_dir / "report.html").read_text()
+    assert "Wall-clock budget" in report
+    assert f"({expected.epochs * 14} optimizer steps): the max LR does not depend" in report
 
 
 def test_a_budget_too_small_for_one_epoch_is_a_one_line_error(tmp_path, capsys):
