@@ -463,7 +463,7 @@ class Pipeline:
             }
         else:
             result = self.range_test_result()
-            # the planned length of training: a budget-aware method (auto) reads it
+            # the planned length of training: recorded, and read by a method that takes it
             suggestion = result.suggest(
                 method=self.config.suggest_method, min_lr_ratio=self.config.min_lr_ratio,
                 total_steps=planned_steps,
