@@ -3,9 +3,10 @@
 The harness of ``one_cycle_ablation.py`` (the epoch-economy configuration of a seed, with
 ``RunConfig`` fields changed; paired against the same seed's step-decay baseline and default
 one-cycle run in ``epoch_economy.json``), for the levers that became config fields:
-``lr_end``, ``nesterov``, ``momentum``, ``weight_decay``, ``optimizer``/``adamw_weight_decay``,
-``label_smoothing``, ``ema_momentum``, ``precise_bn``, ``bn_momentum``, ``batch_size``,
-``train_flip``, ``tta_flip``, ``precision`` (and ``max_lr``, ``min_lr_ratio``).
+``lr_end``, ``lr_shape``, ``nesterov``, ``momentum``, ``weight_decay``,
+``optimizer``/``adamw_weight_decay``, ``label_smoothing``, ``ema_momentum``, ``precise_bn``,
+``bn_momentum``, ``batch_size``, ``train_flip``, ``tta_flip``, ``precision`` (and ``max_lr``,
+``min_lr_ratio``).
 
 Choices are made on **validation** accuracy (the final one-cycle model's, after any weight
 averaging / BN recalibration / TTA, on the 10% hold-out); the test accuracy is measured once per
@@ -71,7 +72,8 @@ def _momentum(text: str) -> tuple[float, float]:
 #: RunConfig fields a variant may change, with their parsers
 VARIANT_FIELDS: dict[str, Any] = {
     "weight_decay": float, "max_lr": float, "min_lr_ratio": float,
-    "bn_momentum": _optional_float, "batch_size": int, "lr_end": str, "optimizer": str,
+    "bn_momentum": _optional_float, "batch_size": int, "lr_end": str, "lr_shape": str,
+    "optimizer": str,
     "adamw_weight_decay": float, "nesterov": _bool, "momentum": _momentum,
     "label_smoothing": float, "ema_momentum": _optional_float, "precise_bn": _bool,
     "train_flip": _bool, "tta_flip": _bool, "precision": str,

@@ -355,6 +355,47 @@ class OneCycleSchedule:
         return cls(lr, total_steps, momentum, name)  # type: ignore[arg-type]
 
     @classmethod
+    def warmup_cosine(
+        cls,
+        max_lr: float,
+        total_steps: int,
+        *,
+        warmup_fraction: float = 0.1,
+        start_lr: float = 0.0,
+        final_lr: float = 0.0,
+        max_momentum: float = 0.95,
+        min_momentum: float = 0.85,
+        cycle_momentum: bool = True,
+    ) -> OneCycleSchedule:
+        """Linear warm-up, then cosine decay to ``final_lr`` (Keras ``CosineDecay`` with
+        ``warmup_target``; the shape of the fastest short-budget recipes).
+
+        With ``w = warmup_fraction · T``::
+
+            lr(t) = start_lr + (max_lr - start_lr) · t / w                      for t <= w
+            lr(t) = final_lr + (max_lr - final_lr) · (1 + cos(π (t - w) / (T - w))) / 2
+                                                                               for t >  w
+
+        Momentum runs ``max_momentum → min_momentum`` over the warm-up (linear) and back to
+        ``max_momentum`` with the cosine; equal values (the pipeline's default 0.9, 0.9) hold
+        it constant.
+        """
+        max_lr = _check_positive("max_lr", max_lr)
+        warmup_fraction = _check_fraction("warmup_fraction", warmup_fraction)
+        for name, value in (("start_lr", start_lr), ("final_lr", final_lr)):
+            if not (math.isfinite(value) and 0.0 <= value <= max_lr):
+                raise ArgumentError(f"{name} must lie in [0, max_lr], got {value!r}.")
+        total_steps = _check_total_steps(total_steps, n_phases=2)
+        up, down = warmup_fraction * total_steps, (1.0 - warmup_fraction) * total_steps
+        lr = join(Phase(start_lr, max_lr, up, "linear"), Phase(max_lr, final_lr, down, "cos"))
+        momentum = None
+        if cycle_momentum:
+            hi = _check_momentum("max_momentum", max_momentum)
+            lo = _check_momentum("min_momentum", min_momentum)
+            momentum = join(Phase(hi, lo, up, "linear"), Phase(lo, hi, down, "cos"))
+        return cls(lr, total_steps, momentum, "warmup_cosine")
+
+    @classmethod
     def fastai(
         cls,
         max_lr: float,
@@ -525,11 +566,14 @@ class OneCycleSchedule:
 #: CLI's choices read.
 PRESETS: Mapping[str, Callable[..., OneCycleSchedule]] = MappingProxyType({
     "smith": OneCycleSchedule.smith,
+    "warmup_cosine": OneCycleSchedule.warmup_cosine,
     "fastai": OneCycleSchedule.fastai,
     "pytorch": OneCycleSchedule.pytorch,
     "pytorch_three_phase": functools.partial(OneCycleSchedule.pytorch, three_phase=True),
 })
-PresetName = Literal["smith", "fastai", "pytorch", "pytorch_three_phase"]
+PresetName = Literal["smith", "warmup_cosine", "fastai", "pytorch", "pytorch_three_phase"]
+#: LR shapes of the pipeline's one-cycle run (``lr_shape`` of its config)
+LR_SHAPES: tuple[str, ...] = ("smith", "warmup_cosine")
 
 
 def one_cycle_schedule(

@@ -36,6 +36,7 @@ _OPTIONS: dict[str, tuple[str, Any, str]] = {
     "--weight-decay": ("weight_decay", float, "L2 weight decay (Caffe convention)"),
     "--bn-momentum": ("bn_momentum", float, "batch-norm momentum (default: from run length)"),
     "--lr-end": ("lr_end", str, "end of the LR schedule: annihilate, zero_tail, zero_half"),
+    "--lr-shape": ("lr_shape", str, "shape of the one-cycle LR: smith, warmup_cosine"),
     "--optimizer": ("optimizer", str, "sgd, adam or adamw (range test and one-cycle)"),
     "--adamw-weight-decay": ("adamw_weight_decay", float, "AdamW's decoupled weight decay"),
     "--label-smoothing": ("label_smoothing", float, "label smoothing of the training loss"),

@@ -57,6 +57,10 @@ class RunConfig:
     * ``lr_end``: how the LR ends: ``"annihilate"`` (``min_lr → min_lr/100`` over the last
       10%), ``"zero_tail"`` (``min_lr → 0`` over the last 10%) or ``"zero_half"`` (``max_lr →
       0`` linearly over the whole second half, Li et al. 2020).
+    * ``lr_shape``: ``"smith"`` (default: min → max → min linearly over 45% + 45% of the
+      steps, then ``lr_end``) or ``"warmup_cosine"`` (0 → max linearly over the first 10%,
+      then cosine to 0: :meth:`~superconverge.schedules.OneCycleSchedule.warmup_cosine`;
+      ``lr_end`` must stay ``"annihilate"``, it has no end phase of its own).
     * ``optimizer``: ``"sgd"``, ``"adam"`` or ``"adamw"``, for the range test and one-cycle
       alike (``momentum`` cycles Adam's ``beta_1``). ``adam`` keeps the model's L2
       ``weight_decay``; ``adamw`` replaces it by the optimizer's decoupled decay
@@ -102,6 +106,7 @@ class RunConfig:
     tune: bool = False
     # recipe levers (see the class docstring)
     lr_end: str = "annihilate"
+    lr_shape: str = "smith"
     optimizer: str = "sgd"
     adamw_weight_decay: float = 0.05
     nesterov: bool | None = PIPELINE_NESTEROV
@@ -269,12 +274,17 @@ def _one_of(config: RunConfig, name: str, choices: tuple[str, ...]) -> None:
 
 def validate(config: RunConfig) -> None:
     """Check types and ranges; dataset and model names are checked against the registries."""
-    from superconverge.schedules import LR_ENDS
+    from superconverge.schedules import LR_ENDS, LR_SHAPES
 
     check_types(config)
-    for name, choices in (("lr_end", LR_ENDS), ("optimizer", OPTIMIZERS),
-                          ("precision", PRECISIONS), ("color_mode", COLOR_MODES)):
+    for name, choices in (("lr_end", LR_ENDS), ("lr_shape", LR_SHAPES),
+                          ("optimizer", OPTIMIZERS), ("precision", PRECISIONS),
+                          ("color_mode", COLOR_MODES)):
         _one_of(config, name, choices)
+    if config.lr_shape != "smith" and config.lr_end != "annihilate":
+        raise ConfigError(f"lr_end applies to lr_shape 'smith' only; lr_shape "
+                          f"{config.lr_shape!r} ends at 0 by itself (drop lr_end = "
+                          f"{config.lr_end!r})")
     if config.nesterov and config.optimizer != "sgd":
         raise ConfigError(f"nesterov applies to optimizer 'sgd' only, not {config.optimizer!r}")
     if config.adamw_weight_decay < 0:

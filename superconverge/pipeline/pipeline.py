@@ -515,14 +515,21 @@ class Pipeline:
 
         from superconverge.schedules import OneCycleSchedule
 
-        schedule = OneCycleSchedule.smith(
-            bounds["max_lr"],
-            self.epochs() * self.steps_per_epoch(),
-            min_lr=bounds["min_lr"],
-            max_momentum=max_momentum,
-            min_momentum=min_momentum,
-            end=self.config.lr_end,
-        )
+        total_steps = self.epochs() * self.steps_per_epoch()
+        if self.config.lr_shape == "warmup_cosine":
+            schedule = OneCycleSchedule.warmup_cosine(
+                bounds["max_lr"], total_steps,
+                max_momentum=max_momentum, min_momentum=min_momentum,
+            )
+        else:
+            schedule = OneCycleSchedule.smith(
+                bounds["max_lr"],
+                total_steps,
+                min_lr=bounds["min_lr"],
+                max_momentum=max_momentum,
+                min_momentum=min_momentum,
+                end=self.config.lr_end,
+            )
         # written before training, so a resume that finds every epoch checkpointed has it too
         atomic_write_json(self.directory.one_cycle_schedule, schedule.to_config())
         one_cycle = OneCycle(schedule=schedule)

@@ -18,6 +18,7 @@ def test_defaults_are_the_measured_recipe():
             config.ema_momentum, config.precise_bn, config.train_flip, config.tta_flip) == (
         "annihilate", "sgd", None, (0.9, 0.9), 64, 2.5e-4, 0.1, 0.995, True, False, False)
     assert (config.baseline_batch_size, config.baseline_weight_decay) == (128, 5e-4)
+    assert config.lr_shape == "smith"
 
 
 def test_an_older_run_directory_keeps_its_baseline_and_recipe():
@@ -56,6 +57,8 @@ def test_cli_flags():
             config.precise_bn, config.train_flip, config.tta_flip) == (
         "zero_tail", True, 0.2, 0.99, True, True, True)
     assert config_from_args(parser.parse_args(["--optimizer", "adam"])).optimizer == "adam"
+    assert config_from_args(parser.parse_args(["--lr-shape", "warmup_cosine"])).lr_shape == \
+        "warmup_cosine"
 
 
 @pytest.mark.parametrize(
@@ -63,6 +66,9 @@ def test_cli_flags():
     [
         ({"lr_end": "cosine"}, "lr_end"),
         ({"lr_end": 3}, "lr_end"),
+        ({"lr_shape": "cosine"}, "lr_shape"),
+        ({"lr_shape": None}, "lr_shape"),
+        ({"lr_shape": "warmup_cosine", "lr_end": "zero_tail"}, "lr_end"),
         ({"optimizer": "lion"}, "optimizer"),
         ({"nesterov": 1}, "nesterov"),
         ({"nesterov": "true"}, "nesterov"),

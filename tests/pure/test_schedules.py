@@ -326,6 +326,36 @@ def test_zero_half_round_trips_through_its_config():
     assert np.argmax(policy.lr(np.arange(100))) == round(0.3 * 99)
 
 
+# -- warm-up + cosine (lr_shape = "warmup_cosine"): closed form --------------------------------
+@pytest.mark.parametrize("total", [10, 101, 3376])
+def test_warmup_cosine_is_linear_then_cosine_to_zero(total):
+    max_lr = 0.7
+    policy = OneCycleSchedule.warmup_cosine(max_lr, total)
+    w = 0.1 * total
+    steps = np.arange(total, dtype=float)
+    expected = np.where(steps <= w, max_lr * steps / w,
+                        max_lr * (1 + np.cos(np.pi * (steps - w) / (total - w))) / 2)
+    np.testing.assert_allclose(policy.lr(steps), expected, rtol=1e-12, atol=1e-15)
+    assert policy.lr(0) == 0.0 and policy.max_lr == max_lr and policy.final_lr == 0.0
+    assert policy.lr(10 * total) == 0.0
+    expected_m = np.where(steps <= w, 0.95 - 0.1 * steps / w,
+                          0.85 + 0.1 * (1 - np.cos(np.pi * (steps - w) / (total - w))) / 2)
+    np.testing.assert_allclose(policy.momentum(steps), expected_m, rtol=1e-12)
+    constant = OneCycleSchedule.warmup_cosine(max_lr, total, max_momentum=0.9, min_momentum=0.9)
+    np.testing.assert_allclose(constant.momentum(steps), 0.9, rtol=1e-12)
+    assert OneCycleSchedule.from_config(policy.to_config()).lr(steps).tolist() == \
+        policy.lr(steps).tolist()
+
+
+def test_warmup_cosine_checks_its_arguments():
+    with pytest.raises(ValueError, match="warmup_fraction"):
+        OneCycleSchedule.warmup_cosine(1.0, 100, warmup_fraction=1.5)
+    with pytest.raises(ValueError, match="final_lr"):
+        OneCycleSchedule.warmup_cosine(1.0, 100, final_lr=2.0)
+    with pytest.raises(ValueError, match="start_lr"):
+        OneCycleSchedule.warmup_cosine(1.0, 100, start_lr=math.nan)
+
+
 def test_unknown_lr_end_is_refused():
     with pytest.raises(ValueError, match="end must be one of"):
         OneCycleSchedule.smith(1.0, 100, end="cosine")
@@ -334,7 +364,7 @@ def test_unknown_lr_end_is_refused():
 def test_presets_by_name_equal_the_classmethods_and_typos_name_the_argument():
     from superconverge.schedules import PRESETS, one_cycle_schedule
 
-    assert set(PRESETS) == {"smith", "fastai", "pytorch", "pytorch_three_phase"}
+    assert set(PRESETS) == {"smith", "warmup_cosine", "fastai", "pytorch", "pytorch_three_phase"}
     assert one_cycle_schedule("smith", 1.0, 100) == OneCycleSchedule.smith(1.0, 100)
     assert one_cycle_schedule("pytorch_three_phase", 1.0, 100) == OneCycleSchedule.pytorch(
         1.0, 100, three_phase=True)
