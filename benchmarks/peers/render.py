@@ -120,7 +120,7 @@ def timing_heading(payload: dict[str, Any]) -> str:
         return ("Wall time per epoch (validation included; LR finder not included), same net, "
                 f"from the timing pass: every recipe once (E = {budgets}, seed {seeds}), one "
                 "after another, nothing else running. "
-                + machine_sentence("Timing pass", timing) + ":")
+                + machine_sentence("Timing pass", timing).rstrip(".") + ":")
     return ("Wall time per epoch (validation included; LR finder not included), same net, from "
             "the accuracy runs. " + machine_sentence("They ran", timing or None)
             + " Compare these only when the load average stayed near or below 1:")
@@ -137,13 +137,14 @@ def standing_lines(payload: dict[str, Any], ours: str = "superconverge") -> list
         mine = {seed: a for (rec, e, seed), a in acc.items() if rec == ours and e == epochs}
         if not mine:
             continue
-        parts, behind = [], []
+        parts, behind, missing = [], [], []
         for peer in recipes:
             if peer == ours:
                 continue
             diffs = [100 * (mine[seed] - a) for (rec, e, seed), a in acc.items()
                      if rec == peer and e == epochs and seed in mine]
             if not diffs:
+                missing.append(peer)
                 continue
             mean = sum(diffs) / len(diffs)
             std = (sum((d - mean) ** 2 for d in diffs) / (len(diffs) - 1)) ** 0.5 \
@@ -151,10 +152,15 @@ def standing_lines(payload: dict[str, Any], ours: str = "superconverge") -> list
             parts.append(f"{peer} {mean:+.2f} ± {std:.2f}")
             if mean < 0:
                 behind.append(peer)
-        verdict = ("ahead of every peer on the mean" if not behind
+        if not parts:
+            lines.append(f"* E = {epochs}: no peer measured yet ({', '.join(missing)}).")
+            continue
+        every = "every peer" if not missing else f"the {len(parts)} peer(s) measured"
+        verdict = (f"ahead of {every} on the mean" if not behind
                    else "behind " + ", ".join(behind) + " on the mean")
+        not_run = f"; not measured yet: {', '.join(missing)}" if missing else ""
         lines.append(f"* E = {epochs}: {verdict} (superconverge − peer, pp, paired by seed: "
-                     + "; ".join(parts) + ").")
+                     + "; ".join(parts) + not_run + ").")
     return lines
 
 

@@ -332,3 +332,12 @@ def test_standing_is_paired_by_seed_and_names_who_is_ahead():
     lines = render.standing_lines(payload)
     assert lines[1].startswith("* E = 4: behind fastai on the mean")
     assert "fastai -1.50 ± 0.71" in lines[1]
+
+
+def test_standing_names_the_peers_not_measured_at_a_budget():
+    payload = _payload()
+    payload["runs"] = [r for r in payload["runs"]
+                       if not (r["recipe"] == "fastai" and r["epochs"] == 4)]
+    lines = render.standing_lines(payload)
+    assert lines[0].startswith("* E = 2: ahead of every peer")
+    assert lines[1] == "* E = 4: no peer measured yet (fastai)."
