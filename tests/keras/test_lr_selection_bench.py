@@ -89,7 +89,8 @@ def test_failure_classification(bench):
         bench.log_grid(1.0, 0.1, 4)
 
 
-def test_toy_task_end_to_end(bench, tmp_path):
+def _toy_task(bench):
+    """A tiny synthetic task and run settings shared by the end-to-end tests."""
     from superconverge import data
 
     def load():
@@ -101,6 +102,11 @@ def test_toy_task_end_to_end(bench, tmp_path):
                           epochs=1)
     cfg = bench.RunConfig(batch_size=32, range_start=1e-3, range_end=10.0, range_steps=12,
                           range_val_batches=1)
+    return spec, cfg
+
+
+def test_toy_task_end_to_end(bench, tmp_path):
+    spec, cfg = _toy_task(bench)
     grid = [0.01, 0.1, 1.0]
     methods = ["auto", "minimum", "accuracy"]
     cache = bench.Cache(tmp_path / "toy.jsonl")
@@ -181,17 +187,7 @@ def test_best_grid_x_and_budget_shift_by_hand(bench):
 def test_toy_task_budgets_paired(bench, tmp_path):
     """Two budgets: one range test per seed, the grid trained at each budget under its own
     key, the methods told each budget's steps; a third budget added later reuses the rest."""
-    from superconverge import data
-
-    def load():
-        return data.load("synthetic", n_train=160, n_test=16, image_size=8, num_classes=4,
-                         validation_split=0.2)
-
-    spec = bench.TaskSpec("toy", "synthetic blobs, MLP", load,
-                          lambda shape, nc, seed: bench.mlp(shape, nc, seed, widths=(16,)),
-                          epochs=1)
-    cfg = bench.RunConfig(batch_size=32, range_start=1e-3, range_end=10.0, range_steps=12,
-                          range_val_batches=1)
+    spec, cfg = _toy_task(bench)
     grid = [0.01, 1.0]
     methods = ["auto", "minimum"]
     cache = bench.Cache(tmp_path / "toy.jsonl")
