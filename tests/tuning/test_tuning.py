@@ -235,6 +235,24 @@ def test_pipeline_tune_stage_feeds_the_bounds(tmp_path, monkeypatch):
     assert not (tmp_path / "run" / "tuning" / "bn_momentum.png").exists()
 
 
+def test_pipeline_tune_stage_skips_the_bn_momentum_under_precise_bn(tmp_path, monkeypatch):
+    """With precise BN (the default) the BN momentum cannot reach the final model, so the tune
+    stage searches weight decay only and keeps the principled momentum."""
+    from superconverge.pipeline import Pipeline, RunConfig
+    from superconverge.tuning import procedure
+
+    monkeypatch.setitem(procedure.WEIGHT_DECAY_GRIDS, "default", (1e-3, 0.0))
+
+    config = RunConfig(dataset="synthetic", model="simple_cnn", train_subset=128, batch_size=32,
+                       epochs=1, max_lr=0.5, tune=True, baseline_epochs=0,
+                       out=str(tmp_path / "run"))
+    assert config.precise_bn and config.bn_momentum is None
+    Pipeline(config, quiet=True).run(["prepare", "tune"])
+    tuning = json.loads((tmp_path / "run" / "tuning.json").read_text())
+    assert tuning["spec"]["bn_momenta"] == [] and len(tuning["evaluations"]) == 3
+    assert tuning["bn_momentum"] == pytest.approx(tuning["default_bn_momentum"], abs=0.02)
+
+
 def test_the_range_test_keeps_a_compiled_models_own_loss(tiny, tmp_path):
     """A builder that returns a compiled model keeps its loss in the tuning range test too,
     as in the short runs (it used to be replaced by the default cross-entropy)."""
