@@ -9,7 +9,7 @@ import platform
 import statistics
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -102,3 +102,19 @@ def replace_block(path: Path, start: str, end: str, lines: Sequence[str], what: 
     head, rest = text.split(start, 1)
     _, tail = rest.split(end, 1)
     atomic_write_text(path, head + start + "\n" + "\n".join(lines) + "\n" + end + tail)
+
+
+def write_table_and_readme(out_dir: Path, table: str, image: str,
+                           render: Callable[[str], list[str]],
+                           readme: Path | None = None,
+                           update: Callable[[Path, list[str]], None] | None = None) -> list[str]:
+    """Write ``OUT/table`` from ``render(image)`` and, with ``readme``, replace its block by
+    ``update(readme, render(path of OUT/image relative to the README))``; returns the lines."""
+    from superconverge.io import atomic_write_text
+
+    lines = render(image)
+    atomic_write_text(Path(out_dir) / table, "\n".join(lines) + "\n")
+    if readme is not None and update is not None:
+        relative = os.path.relpath(Path(out_dir) / image, Path(readme).resolve().parent)
+        update(Path(readme), render(Path(relative).as_posix()))
+    return lines

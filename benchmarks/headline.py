@@ -22,14 +22,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from common import replace_block  # noqa: E402
+from common import replace_block, write_table_and_readme  # noqa: E402
 
 RESULTS = HERE / "results"
 SOURCE = "epoch_economy.json"
@@ -187,15 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     plot(payload, out_dir / PLOT)
-    lines = render(payload, PLOT)
-
-    from superconverge.io import atomic_write_text
-
-    atomic_write_text(out_dir / TABLE, "\n".join(lines) + "\n")
-    if args.readme:
-        readme = Path(args.readme)
-        image = Path(os.path.relpath(out_dir / PLOT, readme.resolve().parent)).as_posix()
-        update_readme(readme, render(payload, image))
+    lines = write_table_and_readme(out_dir, TABLE, PLOT, lambda image: render(payload, image),
+                                   Path(args.readme) if args.readme else None, update_readme)
     print("\n".join(lines))
     return 0
 

@@ -180,7 +180,7 @@ def train_keras_cosine(epochs: int, seed: int, data: dict[str, Any], work: Path
     pipe = pipeline("keras_cosine", epochs, seed, data, work)
     pipe.run(stages=FINDER_STAGES)
     bounds = pipe.bounds()
-    total = epochs * pipe.steps_per_epoch()
+    total = pipe.planned_steps()
     warmup = max(1, round(COSINE_WARMUP_FRACTION * total))
     schedule = keras.optimizers.schedules.CosineDecay(
         0.0, total - warmup, warmup_target=bounds["max_lr"], warmup_steps=warmup)

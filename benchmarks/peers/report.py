@@ -31,6 +31,9 @@ from peers_common import (
 )
 from render import PLOT, TABLE, render, update_markdown
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: common.py
+from common import write_table_and_readme
+
 
 def _stats(values: list[float]) -> dict[str, float]:
     return {"mean": statistics.fmean(values),
@@ -186,16 +189,8 @@ def main(argv: list[str] | None = None) -> int:
                         read_results(timing_dir) or None, read_step_times(timing_dir))
     atomic_write_json(out / f"{NAME}.json", payload)
     plot(payload, out / PLOT)
-    lines = render(payload, PLOT)
-    from superconverge.io import atomic_write_text
-
-    atomic_write_text(out / TABLE, "\n".join(lines) + "\n")
-    if args.readme:
-        import os
-
-        readme = Path(args.readme)
-        image = Path(os.path.relpath(out / PLOT, readme.resolve().parent)).as_posix()
-        update_markdown(readme, render(payload, image))
+    lines = write_table_and_readme(out, TABLE, PLOT, lambda image: render(payload, image),
+                                   Path(args.readme) if args.readme else None, update_markdown)
     print("\n".join(lines))
     return 0
 

@@ -222,6 +222,10 @@ class Pipeline:
             return int(read_json(self.directory.budget)["epochs"])
         return self.config.epochs
 
+    def planned_steps(self) -> int:
+        """One-cycle optimizer steps: ``epochs() × steps_per_epoch()``."""
+        return self.epochs() * self.steps_per_epoch()
+
     def plan_budget(self) -> Any:
         """Plan the one-cycle epochs that fit ``budget_seconds`` (see :mod:`superconverge.budget`)
         from the range test's step time and the seconds spent so far; writes ``budget.json``."""
@@ -269,7 +273,7 @@ class Pipeline:
         tuned = self._tuned()
         if tuned and tuned.get("bn_momentum") is not None:
             return float(tuned["bn_momentum"])
-        return recommended_bn_momentum(self.epochs() * self.steps_per_epoch())
+        return recommended_bn_momentum(self.planned_steps())
 
     def weight_decay(self) -> float:
         tuned = self._tuned()
@@ -452,7 +456,7 @@ class Pipeline:
     def stage_bounds(self) -> None:
         if self.config.budget_seconds is not None:
             self.plan_budget()  # before the BN momentum, which depends on the run's length
-        planned_steps = self.epochs() * self.steps_per_epoch()
+        planned_steps = self.planned_steps()
         if self.config.max_lr is not None:
             bounds = {
                 "max_lr": self.config.max_lr,
@@ -515,7 +519,7 @@ class Pipeline:
 
         from superconverge.schedules import OneCycleSchedule
 
-        total_steps = self.epochs() * self.steps_per_epoch()
+        total_steps = self.planned_steps()
         if self.config.lr_shape == "warmup_cosine":
             schedule = OneCycleSchedule.warmup_cosine(
                 bounds["max_lr"], total_steps,
