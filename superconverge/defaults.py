@@ -46,6 +46,8 @@ PIPELINE_WEIGHT_DECAY: float = 2.5e-4
 PIPELINE_LABEL_SMOOTHING: float = 0.1
 PIPELINE_EMA_MOMENTUM: float | None = 0.995
 PIPELINE_PRECISE_BN: bool = True
+#: the one-cycle LR shape (``RunConfig.lr_shape``): "smith" or "warmup_cosine"
+PIPELINE_LR_SHAPE: str = "smith"
 
 #: The usual step-decay recipe the pipeline compares against (batch 128, Caffe weight decay
 #: 5e-4, as in the CIFAR ResNet papers); the one-cycle levers never change it.

@@ -19,6 +19,7 @@ from superconverge.defaults import (
     PIPELINE_BATCH_SIZE,
     PIPELINE_EMA_MOMENTUM,
     PIPELINE_LABEL_SMOOTHING,
+    PIPELINE_LR_SHAPE,
     PIPELINE_MOMENTA,
     PIPELINE_NESTEROV,
     PIPELINE_PRECISE_BN,
@@ -106,7 +107,7 @@ class RunConfig:
     tune: bool = False
     # recipe levers (see the class docstring)
     lr_end: str = "annihilate"
-    lr_shape: str = "smith"
+    lr_shape: str = PIPELINE_LR_SHAPE
     optimizer: str = "sgd"
     adamw_weight_decay: float = 0.05
     nesterov: bool | None = PIPELINE_NESTEROV
