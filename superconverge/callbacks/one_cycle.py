@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import keras
+import numpy as np
 
 from superconverge.callbacks import optimizer_hooks
 from superconverge.errors import ArgumentError
@@ -61,6 +63,15 @@ def _install_guard(model: keras.Model) -> None:
         return type(model).make_train_function(model, force=force)
 
     object.__setattr__(model, _GUARD_ATTR, make_train_function)
+
+@dataclass
+class _AppliedRange:
+    """Optimizer steps ``first .. end - 1`` of one fit, applied under ``schedule``."""
+
+    schedule: OneCycleSchedule
+    first: int
+    end: int
+
 
 #: planned steps used to check a callback's settings when it is created (any value works)
 _PROBE_STEPS = 1000
@@ -141,7 +152,9 @@ class OneCycle(keras.callbacks.Callback):
         self.schedule_kwargs = schedule_kwargs
         self.schedule: OneCycleSchedule | None = schedule
         self._given_schedule = schedule is not None
-        self.applied: dict[str, list[float]] = {"step": [], "learning_rate": [], "momentum": []}
+        # optimizer steps applied, as [first, end) ranges, one per fit with the schedule it
+        # followed: the values are computed from them when ``applied`` is read, not per batch
+        self._applied_ranges: list[_AppliedRange] = []
         self._warned_past_end = False
         self._step = 0
         self._batches = 0
@@ -201,6 +214,7 @@ class OneCycle(keras.callbacks.Callback):
         _rebuild_train_function(model)
         _install_guard(model)
         self._step = 0
+        self._applied_ranges.append(_AppliedRange(self.schedule, 0, 0))
         self._placed = False
         self._accumulation = accumulation
         self._steps_per_execution = max(1, int(getattr(model, "steps_per_execution", 1) or 1))
@@ -232,6 +246,7 @@ class OneCycle(keras.callbacks.Callback):
         optimizer_hooks.set_step_offset(optimizer, offset)
         _rebuild_train_function(self.model)
         self._step = updates_before
+        self._applied_ranges[-1].first = self._applied_ranges[-1].end = updates_before
         logger.info(
             "OneCycle continues the cycle at step %d (initial_epoch=%d)", updates_before, epoch
         )
@@ -240,10 +255,11 @@ class OneCycle(keras.callbacks.Callback):
         assert self.schedule is not None
         # Batches applied in this call (steps_per_execution batches run per callback call).
         self._batches += self._steps_per_execution
-        while self._batches >= self._accumulation:
-            self._batches -= self._accumulation
-            self._record(self._step)
-            self._step += 1
+        # only counting here: the per-batch cost must stay at an integer update
+        if self._batches >= self._accumulation:
+            updates, self._batches = divmod(self._batches, self._accumulation)
+            self._step += updates
+            self._applied_ranges[-1].end = self._step
         if self._step > self.schedule.total_steps and not self._warned_past_end:
             self._warned_past_end = True
             warnings.warn(
@@ -253,19 +269,35 @@ class OneCycle(keras.callbacks.Callback):
                 stacklevel=2,
             )
 
-    def _record(self, step: int) -> None:
-        assert self.schedule is not None
-        self.applied["step"].append(float(step))
-        self.applied["learning_rate"].append(float(self.schedule.lr(step)))
-        momentum = self.schedule.momentum(step) if self.cycle_momentum else None
-        self.applied["momentum"].append(float("nan") if momentum is None else float(momentum))
+    @property
+    def applied(self) -> dict[str, list[float]]:
+        """The values of every update applied so far: ``step``, ``learning_rate`` and
+        ``momentum`` (NaN when momentum is not cycled), one entry per optimizer update, in order
+        (several fits with this callback follow each other). Computed from the schedules when
+        read, so recording costs nothing per batch."""
+        values: dict[str, list[float]] = {"step": [], "learning_rate": [], "momentum": []}
+        for applied_range in self._applied_ranges:
+            steps = np.arange(applied_range.first, applied_range.end, dtype=np.int64)
+            if steps.size == 0:
+                continue
+            schedule = applied_range.schedule
+            momentum = schedule.momentum(steps) if self.cycle_momentum else None
+            values["step"] += steps.astype(np.float64).tolist()
+            values["learning_rate"] += np.broadcast_to(
+                np.asarray(schedule.lr(steps), dtype=np.float64), steps.shape).tolist()
+            values["momentum"] += (
+                [float("nan")] * steps.size if momentum is None
+                else np.broadcast_to(np.asarray(momentum, dtype=np.float64), steps.shape).tolist()
+            )
+        return values
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        if logs is None or not self.applied["step"]:
+        current = self._applied_ranges[-1] if self._applied_ranges else None
+        if logs is None or current is None or current.end <= current.first:
             return
-        logs["learning_rate"] = self.applied["learning_rate"][-1]
+        logs["learning_rate"] = float(current.schedule.lr(current.end - 1))
         if self.cycle_momentum:
-            logs["momentum"] = self.applied["momentum"][-1]
+            logs["momentum"] = float(current.schedule.momentum(current.end - 1))
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         # The traced step contains the hooks: drop it too, so a later fit runs plain Keras.

@@ -292,6 +292,33 @@ def test_second_fit_with_a_new_one_cycle_runs_its_own_cycle():
     )
 
 
+def test_one_callback_reused_for_two_fits_keeps_each_fits_values():
+    # ``applied`` is computed when read: each fit's steps under the schedule that fit followed
+    x, y = _data(13)
+    model = _linear_model(keras.optimizers.SGD(0.1, momentum=0.9), W0)
+    callback = sc.OneCycle(0.05, min_momentum=0.3)
+    model.fit(x, y, batch_size=BATCH, epochs=2, shuffle=False, verbose=0, callbacks=[callback])
+    first_policy = callback.schedule
+    model.fit(x, y, batch_size=BATCH, epochs=EPOCHS, shuffle=False, verbose=0,
+              callbacks=[callback])
+    second_policy = callback.schedule
+    first_steps, second_steps = 2 * (N // BATCH), STEPS
+    assert first_policy.total_steps == first_steps and second_policy.total_steps == second_steps
+    applied = callback.applied
+    assert applied["step"] == [float(s) for s in [*range(first_steps), *range(second_steps)]]
+    np.testing.assert_allclose(
+        applied["learning_rate"],
+        np.concatenate([first_policy.lr(np.arange(first_steps)),
+                        second_policy.lr(np.arange(second_steps))]),
+    )
+    np.testing.assert_allclose(
+        applied["momentum"][:first_steps], first_policy.momentum(np.arange(first_steps))
+    )
+    assert model.history.history["learning_rate"] == pytest.approx(
+        [second_policy.lr(s) for s in (3, 7, 11)]
+    )
+
+
 def test_resume_inside_a_second_cycle_continues_that_cycle(tmp_path):
     x, y = _data(13)
 
