@@ -11,7 +11,9 @@ training steps of every variant after ``--warmup`` untimed ones; the ratio of a 
 * ``fit``: ``model.fit`` on in-memory arrays (what the pipeline does), with the accuracy metric;
 * ``fit_no_metrics``: the same without metrics;
 * ``fit_jit``: ``compile(jit_compile=True)`` (Keras compiles the torch step with
-  ``torch.compile``), if it compiles here.
+  ``torch.compile``), if it compiles here;
+* ``fit_fused_bn``: ``fit`` with the BN layers on PyTorch's fused kernel
+  (``superconverge.models.fuse_batch_norm``, what the pipeline does by default).
 
 Run it alone on the machine; it records the load average.
 
@@ -47,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=40, help="timed steps per variant and round")
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--variants", nargs="+", default=["fit", "fit_no_metrics"],
-                   choices=["fit", "fit_no_metrics", "fit_jit"])
+                   choices=["fit", "fit_no_metrics", "fit_jit", "fit_fused_bn"])
     p.add_argument("--out-dir", default=str(HERE / "results"))
     p.add_argument("--train-subset", type=int, default=None,
                    help="images to take the batches from (default: steps × batch)")
@@ -65,6 +67,8 @@ def keras_stepper(variant: str, x: Any, y: Any, steps: int) -> Any:
     model.compile(keras.optimizers.SGD(0.05, momentum=0.9), "sparse_categorical_crossentropy",
                   metrics=[] if variant == "fit_no_metrics" else ["accuracy"],
                   jit_compile=variant == "fit_jit")
+    if variant == "fit_fused_bn":
+        models.fuse_batch_norm(model)
     n = steps * BATCH
 
     def run() -> float:

@@ -2,7 +2,8 @@
 this CPU's peak floating-point rate it reaches.
 
 * images/s: plain ``model.fit`` on Fashion-MNIST (batch 128), one warm-up epoch, then the
-  median over ``--repeats`` timed epochs of ``--steps`` batches.
+  median over ``--repeats`` timed epochs of ``--steps`` batches; the BN layers run as the
+  pipeline runs them (PyTorch's fused kernel on torch, ``models.fuse_batch_norm``).
 * model FLOPs per training image: the forward multiply-adds of every Conv2D/Dense layer
   (``2 · H_out · W_out · C_out · k_h · k_w · C_in / groups`` and ``2 · in · out``), times 3 for
   forward + backward (gradients with respect to inputs and weights); batch norm, activations
@@ -63,6 +64,8 @@ def _worker(model_name: str, steps: int, batch: int, repeats: int, seed: int,
     model = models.build(model_name, splits.input_shape, splits.num_classes)
     model.compile(keras.optimizers.SGD(0.01, momentum=0.9), "sparse_categorical_crossentropy",
                   metrics=["accuracy"])
+    # as the pipeline trains it: BN on PyTorch's fused kernel (torch; no-op elsewhere)
+    fused_bn_layers = models.fuse_batch_norm(model)
     model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
     times = []
     for _ in range(repeats):
@@ -70,7 +73,7 @@ def _worker(model_name: str, steps: int, batch: int, repeats: int, seed: int,
         model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
         times.append(time.perf_counter() - start)
     return {"backend": keras.backend.backend(), "precision": precision,
-            "model": model_name, "images": len(x),
+            "model": model_name, "images": len(x), "fused_bn_layers": fused_bn_layers,
             "epoch_s": times, "flops_per_image": model_training_flops(model)}
 
 

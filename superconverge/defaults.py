@@ -46,6 +46,9 @@ PIPELINE_WEIGHT_DECAY: float = 2.5e-4
 PIPELINE_LABEL_SMOOTHING: float = 0.1
 PIPELINE_EMA_MOMENTUM: float | None = 0.995
 PIPELINE_PRECISE_BN: bool = True
+#: PyTorch's fused batch-norm kernel for the BN layers of the pipeline's models on the torch
+#: backend (``superconverge.models.fused_bn``: Keras's formula, one kernel; no-op elsewhere)
+PIPELINE_FUSED_BN: bool = True
 #: the one-cycle LR shape (``RunConfig.lr_shape``): "smith" or "warmup_cosine"
 PIPELINE_LR_SHAPE: str = "smith"
 

@@ -18,6 +18,7 @@ from superconverge.defaults import (
     MIN_LR_RATIO,
     PIPELINE_BATCH_SIZE,
     PIPELINE_EMA_MOMENTUM,
+    PIPELINE_FUSED_BN,
     PIPELINE_LABEL_SMOOTHING,
     PIPELINE_LR_SHAPE,
     PIPELINE_MOMENTA,
@@ -33,6 +34,7 @@ from superconverge.errors import SuperconvergeError
 #: lacks it); any other missing key had the default it has today
 VALUES_BEFORE_THE_KEY_EXISTED: dict[str, Any] = {
     "nesterov": False, "label_smoothing": 0.0, "ema_momentum": None, "precise_bn": False,
+    "fused_bn": False,
 }
 #: keys whose value, in a config.json from before they existed, was another key's
 SAME_AS_BEFORE_THE_KEY_EXISTED: dict[str, str] = {
@@ -118,6 +120,8 @@ class RunConfig:
     tta_flip: bool = False
     # "float32", or "mixed_bfloat16" (bfloat16 compute, float32 variables)
     precision: str = "float32"
+    # torch backend: batch norm by PyTorch's fused kernel (same formula; every model trained)
+    fused_bn: bool = PIPELINE_FUSED_BN
     # range test
     range_start_lr: float = PIPELINE_RANGE_START_LR
     range_end_lr: float = RANGE_END_LR

@@ -335,15 +335,19 @@ class Pipeline:
 
     def compile(self, model: Any, optimizer: Any, *, smoothing: bool = True) -> Any:
         """Compile with the model's own loss if it has one, else the (label-smoothed, when
-        ``label_smoothing > 0`` and ``smoothing``) sparse cross-entropy."""
-        from superconverge.models import compile_classifier
+        ``label_smoothing > 0`` and ``smoothing``) sparse cross-entropy; with ``fused_bn`` (on
+        the torch backend) its BN layers run PyTorch's fused kernel."""
+        from superconverge.models import compile_classifier, fuse_batch_norm
 
         loss = None
         if smoothing and self.config.label_smoothing > 0:
             from superconverge.losses import SparseSmoothedCrossentropy
 
             loss = SparseSmoothedCrossentropy(self.config.label_smoothing)
-        return compile_classifier(model, optimizer, loss=loss)
+        model = compile_classifier(model, optimizer, loss=loss)
+        if self.config.fused_bn:
+            fuse_batch_norm(model)
+        return model
 
     def _train_batches(self, augment: bool | None = None, *, flip: bool = False,
                        batch_size: int | None = None) -> Any:
@@ -548,6 +552,7 @@ class Pipeline:
             callbacks=[one_cycle, self._progress("one-cycle")],
             schedule_callback=one_cycle,
             on_resume=batches.set_epoch,
+            fuse_bn=self.config.fused_bn,
         )
         final = self.finish_one_cycle(outcome.model)
         self._write_training_outputs("one_cycle", outcome, final_info=final)
@@ -586,6 +591,7 @@ class Pipeline:
             validation_data=self.data.val.as_tuple(),
             callbacks=[LogScheduledLR(), self._progress("baseline")],
             on_resume=batches.set_epoch,
+            fuse_bn=self.config.fused_bn,
         )
         self._write_training_outputs("baseline", outcome)
 
@@ -603,7 +609,9 @@ class Pipeline:
             ]
             atomic_write_csv(self.directory.applied(name), rows,
                              ("step", "learning_rate", "momentum"))
-        atomic_write_with(self.directory.model(name), outcome.model.save)
+        from superconverge.models import save_model
+
+        atomic_write_with(self.directory.model(name), lambda path: save_model(outcome.model, path))
         atomic_write_json(
             self.directory.training(name),
             {"epochs": outcome.epochs, "wall_time": outcome.wall_time,

@@ -21,6 +21,7 @@ import keras
 
 import superconverge.losses  # noqa: F401  (registers the pipeline's losses for loading)
 from superconverge.io import DamagedFileError, atomic_write_json, atomic_write_with, read_json
+from superconverge.models.fused_bn import fuse_batch_norm, save_model
 from superconverge.pipeline.rundir import STATE, RunDirectory
 
 logger = logging.getLogger(__name__)
@@ -63,7 +64,8 @@ class _EpochCheckpoint(keras.callbacks.Callback):
         self.history.append(row)
         name = f"epoch-{epoch + 1:04d}.keras"
         # fsynced (file and folder) before state.json points at it
-        atomic_write_with(self.directory / name, self.model.save)
+        # plain Keras BN layers in the file; a resumed run fuses them again (``fuse_bn``)
+        atomic_write_with(self.directory / name, lambda path: save_model(self.model, path))
         atomic_write_json(
             self.directory / STATE,
             {
@@ -111,6 +113,7 @@ def train_resumable(
     schedule_callback: Any = None,
     fit_kwargs: dict[str, Any] | None = None,
     on_resume: Callable[[int], Any] | None = None,
+    fuse_bn: bool = False,
 ) -> TrainingOutcome:
     """Train ``epochs`` epochs, continuing from the newest checkpoint of ``name`` if any.
 
@@ -118,7 +121,9 @@ def train_resumable(
     (weights and optimizer state) is loaded instead and ``fit`` continues at
     ``initial_epoch``. ``schedule_callback`` (a ``OneCycle``) contributes its ``applied``
     LR/momentum record to the saved state. ``on_resume(initial_epoch)`` lets the data
-    feeder jump to that epoch's shuffle (e.g. ``ArrayBatches.set_epoch``).
+    feeder jump to that epoch's shuffle (e.g. ``ArrayBatches.set_epoch``). ``fuse_bn``: a
+    loaded checkpoint gets fused BN layers, as ``build_model``'s model has them
+    (``superconverge.models.fuse_batch_norm``).
     """
     directory = RunDirectory(run_dir).checkpoints(name)
     directory.mkdir(parents=True, exist_ok=True)
@@ -139,6 +144,8 @@ def train_resumable(
             ) from None
         logger.info("%s: resuming from %s (epoch %d of %d)", name, path, initial_epoch, epochs)
         model = _load_checkpoint(path)
+        if fuse_bn:
+            fuse_batch_norm(model)
     else:
         model = build_model()
         initial_epoch, history, wall_time, applied_before = 0, [], 0.0, {}

@@ -181,3 +181,46 @@ def test_config_files(tmp_path, capsys):
     assert "epochs must be a whole number" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="range_end_lr"):
         RunConfig(range_start_lr=1.0, range_end_lr=0.5)
+
+
+def test_fused_bn_trains_fused_and_writes_plain_keras_files(tmp_path):
+    import keras
+
+    from superconverge.models.fused_bn import FusedBatchNormalization
+    from superconverge.pipeline.training import train_resumable
+
+    out = tmp_path / "fused"
+    config = RunConfig(dataset="synthetic", model="simple_cnn", train_subset=160, batch_size=32,
+                       epochs=1, max_lr=0.1, baseline_epochs=0, out=str(out))
+    assert config.fused_bn  # the default
+    pipeline = Pipeline(config, quiet=True)
+    pipeline.run(["prepare", "range_test", "bounds", "one_cycle"])
+    saved = keras.saving.load_model(out / "models" / "one_cycle.keras")
+    bn_types = {type(layer) for layer in saved.layers
+                if isinstance(layer, keras.layers.BatchNormalization)}
+    assert bn_types == {keras.layers.BatchNormalization}
+
+    seen: set[type] = set()
+
+    class _BnTypes(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            seen.update(type(layer) for layer in self.model.layers
+                        if isinstance(layer, keras.layers.BatchNormalization))
+
+    def build():
+        model = pipeline.new_model(bn_momentum=0.9, weight_decay=0.0)
+        return pipeline.compile(model, keras.optimizers.SGD(0.05, momentum=0.9))
+
+    fused = (FusedBatchNormalization if keras.backend.backend() == "torch"
+             else keras.layers.BatchNormalization)
+    for epochs in (1, 2):  # the second call resumes from the first one's checkpoint file
+        seen.clear()
+        batches = pipeline._train_batches()
+        train_resumable("probe", tmp_path / "probe", build, epochs=epochs,
+                        train_data=batches, validation_data=None, callbacks=[_BnTypes()],
+                        on_resume=batches.set_epoch, fuse_bn=True)
+        assert seen == {fused}
+    checkpoint = next((tmp_path / "probe" / "checkpoints" / "probe").glob("epoch-*.keras"))
+    assert {type(layer) for layer in keras.saving.load_model(checkpoint).layers
+            if isinstance(layer, keras.layers.BatchNormalization)} == {
+        keras.layers.BatchNormalization}
