@@ -393,3 +393,14 @@ def test_lr_spread_toy_run_reports_every_method_and_landmark(tmp_path):
     before = {p: p.stat().st_mtime_ns for p in work.rglob("range_test.json")}
     _run("lr_spread.py", *args)
     assert before == {p: p.stat().st_mtime_ns for p in work.rglob("range_test.json")}
+
+
+def test_wall_budget_toy_run_reports_planned_and_actual(tmp_path):
+    _run("wall_budget.py", "--dataset", "synthetic", "--train-subset", "448", "--budgets", "30s",
+         "--out-dir", str(tmp_path), "--work-dir", str(tmp_path / "work"))
+    payload = json.loads((tmp_path / "wall_budget.json").read_text())
+    (run,) = payload["runs"]
+    assert run["budget_seconds"] == 30.0 and run["planned_epochs"] >= 1
+    assert 0 < run["actual_seconds"] and run["planned_seconds"] <= 30.0
+    assert run["actual_over_budget"] == pytest.approx(run["actual_seconds"] / 30.0)
+    assert "| 30s (30 s) | 0 |" in (tmp_path / "wall_budget.md").read_text()
