@@ -142,7 +142,9 @@ def markdown(table: Mapping[float, Mapping[str, Sequence[float]]], loto: Mapping
         f"training runs stored by `benchmarks/lr_selection.py` (`{cache_dir.name}`). "
         "Regrets are **estimates**: validation accuracy interpolated in log-LR between the runs "
         "trained on the same repetition, against the best grid point (pp). The measured regret "
-        "of the chosen default is in `lr_selection.md`.",
+        "of the chosen default at 2 epochs of cycled momentum is in "
+        "`lr_selection_cycled/lr_selection.md` (the runs this guard was chosen on); "
+        "`lr_selection.md` scores it at 2, 4 and 8 epochs with the current recipe.",
         "",
         "| guard γ (decades) | all tasks | " + " | ".join(tasks) + " |",
         "|---|---|" + "---|" * len(tasks),
