@@ -3,13 +3,14 @@ and results written atomically as JSON + Markdown under benchmarks/results/."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
 import statistics
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,31 @@ def write_results(
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out_dir / f"{name}.json", payload)
     atomic_write_text(out_dir / f"{name}.md", "\n".join(markdown) + "\n")
+
+
+@contextlib.contextmanager
+def exclusive(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``PATH.lock`` for the block: processes that
+    read-merge-write the same results file (several invocations of one benchmark running side
+    by side) take turns, so none writes over another's newly added runs."""
+    import fcntl
+
+    lock = Path(f"{path}.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor drops the lock
+
+
+def merge_runs(ours: list[dict[str, Any]], on_disk: list[dict[str, Any]],
+               key: Callable[[dict[str, Any]], Any]) -> list[dict[str, Any]]:
+    """``on_disk``'s runs, then ours that it lacks (by ``key``); ours win where both have one."""
+    mine = {key(r): r for r in ours}
+    merged = [mine.pop(key(r), r) for r in on_disk]
+    return merged + [r for r in ours if key(r) in mine]
 
 
 def run_is_finished(run_dir: Path) -> bool:

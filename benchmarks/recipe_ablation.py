@@ -44,7 +44,14 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import epoch_economy as ee  # noqa: E402
-from common import RESULTS, stats, system_info, write_results  # noqa: E402
+from common import (  # noqa: E402
+    RESULTS,
+    exclusive,
+    merge_runs,
+    stats,
+    system_info,
+    write_results,
+)
 
 NAME = "recipe_ablation"
 #: the variant without changes: today's default pipeline, rerun with this code
@@ -305,6 +312,15 @@ def main(argv: list[str] | None = None) -> int:
     import keras
 
     def write() -> None:
+        # invocations running side by side share the file: merge what they wrote meanwhile
+        with exclusive(out_json):
+            on_disk = read_json(out_json) if out_json.exists() else {}
+            runs[:] = merge_runs(runs, on_disk.get("runs", []),
+                                 key=lambda r: (r["variant"], r["seed"]))
+            commands[:] = list(dict.fromkeys([*on_disk.get("commands", []), *commands]))
+            _write_locked()
+
+    def _write_locked() -> None:
         def_rows = [default[s] for s in all_seeds]
         base_rows = [baseline[s] for s in all_seeds]
         payload = {
