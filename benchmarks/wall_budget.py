@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-subset", type=int, default=None)
     p.add_argument("--work-dir", type=Path, default=HERE.parent / "runs" / NAME)
     p.add_argument("--out-dir", type=Path, default=RESULTS)
+    p.add_argument("--name", default=NAME, help="results file stem")
     return p
 
 
@@ -47,7 +48,7 @@ def one_run(budget_text: str, seed: int, args: argparse.Namespace) -> dict[str, 
     from superconverge.budget import parse_duration
     from superconverge.pipeline import Pipeline, RunConfig
 
-    out = args.work_dir / f"{budget_text}-seed{seed}"
+    out = args.work_dir / args.name / f"{budget_text}-seed{seed}"
     if out.exists():  # a timing: never resumed, always measured in one go
         shutil.rmtree(out)
     config = RunConfig(dataset=args.dataset, train_subset=args.train_subset, seed=seed,
@@ -88,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
             f"| {r['load_average'][0]:.2f} |")
     lines += ["", "Target: actual / budget in [0.95, 1.00]. The planner keeps a 5 % margin and "
               "plans whole epochs, so a run ends up to one epoch plus the margin early."]
-    write_results(NAME, payload, lines, args.out_dir)
+    write_results(args.name, payload, lines, args.out_dir)
     print("\n".join(lines))
 
 

@@ -34,7 +34,7 @@ from superconverge.errors import SuperconvergeError
 #: lacks it); any other missing key had the default it has today
 VALUES_BEFORE_THE_KEY_EXISTED: dict[str, Any] = {
     "nesterov": False, "label_smoothing": 0.0, "ema_momentum": None, "precise_bn": False,
-    "fused_bn": False,
+    "fused_bn": False, "lr_shape": "smith",
 }
 #: keys whose value, in a config.json from before they existed, was another key's
 SAME_AS_BEFORE_THE_KEY_EXISTED: dict[str, str] = {
@@ -60,10 +60,10 @@ class RunConfig:
     * ``lr_end``: how the LR ends: ``"annihilate"`` (``min_lr → min_lr/100`` over the last
       10%), ``"zero_tail"`` (``min_lr → 0`` over the last 10%) or ``"zero_half"`` (``max_lr →
       0`` linearly over the whole second half, Li et al. 2020).
-    * ``lr_shape``: ``"smith"`` (default: min → max → min linearly over 45% + 45% of the
-      steps, then ``lr_end``) or ``"warmup_cosine"`` (0 → max linearly over the first 10%,
-      then cosine to 0: :meth:`~superconverge.schedules.OneCycleSchedule.warmup_cosine`;
-      ``lr_end`` must stay ``"annihilate"``, it has no end phase of its own).
+    * ``lr_shape``: ``"warmup_cosine"`` (default: 0 → max linearly over the first 10%, then
+      cosine to 0: :meth:`~superconverge.schedules.OneCycleSchedule.warmup_cosine`; it has no
+      end phase of its own, so ``lr_end`` must stay ``"annihilate"``) or ``"smith"`` (min →
+      max → min linearly over 45% + 45% of the steps, then ``lr_end``).
     * ``optimizer``: ``"sgd"``, ``"adam"`` or ``"adamw"``, for the range test and one-cycle
       alike (``momentum`` cycles Adam's ``beta_1``). ``adam`` keeps the model's L2
       ``weight_decay``; ``adamw`` replaces it by the optimizer's decoupled decay
@@ -288,8 +288,8 @@ def validate(config: RunConfig) -> None:
         _one_of(config, name, choices)
     if config.lr_shape != "smith" and config.lr_end != "annihilate":
         raise ConfigError(f"lr_end applies to lr_shape 'smith' only; lr_shape "
-                          f"{config.lr_shape!r} ends at 0 by itself (drop lr_end = "
-                          f"{config.lr_end!r})")
+                          f"{config.lr_shape!r} ends at 0 by itself: drop lr_end = "
+                          f"{config.lr_end!r}, or set lr_shape = 'smith' (--lr-shape smith)")
     if config.nesterov and config.optimizer != "sgd":
         raise ConfigError(f"nesterov applies to optimizer 'sgd' only, not {config.optimizer!r}")
     if config.adamw_weight_decay < 0:

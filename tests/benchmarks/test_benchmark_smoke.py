@@ -297,7 +297,8 @@ def test_budget_curves_toy_run_reuse_and_resume(tmp_path, caplog):
                   "test_accuracy": 0.9, "val_accuracy": [0.5, 0.7, 0.8 + 0.1 * s],
                   "wall_time": 3.0} for s in (0, 1)]}))
     args = [*BUDGET_TOY, "--work-dir", str(work), "--out-dir", str(out),
-            "--economy-results", str(economy), "--one-cycle-config", "lr_end=zero_tail"]
+            "--economy-results", str(economy),
+            "--one-cycle-config", "lr_shape=smith,lr_end=zero_tail"]
     _run("budget_curves.py", *args)
     payload = json.loads((out / "budget_curves.json").read_text())
     assert (out / "budget_curves.png").read_bytes().startswith(b"\x89PNG")
@@ -327,9 +328,10 @@ def test_budget_curves_toy_run_reuse_and_resume(tmp_path, caplog):
         if r["arm"] == "baseline":
             assert config["baseline_epochs"] == r["epochs"] and config["baseline_lr"] == 0.1
         else:
-            assert run_dir.parent.parent.name == "one_cycle-lr_end=zero_tail"
+            assert run_dir.parent.parent.name == "one_cycle-lr_shape=smith,lr_end=zero_tail"
     s = payload["settings"]
-    assert s["one_cycle_config"] == {"lr_end": "zero_tail"} and s["seeds"] == [0, 1]
+    assert s["one_cycle_config"] == {"lr_shape": "smith", "lr_end": "zero_tail"}
+    assert s["seeds"] == [0, 1]
     assert s["budgets"] == {"baseline": [1, 3], "one_cycle": [1]}
     assert payload["load_average"]["start"] and payload["system"]["cpus"]
     assert payload["versions"]["torch"] and payload["missing"] == []
@@ -359,7 +361,8 @@ def test_budget_curves_toy_run_reuse_and_resume(tmp_path, caplog):
     # run directories elsewhere and another one-cycle recipe: the baseline rows come from the
     # output already there, the other recipe's one-cycle rows do not
     elsewhere = [*BUDGET_TOY, "--work-dir", str(tmp_path / "other"), "--out-dir", str(out),
-                 "--economy-results", str(economy), "--one-cycle-config", "lr_end=zero_half",
+                 "--economy-results", str(economy),
+                 "--one-cycle-config", "lr_shape=smith,lr_end=zero_half",
                  "--max-runs", "0"]
     assert bc.main(elsewhere) == 0
     third = json.loads((out / "budget_curves.json").read_text())

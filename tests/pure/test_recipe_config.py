@@ -18,7 +18,7 @@ def test_defaults_are_the_measured_recipe():
             config.ema_momentum, config.precise_bn, config.train_flip, config.tta_flip) == (
         "annihilate", "sgd", None, (0.9, 0.9), 64, 2.5e-4, 0.1, 0.995, True, False, False)
     assert (config.baseline_batch_size, config.baseline_weight_decay) == (128, 5e-4)
-    assert config.lr_shape == "smith"
+    assert config.lr_shape == "warmup_cosine"
 
 
 def test_an_older_run_directory_keeps_its_baseline_and_recipe():
@@ -26,13 +26,15 @@ def test_an_older_run_directory_keeps_its_baseline_and_recipe():
     config = RunConfig.from_saved(old)
     assert (config.baseline_batch_size, config.baseline_weight_decay) == (96, 1e-3)
     assert (config.ema_momentum, config.precise_bn, config.label_smoothing) == (None, False, 0)
+    assert (config.lr_shape, config.fused_bn) == ("smith", False)
 
 
 def test_toml_keys(tmp_path):
     path = tmp_path / "run.toml"
     path.write_text(
-        'lr-end = "zero_half"\nmomentum = [0.9, 0.9]\nlabel_smoothing = 0.1\n'
-        'ema_momentum = 0.995\nprecise-bn = true\ntrain_flip = true\ntta_flip = true\n'
+        'lr-shape = "smith"\nlr-end = "zero_half"\nmomentum = [0.9, 0.9]\n'
+        'label_smoothing = 0.1\nema_momentum = 0.995\nprecise-bn = true\ntrain_flip = true\n'
+        'tta_flip = true\n'
         'optimizer = "adamw"\nadamw_weight_decay = 0.02\n')
     assert RunConfig.from_dict({"nesterov": True}).nesterov is True
     config = RunConfig.from_file(path)
@@ -50,15 +52,14 @@ def test_cli_flags():
     parser = argparse.ArgumentParser()
     commands.add_config_options(parser)
     args = parser.parse_args([
-        "--lr-end", "zero_tail", "--nesterov", "--label-smoothing", "0.2", "--ema-momentum",
-        "0.99", "--precise-bn", "--train-flip", "--tta-flip", "--out", "x"])
+        "--lr-shape", "smith", "--lr-end", "zero_tail", "--nesterov", "--label-smoothing", "0.2",
+        "--ema-momentum", "0.99", "--precise-bn", "--train-flip", "--tta-flip", "--out", "x"])
     config = config_from_args(args)
     assert (config.lr_end, config.nesterov, config.label_smoothing, config.ema_momentum,
             config.precise_bn, config.train_flip, config.tta_flip) == (
         "zero_tail", True, 0.2, 0.99, True, True, True)
     assert config_from_args(parser.parse_args(["--optimizer", "adam"])).optimizer == "adam"
-    assert config_from_args(parser.parse_args(["--lr-shape", "warmup_cosine"])).lr_shape == \
-        "warmup_cosine"
+    assert config_from_args(parser.parse_args(["--lr-shape", "smith"])).lr_shape == "smith"
 
 
 @pytest.mark.parametrize(
