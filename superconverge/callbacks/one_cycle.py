@@ -156,10 +156,7 @@ class OneCycle(keras.callbacks.Callback):
         # followed: the values are computed from them when ``applied`` is read, not per batch
         self._applied_ranges: list[_AppliedRange] = []
         self._warned_past_end = False
-        self._step = 0
-        self._batches = 0
         self._accumulation = 1
-        self._steps_per_execution = 1
         self._placed = False
 
     # -- planning ---------------------------------------------------------------------------
@@ -213,13 +210,10 @@ class OneCycle(keras.callbacks.Callback):
         # The train step may have been traced before the hooks existed: rebuild it.
         _rebuild_train_function(model)
         _install_guard(model)
-        self._step = 0
         self._applied_ranges.append(_AppliedRange(self.schedule, 0, 0))
         self._placed = False
         self._accumulation = accumulation
-        self._steps_per_execution = max(1, int(getattr(model, "steps_per_execution", 1) or 1))
         self._warned_past_end = False
-        self._batches = 0
         logger.info("%s", self.schedule.summary())
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
@@ -245,26 +239,28 @@ class OneCycle(keras.callbacks.Callback):
         offset = optimizer_hooks.host_step(optimizer) - updates_before
         optimizer_hooks.set_step_offset(optimizer, offset)
         _rebuild_train_function(self.model)
-        self._step = updates_before
         self._applied_ranges[-1].first = self._applied_ranges[-1].end = updates_before
         logger.info(
             "OneCycle continues the cycle at step %d (initial_epoch=%d)", updates_before, epoch
         )
 
-    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        assert self.schedule is not None
-        # Batches applied in this call (steps_per_execution batches run per callback call).
-        self._batches += self._steps_per_execution
-        # only counting here: the per-batch cost must stay at an integer update
-        if self._batches >= self._accumulation:
-            updates, self._batches = divmod(self._batches, self._accumulation)
-            self._step += updates
-            self._applied_ranges[-1].end = self._step
-        if self._step > self.schedule.total_steps and not self._warned_past_end:
+    # No batch-level hook: Keras then dispatches the batch callbacks of fit asynchronously (a
+    # callback with ``on_train_batch_end`` makes every step wait for its logs). The steps
+    # applied are read off the optimizer's counter at the end of each epoch instead.
+    def _sync_applied(self) -> None:
+        """Bring the current range up to the optimizer's update counter; warn once when the
+        training has gone past the planned steps."""
+        optimizer = getattr(self.model, "optimizer", None)
+        if not self._applied_ranges or optimizer is None or not optimizer_hooks.is_attached(
+                optimizer):
+            return
+        current = self._applied_ranges[-1]
+        current.end = max(current.first, optimizer_hooks.cycle_step(optimizer))
+        if current.end > current.schedule.total_steps and not self._warned_past_end:
             self._warned_past_end = True
             warnings.warn(
-                f"Training ran past the {self.schedule.total_steps} optimizer steps that the "
-                "One Cycle policy was planned for; the LR and momentum stay at their final "
+                f"Training ran past the {current.schedule.total_steps} optimizer steps that "
+                "the One Cycle policy was planned for; the LR and momentum stay at their final "
                 "values. Pass epochs/total_steps that match the training run.",
                 stacklevel=2,
             )
@@ -292,6 +288,7 @@ class OneCycle(keras.callbacks.Callback):
         return values
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._sync_applied()
         current = self._applied_ranges[-1] if self._applied_ranges else None
         if logs is None or current is None or current.end <= current.first:
             return
@@ -300,6 +297,7 @@ class OneCycle(keras.callbacks.Callback):
             logs["momentum"] = float(current.schedule.momentum(current.end - 1))
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        self._sync_applied()  # a fit stopped inside an epoch (EarlyStopping, steps)
         # The traced step contains the hooks: drop it too, so a later fit runs plain Keras.
         detach(self.model, keep_last_lr=True)
 

@@ -120,6 +120,15 @@ def host_step(optimizer: keras.optimizers.Optimizer) -> int:
     return int(np.asarray(keras.ops.convert_to_numpy(optimizer.iterations)))
 
 
+def cycle_step(optimizer: keras.optimizers.Optimizer) -> int:
+    """Updates applied since the attached cycle's step 0 (``iterations - step_offset``): the
+    host-side position on torch, one read of ``iterations`` elsewhere."""
+    hooks: _Hooks = getattr(optimizer, _STATE_ATTR)
+    if hooks.lr_table is not None:
+        return hooks.position
+    return host_step(optimizer) - hooks.step_offset
+
+
 def set_step_offset(optimizer: keras.optimizers.Optimizer, step_offset: int) -> None:
     """Move the start of the attached cycle to the counter value ``step_offset``.
 
