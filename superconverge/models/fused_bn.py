@@ -19,8 +19,9 @@ other than float32 (mixed precision).
 
 :func:`fuse_batch_norm` switches the BN layers of a built model to it, in place (it changes
 the class of each layer, which holds no state of its own: weights, optimizer slots and
-compiled functions stay valid); :func:`keras_batch_norm` is the context in which they are
-plain Keras layers again, for saving: files written inside it load without superconverge.
+compiled functions stay valid). A fused layer serializes as Keras' own, so ``model.save``
+writes files that load without superconverge; :func:`keras_batch_norm` is the context in
+which the layers are plain Keras layers again (``save_model`` saves inside it).
 """
 
 from __future__ import annotations
@@ -90,6 +91,31 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
                 training=False, eps=self.epsilon,
             )
         return outputs.movedim(1, -1)
+
+
+# Keras names a layer's weights in a saved file after its class (snake case): the fused class
+# carries Keras' class name, so a file saved from a fused model holds the weights where a plain
+# Keras model looks for them (its repr reads ``<BatchNormalization ...>``, as Keras' does).
+FusedBatchNormalization.__name__ = FusedBatchNormalization.__qualname__ = "BatchNormalization"
+
+
+def _serialize_as_keras_layer() -> None:
+    """Make a fused layer serialize as ``keras.layers.BatchNormalization`` (its config is that
+    layer's, unchanged), so any ``model.save`` of a fused model writes a file plain Keras loads.
+    Keras finds a class's public name in ``keras.src.api_export``; where that table is missing
+    (another Keras version) the class is registered as ``superconverge>...`` instead, and
+    such files load with superconverge imported."""
+    try:
+        from keras.src import api_export
+
+        names = api_export.REGISTERED_OBJS_TO_NAMES
+        names[FusedBatchNormalization] = names[keras.layers.BatchNormalization]
+    except (ImportError, AttributeError, KeyError):  # pragma: no cover - other Keras versions
+        keras.saving.register_keras_serializable(package="superconverge")(
+            FusedBatchNormalization)
+
+
+_serialize_as_keras_layer()
 
 
 def fuse_batch_norm(model: keras.Model) -> int:

@@ -110,9 +110,14 @@ def test_saved_inside_keras_batch_norm_loads_as_plain_keras(tmp_path):
     with keras_batch_norm(model):
         model.save(tmp_path / "m.keras")
     assert sum(isinstance(layer, FusedBatchNormalization) for layer in model.layers) == 5
-    loaded = keras.saving.load_model(tmp_path / "m.keras")
-    bns = [layer for layer in loaded.layers if isinstance(layer, keras.layers.BatchNormalization)]
-    assert len(bns) == 5 and all(type(layer) is keras.layers.BatchNormalization for layer in bns)
+    model.save(tmp_path / "direct.keras")  # no context: a fused layer saves as Keras' own
+    for name in ("m.keras", "direct.keras"):
+        loaded = keras.saving.load_model(tmp_path / name)
+        bns = [layer for layer in loaded.layers
+               if isinstance(layer, keras.layers.BatchNormalization)]
+        assert len(bns) == 5
+        assert all(type(layer) is keras.layers.BatchNormalization for layer in bns)
+        np.testing.assert_array_equal(loaded.get_weights()[1], model.get_weights()[1])
 
 
 @torch_only
