@@ -25,6 +25,7 @@ from pathlib import Path
 
 from common import (
     BACKENDS,
+    RESULTS,
     geometric_interval,
     run_worker,
     stats,
@@ -95,8 +96,11 @@ def main() -> None:
     if args.worker:
         print(json.dumps(_worker(args.steps, args.batch, args.repeats, args.rounds, args.seed)))
         return
+    import os
+
     rows = []
     for backend in args.backends:
+        load = list(os.getloadavg())
         result = run_worker(Path(__file__), backend,
                             ["--steps", str(args.steps), "--batch", str(args.batch),
                              "--repeats", str(args.repeats), "--rounds", str(args.rounds),
@@ -105,35 +109,46 @@ def main() -> None:
         per_round = round_ratios(result["plain_s"], result["one_cycle_s"], args.repeats)
         ratio, low, high = geometric_interval(per_round)
         result.update(plain=plain, one_cycle=cycle, round_ratios=per_round, ratio=ratio,
-                      ratio_95=[low, high])
+                      ratio_95=[low, high], rounds=args.rounds, repeats=args.repeats,
+                      seed=args.seed, load_average=load,
+                      measured=time.strftime("%Y-%m-%d %H:%M", time.gmtime()))
         rows.append(result)
         print(f"{backend}: ratio {result['ratio']:.4f}", file=sys.stderr)
-    payload = {"benchmark": "overhead", "system": system_info(), "seed": args.seed,
+    # a run for some backends replaces their rows and keeps the others' (each row has its
+    # own settings and load)
+    previous = RESULTS / "overhead.json"
+    if previous.exists():
+        measured = {r["backend"] for r in rows}
+        kept = [r for r in json.loads(previous.read_text())["results"]
+                if r["backend"] not in measured and "rounds" in r]
+        rows = sorted(rows + kept, key=lambda r: BACKENDS.index(r["backend"]))
+    payload = {"benchmark": "overhead", "system": system_info(),
                "model": "simple_cnn", "data": "fashion_mnist", "results": rows}
     lines = [
         "# OneCycle callback overhead",
         "",
-        f"`simple_cnn` on {args.steps} × {args.batch} Fashion-MNIST images per epoch; "
-        f"{args.rounds} rounds of one `fit` call per variant (order alternating), each of "
-        f"1 + {args.repeats} epochs, the first (compiling) epoch dropped; seed {args.seed}; "
-        f"{payload['system']['cpus']} CPUs ({payload['system']['cpu']}), load average "
-        f"{payload['system'].get('load_average')}. Ratio = geometric mean over rounds of "
-        "median epoch time with OneCycle / median without in that round, same process; 95 % "
-        "interval from the rounds' log ratios.",
+        "`simple_cnn` on Fashion-MNIST; per backend, rounds of one `fit` call per variant "
+        "(order alternating), each of 1 + `repeats` epochs of `steps` batches, the first "
+        "(compiling) epoch dropped. Ratio = geometric mean over rounds of median epoch time "
+        "with OneCycle / median without in that round, same process; 95 % interval from the "
+        f"rounds' log ratios. {payload['system']['cpus']} CPUs ({payload['system']['cpu']}); "
+        "run alone on the machine (1-minute load average recorded with each row in the last "
+        "column).",
         "",
-        "| backend | plain fit ms/step (mean ± std) | with OneCycle ms/step (mean ± std) | ratio "
-        "| 95 % interval |",
-        "|---|---|---|---|---|",
+        "| backend | steps × batch | rounds × epochs | plain fit ms/step (mean ± std) "
+        "| with OneCycle ms/step (mean ± std) | ratio | 95 % interval | measured | load |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         s = r["steps"]
         lines.append(
-            f"| {r['backend']} | {1e3 * r['plain']['mean'] / s:.1f} ± "
-            f"{1e3 * r['plain']['std'] / s:.1f} | {1e3 * r['one_cycle']['mean'] / s:.1f} ± "
-            f"{1e3 * r['one_cycle']['std'] / s:.1f} | {r['ratio']:.4f} | "
-            f"{r['ratio_95'][0]:.4f} – {r['ratio_95'][1]:.4f} |"
+            f"| {r['backend']} | {s} × {r['batch']} | {r['rounds']} × {r['repeats']} "
+            f"| {1e3 * r['plain']['mean'] / s:.1f} ± {1e3 * r['plain']['std'] / s:.1f} "
+            f"| {1e3 * r['one_cycle']['mean'] / s:.1f} ± {1e3 * r['one_cycle']['std'] / s:.1f} "
+            f"| {r['ratio']:.4f} | {r['ratio_95'][0]:.4f} – {r['ratio_95'][1]:.4f} "
+            f"| {r['measured']} | {r['load_average'][0]:.2f} |"
         )
-    write_results("overhead", payload, lines)
+    write_results("overhead", payload, lines, RESULTS)
 
 
 if __name__ == "__main__":
