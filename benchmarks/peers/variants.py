@@ -10,7 +10,8 @@ accuracy (what recipe choices are made on) and test accuracy (reported only).
 
 Variants committed: ``smith`` (``lr_shape = "smith"``: the default before the lr_shape change;
 these were the peers rows then), ``batch128`` (``batch_size = 128``, E = 8 only) and
-``no_ema`` (no weight average, no precise BN, E = 8 only).
+``no_ema`` (no weight average, no precise BN, E = 8 only) and ``wd1e-4`` (weight decay 1e-4,
+E = 2 only so far).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ DESCRIPTIONS = {
     "smith": "lr_shape = \"smith\" (linear min → max → min, annihilation), batch 64",
     "batch128": "batch_size = 128 (with lr_shape = \"warmup_cosine\")",
     "no_ema": "ema_momentum = none, precise_bn = false (with lr_shape = \"warmup_cosine\")",
+    "wd1e-4": "weight_decay = 1e-4 (with lr_shape = \"warmup_cosine\")",
 }
 
 
