@@ -11,7 +11,7 @@ Models are returned uncompiled, ending in a float32 ``softmax`` (compile with
 from superconverge.models.bn import batch_norm_layers, set_bn_momentum
 from superconverge.models.compile import compile_classifier
 from superconverge.models.errors import ModelInputError, UnknownModelError
-from superconverge.models.fused_bn import fuse_batch_norm, keras_batch_norm, save_model
+from superconverge.models.fused_bn import fuse_batch_norm
 from superconverge.models.layers import caffe_l2
 from superconverge.models.registry import available, build, register
 
@@ -24,8 +24,6 @@ __all__ = [
     "caffe_l2",
     "compile_classifier",
     "fuse_batch_norm",
-    "keras_batch_norm",
     "register",
-    "save_model",
     "set_bn_momentum",
 ]

@@ -20,26 +20,19 @@ other than float32 (mixed precision).
 :func:`fuse_batch_norm` switches the BN layers of a built model to it, in place (it changes
 the class of each layer, which holds no state of its own: weights, optimizer slots and
 compiled functions stay valid). A fused layer serializes as Keras' own, so ``model.save``
-writes files that load without superconverge; :func:`keras_batch_norm` is the context in
-which the layers are plain Keras layers again (``save_model`` saves inside it).
+writes files that load without superconverge, as plain Keras layers.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import keras
 
 from superconverge.models.bn import batch_norm_layers
 
-__all__ = [
-    "FusedBatchNormalization", "fuse_batch_norm", "fusion_available", "keras_batch_norm",
-    "save_model",
-]
+__all__ = ["FusedBatchNormalization", "fuse_batch_norm", "fusion_available"]
 
 logger = logging.getLogger(__name__)
 
@@ -132,24 +125,3 @@ def fuse_batch_norm(model: keras.Model) -> int:
     if switched:
         logger.debug("fused batch norm: %d layers of %s", switched, model.name)
     return switched
-
-
-@contextlib.contextmanager
-def keras_batch_norm(model: keras.Model) -> Iterator[keras.Model]:
-    """Within the block, the fused BN layers of ``model`` are plain Keras layers again (so a
-    ``model.save`` inside it writes a file any Keras loads); afterwards they are fused again."""
-    fused = [layer for layer in batch_norm_layers(model)
-             if type(layer) is FusedBatchNormalization]
-    for layer in fused:
-        layer.__class__ = keras.layers.BatchNormalization
-    try:
-        yield model
-    finally:
-        for layer in fused:
-            layer.__class__ = FusedBatchNormalization
-
-
-def save_model(model: keras.Model, path: str | Path) -> None:
-    """``model.save(path)``, with plain Keras BN layers in the file (:func:`keras_batch_norm`)."""
-    with keras_batch_norm(model):
-        model.save(path)

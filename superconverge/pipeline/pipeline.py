@@ -609,9 +609,7 @@ class Pipeline:
             ]
             atomic_write_csv(self.directory.applied(name), rows,
                              ("step", "learning_rate", "momentum"))
-        from superconverge.models import save_model
-
-        atomic_write_with(self.directory.model(name), lambda path: save_model(outcome.model, path))
+        atomic_write_with(self.directory.model(name), outcome.model.save)
         atomic_write_json(
             self.directory.training(name),
             {"epochs": outcome.epochs, "wall_time": outcome.wall_time,

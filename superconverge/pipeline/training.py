@@ -21,7 +21,7 @@ import keras
 
 import superconverge.losses  # noqa: F401  (registers the pipeline's losses for loading)
 from superconverge.io import DamagedFileError, atomic_write_json, atomic_write_with, read_json
-from superconverge.models.fused_bn import fuse_batch_norm, save_model
+from superconverge.models.fused_bn import fuse_batch_norm
 from superconverge.pipeline.rundir import STATE, RunDirectory
 
 logger = logging.getLogger(__name__)
@@ -64,8 +64,8 @@ class _EpochCheckpoint(keras.callbacks.Callback):
         self.history.append(row)
         name = f"epoch-{epoch + 1:04d}.keras"
         # fsynced (file and folder) before state.json points at it
-        # plain Keras BN layers in the file; a resumed run fuses them again (``fuse_bn``)
-        atomic_write_with(self.directory / name, lambda path: save_model(self.model, path))
+        # fused BN layers are written as plain Keras ones; a resumed run fuses them (fuse_bn)
+        atomic_write_with(self.directory / name, self.model.save)
         atomic_write_json(
             self.directory / STATE,
             {
