@@ -214,6 +214,8 @@ class OneCycleSchedule:
     Build one with a preset (each a classmethod, all in :data:`PRESETS`):
 
     * :meth:`smith` — Leslie Smith's policy, the default (see its docstring);
+    * :meth:`warmup_cosine`, :meth:`warmup_linear` — linear warm-up, then cosine or linear
+      decay to zero (the pipeline's ``lr_shape``);
     * :meth:`fastai` — fastai's ``fit_one_cycle``; :meth:`pytorch` — PyTorch's ``OneCycleLR``;
     * :func:`one_cycle_schedule` — any of them by name (what the callback and the CLI use);
 
@@ -380,20 +382,72 @@ class OneCycleSchedule:
         ``max_momentum`` with the cosine; equal values (the pipeline's default 0.9, 0.9) hold
         it constant.
         """
+        return cls._warmup_then_decay(
+            "warmup_cosine", "cos", max_lr, total_steps, warmup_fraction=warmup_fraction,
+            start_lr=start_lr, final_lr=final_lr, max_momentum=max_momentum,
+            min_momentum=min_momentum, cycle_momentum=cycle_momentum,
+        )
+
+    @classmethod
+    def warmup_linear(
+        cls,
+        max_lr: float,
+        total_steps: int,
+        *,
+        warmup_fraction: float = 0.1,
+        start_lr: float = 0.0,
+        final_lr: float = 0.0,
+        max_momentum: float = 0.95,
+        min_momentum: float = 0.85,
+        cycle_momentum: bool = True,
+    ) -> OneCycleSchedule:
+        """Linear warm-up, then linear decay to ``final_lr`` ("warm-up + linear decay to
+        zero": Li et al. 2020, Defazio et al. 2023, who find it at least as good as cosine).
+
+        With ``w = warmup_fraction · T``::
+
+            lr(t) = start_lr + (max_lr - start_lr) · t / w                      for t <= w
+            lr(t) = max_lr - (max_lr - final_lr) · (t - w) / (T - w)            for t >  w
+
+        Momentum runs ``max_momentum → min_momentum → max_momentum`` the same way (linear);
+        equal values hold it constant.
+        """
+        return cls._warmup_then_decay(
+            "warmup_linear", "linear", max_lr, total_steps, warmup_fraction=warmup_fraction,
+            start_lr=start_lr, final_lr=final_lr, max_momentum=max_momentum,
+            min_momentum=min_momentum, cycle_momentum=cycle_momentum,
+        )
+
+    @classmethod
+    def _warmup_then_decay(
+        cls,
+        name: str,
+        decay: Interpolation,
+        max_lr: float,
+        total_steps: int,
+        *,
+        warmup_fraction: float,
+        start_lr: float,
+        final_lr: float,
+        max_momentum: float,
+        min_momentum: float,
+        cycle_momentum: bool,
+    ) -> OneCycleSchedule:
+        """Two phases: linear warm-up over ``warmup_fraction · T``, then ``decay``."""
         max_lr = _check_positive("max_lr", max_lr)
         warmup_fraction = _check_fraction("warmup_fraction", warmup_fraction)
-        for name, value in (("start_lr", start_lr), ("final_lr", final_lr)):
+        for arg, value in (("start_lr", start_lr), ("final_lr", final_lr)):
             if not (math.isfinite(value) and 0.0 <= value <= max_lr):
-                raise ArgumentError(f"{name} must lie in [0, max_lr], got {value!r}.")
+                raise ArgumentError(f"{arg} must lie in [0, max_lr], got {value!r}.")
         total_steps = _check_total_steps(total_steps, n_phases=2)
         up, down = warmup_fraction * total_steps, (1.0 - warmup_fraction) * total_steps
-        lr = join(Phase(start_lr, max_lr, up, "linear"), Phase(max_lr, final_lr, down, "cos"))
+        lr = join(Phase(start_lr, max_lr, up, "linear"), Phase(max_lr, final_lr, down, decay))
         momentum = None
         if cycle_momentum:
             hi = _check_momentum("max_momentum", max_momentum)
             lo = _check_momentum("min_momentum", min_momentum)
-            momentum = join(Phase(hi, lo, up, "linear"), Phase(lo, hi, down, "cos"))
-        return cls(lr, total_steps, momentum, "warmup_cosine")
+            momentum = join(Phase(hi, lo, up, "linear"), Phase(lo, hi, down, decay))
+        return cls(lr, total_steps, momentum, name)
 
     @classmethod
     def fastai(
@@ -567,13 +621,16 @@ class OneCycleSchedule:
 PRESETS: Mapping[str, Callable[..., OneCycleSchedule]] = MappingProxyType({
     "smith": OneCycleSchedule.smith,
     "warmup_cosine": OneCycleSchedule.warmup_cosine,
+    "warmup_linear": OneCycleSchedule.warmup_linear,
     "fastai": OneCycleSchedule.fastai,
     "pytorch": OneCycleSchedule.pytorch,
     "pytorch_three_phase": functools.partial(OneCycleSchedule.pytorch, three_phase=True),
 })
-PresetName = Literal["smith", "warmup_cosine", "fastai", "pytorch", "pytorch_three_phase"]
+PresetName = Literal[
+    "smith", "warmup_cosine", "warmup_linear", "fastai", "pytorch", "pytorch_three_phase"
+]
 #: LR shapes of the pipeline's one-cycle run (``lr_shape`` of its config)
-LR_SHAPES: tuple[str, ...] = ("smith", "warmup_cosine")
+LR_SHAPES: tuple[str, ...] = ("smith", "warmup_cosine", "warmup_linear")
 
 
 def one_cycle_schedule(

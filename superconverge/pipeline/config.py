@@ -62,7 +62,8 @@ class RunConfig:
       0`` linearly over the whole second half, Li et al. 2020).
     * ``lr_shape``: ``"warmup_cosine"`` (default: 0 → max linearly over the first 10%, then
       cosine to 0: :meth:`~superconverge.schedules.OneCycleSchedule.warmup_cosine`; it has no
-      end phase of its own, so ``lr_end`` must stay ``"annihilate"``) or ``"smith"`` (min →
+      end phase of its own, so ``lr_end`` must stay ``"annihilate"``), ``"warmup_linear"``
+      (the same warm-up, then linear decay to 0) or ``"smith"`` (min →
       max → min linearly over 45% + 45% of the steps, then ``lr_end``).
     * ``optimizer``: ``"sgd"``, ``"adam"`` or ``"adamw"``, for the range test and one-cycle
       alike (``momentum`` cycles Adam's ``beta_1``). ``adam`` keeps the model's L2

@@ -521,11 +521,11 @@ class Pipeline:
             return self.compile(model, self.make_optimizer(
                 bounds["min_lr"], max_momentum, ema=True))
 
-        from superconverge.schedules import OneCycleSchedule
+        from superconverge.schedules import PRESETS, OneCycleSchedule
 
         total_steps = self.planned_steps()
-        if self.config.lr_shape == "warmup_cosine":
-            schedule = OneCycleSchedule.warmup_cosine(
+        if self.config.lr_shape != "smith":  # warmup_cosine, warmup_linear
+            schedule = PRESETS[self.config.lr_shape](
                 bounds["max_lr"], total_steps,
                 max_momentum=max_momentum, min_momentum=min_momentum,
             )

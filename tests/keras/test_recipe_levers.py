@@ -148,21 +148,23 @@ def test_adamw_moves_the_weight_decay_into_the_optimizer(tmp_path):
     assert _pipeline(tmp_path / "s2").model_weight_decay(5e-4) == 5e-4
 
 
-def test_lr_shape_warmup_cosine_is_what_the_pipeline_applies(tmp_path):
+@pytest.mark.parametrize("shape", ["warmup_cosine", "warmup_linear"])
+def test_lr_shape_is_what_the_pipeline_applies(tmp_path, shape):
     import csv
     import json
 
-    pipeline = _pipeline(tmp_path, lr_shape="warmup_cosine", max_lr=0.05, epochs=2,
+    pipeline = _pipeline(tmp_path, lr_shape=shape, max_lr=0.05, epochs=2,
                          train_subset=256, baseline_epochs=0)
     pipeline.run(stages=["prepare", "bounds", "one_cycle"])
     schedule = json.loads(pipeline.directory.one_cycle_schedule.read_text())
-    assert schedule["name"] == "warmup_cosine"
+    assert schedule["name"] == shape
     with pipeline.directory.applied("one_cycle").open() as handle:
         rows = [(float(r["step"]), float(r["learning_rate"])) for r in csv.DictReader(handle)]
     total = 2 * pipeline.steps_per_epoch()
     steps = np.array([s for s, _ in rows])
     assert steps.tolist() == list(map(float, range(total)))
     w = 0.1 * total
-    expected = np.where(steps <= w, 0.05 * steps / w,
-                        0.05 * (1 + np.cos(np.pi * (steps - w) / (total - w))) / 2)
+    decay = (1 + np.cos(np.pi * (steps - w) / (total - w))) / 2 if shape == "warmup_cosine" \
+        else 1 - (steps - w) / (total - w)
+    expected = np.where(steps <= w, 0.05 * steps / w, 0.05 * decay)
     np.testing.assert_allclose([lr for _, lr in rows], expected, rtol=1e-5, atol=1e-7)

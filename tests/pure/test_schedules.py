@@ -356,6 +356,42 @@ def test_warmup_cosine_checks_its_arguments():
         OneCycleSchedule.warmup_cosine(1.0, 100, start_lr=math.nan)
 
 
+# -- warm-up + linear decay (lr_shape = "warmup_linear"): closed form --------------------------
+@pytest.mark.parametrize("total", [10, 101, 3376])
+@pytest.mark.parametrize("warmup_fraction", [0.1, 0.25])
+def test_warmup_linear_is_linear_up_then_linear_to_zero(total, warmup_fraction):
+    max_lr = 0.7
+    policy = OneCycleSchedule.warmup_linear(max_lr, total, warmup_fraction=warmup_fraction)
+    w = warmup_fraction * total
+    steps = np.arange(total, dtype=float)
+    expected = np.where(steps <= w, max_lr * steps / w,
+                        max_lr * (1 - (steps - w) / (total - w)))
+    np.testing.assert_allclose(policy.lr(steps), expected, rtol=1e-12, atol=1e-15)
+    assert policy.name == "warmup_linear"
+    assert policy.lr(0) == 0.0 and policy.max_lr == max_lr and policy.final_lr == 0.0
+    assert policy.lr(10 * total) == 0.0 and policy.lr(-5) == 0.0
+    expected_m = np.where(steps <= w, 0.95 - 0.1 * steps / w,
+                          0.85 + 0.1 * (steps - w) / (total - w))
+    np.testing.assert_allclose(policy.momentum(steps), expected_m, rtol=1e-12)
+    # the decay is a straight line: equal steps lose equal LR
+    decay = policy.lr(np.arange(int(np.ceil(w)) + 1, total, dtype=float))
+    np.testing.assert_allclose(np.diff(decay), -max_lr / (total - w), rtol=1e-9)
+    assert OneCycleSchedule.from_config(policy.to_config()).lr(steps).tolist() == \
+        policy.lr(steps).tolist()
+
+
+def test_warmup_linear_ends_at_final_lr_and_checks_its_arguments():
+    policy = OneCycleSchedule.warmup_linear(1.0, 1000, start_lr=0.1, final_lr=0.01)
+    assert policy.lr(0) == pytest.approx(0.1) and policy.final_lr == pytest.approx(0.01)
+    assert policy.lr(999) == pytest.approx(0.01 + 0.99 / 900, rel=1e-9)
+    with pytest.raises(ValueError, match="warmup_fraction"):
+        OneCycleSchedule.warmup_linear(1.0, 100, warmup_fraction=-0.1)
+    with pytest.raises(ValueError, match="final_lr"):
+        OneCycleSchedule.warmup_linear(1.0, 100, final_lr=2.0)
+    with pytest.raises(ValueError, match="max_lr"):
+        OneCycleSchedule.warmup_linear(0.0, 100)
+
+
 def test_unknown_lr_end_is_refused():
     with pytest.raises(ValueError, match="end must be one of"):
         OneCycleSchedule.smith(1.0, 100, end="cosine")
@@ -364,7 +400,8 @@ def test_unknown_lr_end_is_refused():
 def test_presets_by_name_equal_the_classmethods_and_typos_name_the_argument():
     from superconverge.schedules import PRESETS, one_cycle_schedule
 
-    assert set(PRESETS) == {"smith", "warmup_cosine", "fastai", "pytorch", "pytorch_three_phase"}
+    assert set(PRESETS) == {"smith", "warmup_cosine", "warmup_linear", "fastai", "pytorch",
+                            "pytorch_three_phase"}
     assert one_cycle_schedule("smith", 1.0, 100) == OneCycleSchedule.smith(1.0, 100)
     assert one_cycle_schedule("pytorch_three_phase", 1.0, 100) == OneCycleSchedule.pytorch(
         1.0, 100, three_phase=True)
