@@ -80,7 +80,7 @@ def _momentum(text: str) -> tuple[float, float]:
 VARIANT_FIELDS: dict[str, Any] = {
     "weight_decay": float, "max_lr": float, "min_lr_ratio": float,
     "bn_momentum": _optional_float, "batch_size": int, "lr_end": str, "lr_shape": str,
-    "optimizer": str,
+    "warmup_fraction": float, "optimizer": str,
     "adamw_weight_decay": float, "nesterov": _bool, "momentum": _momentum,
     "label_smoothing": float, "ema_momentum": _optional_float, "precise_bn": _bool,
     "train_flip": _bool, "tta_flip": _bool, "precision": str,

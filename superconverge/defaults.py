@@ -55,6 +55,10 @@ PIPELINE_FUSED_BN: bool = True
 #: pipeline's default at E epochs): +0.28 ± 0.17 (E = 2), +0.11 ± 0.19 (E = 4), -0.01 ± 0.44
 #: (E = 8) points of validation accuracy; recipe ablation at E = 4: +0.23.
 PIPELINE_LR_SHAPE: str = "warmup_cosine"
+#: Share of the one-cycle steps spent warming the LR up from 0 to max (``lr_shape``
+#: "warmup_cosine" / "warmup_linear"; ``RunConfig.warmup_fraction``): Keras' and timm's usual
+#: 10%, the value those shapes were measured with.
+PIPELINE_WARMUP_FRACTION: float = 0.1
 
 #: The usual step-decay recipe the pipeline compares against (batch 128, Caffe weight decay
 #: 5e-4, as in the CIFAR ResNet papers); the one-cycle levers never change it.

@@ -38,6 +38,8 @@ _OPTIONS: dict[str, tuple[str, Any, str]] = {
     "--lr-end": ("lr_end", str, "end of the smith LR shape: annihilate, zero_tail, zero_half"),
     "--lr-shape": ("lr_shape", str,
                    "shape of the one-cycle LR: warmup_cosine (default), warmup_linear, smith"),
+    "--warmup-fraction": ("warmup_fraction", float,
+                          "share of the one-cycle steps spent warming up (warmup_* shapes)"),
     "--optimizer": ("optimizer", str, "sgd, adam or adamw (range test and one-cycle)"),
     "--adamw-weight-decay": ("adamw_weight_decay", float, "AdamW's decoupled weight decay"),
     "--label-smoothing": ("label_smoothing", float, "label smoothing of the training loss"),

@@ -25,6 +25,7 @@ from superconverge.defaults import (
     PIPELINE_NESTEROV,
     PIPELINE_PRECISE_BN,
     PIPELINE_RANGE_START_LR,
+    PIPELINE_WARMUP_FRACTION,
     PIPELINE_WEIGHT_DECAY,
     RANGE_END_LR,
 )
@@ -60,7 +61,8 @@ class RunConfig:
     * ``lr_end``: how the LR ends: ``"annihilate"`` (``min_lr → min_lr/100`` over the last
       10%), ``"zero_tail"`` (``min_lr → 0`` over the last 10%) or ``"zero_half"`` (``max_lr →
       0`` linearly over the whole second half, Li et al. 2020).
-    * ``lr_shape``: ``"warmup_cosine"`` (default: 0 → max linearly over the first 10%, then
+    * ``lr_shape``: ``"warmup_cosine"`` (default: 0 → max linearly over the first
+      ``warmup_fraction`` of the steps (default 10%), then
       cosine to 0: :meth:`~superconverge.schedules.OneCycleSchedule.warmup_cosine`; it has no
       end phase of its own, so ``lr_end`` must stay ``"annihilate"``), ``"warmup_linear"``
       (the same warm-up, then linear decay to 0) or ``"smith"`` (min →
@@ -111,6 +113,7 @@ class RunConfig:
     # recipe levers (see the class docstring)
     lr_end: str = "annihilate"
     lr_shape: str = PIPELINE_LR_SHAPE
+    warmup_fraction: float = PIPELINE_WARMUP_FRACTION
     optimizer: str = "sgd"
     adamw_weight_decay: float = 0.05
     nesterov: bool | None = PIPELINE_NESTEROV
@@ -291,6 +294,13 @@ def validate(config: RunConfig) -> None:
         raise ConfigError(f"lr_end applies to lr_shape 'smith' only; lr_shape "
                           f"{config.lr_shape!r} ends at 0 by itself: drop lr_end = "
                           f"{config.lr_end!r}, or set lr_shape = 'smith' (--lr-shape smith)")
+    if not 0.0 < config.warmup_fraction < 1.0:
+        raise ConfigError(f"warmup_fraction must lie in (0, 1), got {config.warmup_fraction}")
+    if config.lr_shape == "smith" and config.warmup_fraction != PIPELINE_WARMUP_FRACTION:
+        raise ConfigError(f"warmup_fraction applies to lr_shape 'warmup_cosine' and "
+                          f"'warmup_linear' only (smith peaks at 45% of its steps): drop "
+                          f"warmup_fraction = {config.warmup_fraction}, or choose one of those "
+                          "shapes (--lr-shape)")
     if config.nesterov and config.optimizer != "sgd":
         raise ConfigError(f"nesterov applies to optimizer 'sgd' only, not {config.optimizer!r}")
     if config.adamw_weight_decay < 0:

@@ -526,7 +526,7 @@ class Pipeline:
         total_steps = self.planned_steps()
         if self.config.lr_shape != "smith":  # warmup_cosine, warmup_linear
             schedule = PRESETS[self.config.lr_shape](
-                bounds["max_lr"], total_steps,
+                bounds["max_lr"], total_steps, warmup_fraction=self.config.warmup_fraction,
                 max_momentum=max_momentum, min_momentum=min_momentum,
             )
         else:

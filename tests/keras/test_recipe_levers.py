@@ -148,13 +148,13 @@ def test_adamw_moves_the_weight_decay_into_the_optimizer(tmp_path):
     assert _pipeline(tmp_path / "s2").model_weight_decay(5e-4) == 5e-4
 
 
-@pytest.mark.parametrize("shape", ["warmup_cosine", "warmup_linear"])
-def test_lr_shape_is_what_the_pipeline_applies(tmp_path, shape):
+@pytest.mark.parametrize(("shape", "warmup"), [("warmup_cosine", 0.1), ("warmup_linear", 0.3)])
+def test_lr_shape_is_what_the_pipeline_applies(tmp_path, shape, warmup):
     import csv
     import json
 
-    pipeline = _pipeline(tmp_path, lr_shape=shape, max_lr=0.05, epochs=2,
-                         train_subset=256, baseline_epochs=0)
+    pipeline = _pipeline(tmp_path, lr_shape=shape, warmup_fraction=warmup, max_lr=0.05,
+                         epochs=2, train_subset=256, baseline_epochs=0)
     pipeline.run(stages=["prepare", "bounds", "one_cycle"])
     schedule = json.loads(pipeline.directory.one_cycle_schedule.read_text())
     assert schedule["name"] == shape
@@ -163,7 +163,7 @@ def test_lr_shape_is_what_the_pipeline_applies(tmp_path, shape):
     total = 2 * pipeline.steps_per_epoch()
     steps = np.array([s for s, _ in rows])
     assert steps.tolist() == list(map(float, range(total)))
-    w = 0.1 * total
+    w = warmup * total
     decay = (1 + np.cos(np.pi * (steps - w) / (total - w))) / 2 if shape == "warmup_cosine" \
         else 1 - (steps - w) / (total - w)
     expected = np.where(steps <= w, 0.05 * steps / w, 0.05 * decay)

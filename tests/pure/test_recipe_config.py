@@ -18,7 +18,7 @@ def test_defaults_are_the_measured_recipe():
             config.ema_momentum, config.precise_bn, config.train_flip, config.tta_flip) == (
         "annihilate", "sgd", None, (0.9, 0.9), 64, 2.5e-4, 0.1, 0.995, True, False, False)
     assert (config.baseline_batch_size, config.baseline_weight_decay) == (128, 5e-4)
-    assert config.lr_shape == "warmup_cosine"
+    assert (config.lr_shape, config.warmup_fraction) == ("warmup_cosine", 0.1)
 
 
 def test_an_older_run_directory_keeps_its_baseline_and_recipe():
@@ -60,6 +60,9 @@ def test_cli_flags():
         "zero_tail", True, 0.2, 0.99, True, True, True)
     assert config_from_args(parser.parse_args(["--optimizer", "adam"])).optimizer == "adam"
     assert config_from_args(parser.parse_args(["--lr-shape", "smith"])).lr_shape == "smith"
+    linear = config_from_args(parser.parse_args(["--lr-shape", "warmup_linear",
+                                                 "--warmup-fraction", "0.25"]))
+    assert (linear.lr_shape, linear.warmup_fraction) == ("warmup_linear", 0.25)
 
 
 @pytest.mark.parametrize(
@@ -70,6 +73,12 @@ def test_cli_flags():
         ({"lr_shape": "cosine"}, "lr_shape"),
         ({"lr_shape": None}, "lr_shape"),
         ({"lr_shape": "warmup_cosine", "lr_end": "zero_tail"}, "lr_end"),
+        ({"lr_shape": "warmup_linear", "lr_end": "zero_half"}, "lr_end"),
+        ({"warmup_fraction": 0.0}, "warmup_fraction"),
+        ({"warmup_fraction": 1.0}, "warmup_fraction"),
+        ({"warmup_fraction": math.nan}, "warmup_fraction"),
+        ({"warmup_fraction": "0.1"}, "warmup_fraction"),
+        ({"lr_shape": "smith", "warmup_fraction": 0.2}, "warmup_fraction"),
         ({"optimizer": "lion"}, "optimizer"),
         ({"nesterov": 1}, "nesterov"),
         ({"nesterov": "true"}, "nesterov"),
