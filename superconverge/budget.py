@@ -4,11 +4,18 @@ Pure: no Keras, no clock of its own (the caller measures and passes seconds), so
 tested with made-up timings.
 
 The plan, for a budget ``B`` of which ``S`` seconds are already spent (data loading, the range
-test), a training step of ``t`` seconds measured by the range test, ``n`` steps per epoch and
-``v`` seconds of per-epoch work besides the steps (validation, checkpoint)::
+test, the calibration), a training step of ``t`` seconds, ``n`` steps per epoch, ``v`` seconds
+of per-epoch work besides the steps (validation, checkpoint) and ``F`` seconds of work once
+per run (the first epoch's tracing, the weight-average swap, precise BN, the final
+validation)::
 
     epoch   = n·t + v
-    epochs  = floor((B·(1 - margin) - S) / epoch)          (at least 1, else BudgetError)
+    epochs  = floor((B·(1 - margin) - S - F) / epoch)      (at least 1, else BudgetError)
+
+The pipeline measures ``t``, ``v`` and ``F`` on the one-cycle configuration itself (same
+model, optimizer with its weight average, batch size, data feeder, validation and checkpoint
+calls: ``Pipeline.measure_one_cycle_costs``), not on the range test, whose plain optimizer
+and validation probes cost differently.
 
 ``margin`` (5 %) leaves room for the test evaluation and for step times that drift. Whole
 epochs: the pipeline checkpoints and resumes per epoch, and the One Cycle schedule is planned
@@ -47,6 +54,7 @@ class BudgetPlan:
     epoch_overhead_seconds: float
     epochs: int
     margin: float
+    final_seconds: float = 0.0
 
     @property
     def epoch_seconds(self) -> float:
@@ -58,7 +66,7 @@ class BudgetPlan:
 
     @property
     def planned_seconds(self) -> float:
-        return self.spent_seconds + self.epochs * self.epoch_seconds
+        return self.spent_seconds + self.epochs * self.epoch_seconds + self.final_seconds
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "epoch_seconds": self.epoch_seconds,
@@ -68,8 +76,9 @@ class BudgetPlan:
         return (
             f"budget {format_duration(self.budget_seconds)}: {self.epochs} epoch(s) of "
             f"{self.epoch_seconds:.1f} s ({self.steps_per_epoch} steps × "
-            f"{1000 * self.step_seconds:.1f} ms + {self.epoch_overhead_seconds:.1f} s), "
-            f"{self.spent_seconds:.0f} s already spent, {self.planned_seconds:.0f} s planned"
+            f"{1000 * self.step_seconds:.1f} ms + {self.epoch_overhead_seconds:.1f} s) and "
+            f"{self.final_seconds:.1f} s once, {self.spent_seconds:.0f} s already spent, "
+            f"{self.planned_seconds:.0f} s planned"
         )
 
 
@@ -102,6 +111,7 @@ def plan_epochs(
     step_seconds: float,
     steps_per_epoch: int,
     epoch_overhead_seconds: float = 0.0,
+    final_seconds: float = 0.0,
     margin: float = DEFAULT_MARGIN,
 ) -> BudgetPlan:
     """The most whole epochs that end within the budget (see the module docstring).
@@ -114,7 +124,8 @@ def plan_epochs(
         if not math.isfinite(value) or value <= 0:
             raise ArgumentError(f"{name} must be a positive number, got {value!r}")
     for name, value in (("spent_seconds", spent_seconds),
-                        ("epoch_overhead_seconds", epoch_overhead_seconds)):
+                        ("epoch_overhead_seconds", epoch_overhead_seconds),
+                        ("final_seconds", final_seconds)):
         if not math.isfinite(value) or value < 0:
             raise ArgumentError(f"{name} must be a number >= 0, got {value!r}")
     if not 0 <= margin < 1:
@@ -122,13 +133,14 @@ def plan_epochs(
     if int(steps_per_epoch) < 1:
         raise ArgumentError(f"steps_per_epoch must be >= 1, got {steps_per_epoch!r}")
     epoch = int(steps_per_epoch) * step_seconds + epoch_overhead_seconds
-    available = budget_seconds * (1.0 - margin) - spent_seconds
+    available = budget_seconds * (1.0 - margin) - spent_seconds - final_seconds
     epochs = math.floor(available / epoch) if available > 0 else 0
     if epochs < 1:
-        needed = (spent_seconds + epoch) / (1.0 - margin)
+        needed = (spent_seconds + final_seconds + epoch) / (1.0 - margin)
         raise BudgetError(
             f"the budget of {format_duration(budget_seconds)} cannot hold one epoch: "
-            f"{spent_seconds:.0f} s are spent before training and one epoch takes "
+            f"{spent_seconds:.0f} s are spent before training, {final_seconds:.0f} s after it, "
+            f"and one epoch takes "
             f"{epoch:.0f} s ({steps_per_epoch} steps of {1000 * step_seconds:.0f} ms). Give "
             f"at least {format_duration(math.ceil(needed))}, or train on a subset "
             "(--train-subset)."
@@ -141,4 +153,5 @@ def plan_epochs(
         epoch_overhead_seconds=float(epoch_overhead_seconds),
         epochs=int(epochs),
         margin=float(margin),
+        final_seconds=float(final_seconds),
     )

@@ -228,43 +228,69 @@ class Pipeline:
 
     def plan_budget(self) -> Any:
         """Plan the one-cycle epochs that fit ``budget_seconds`` (see :mod:`superconverge.budget`)
-        from the range test's step time and the seconds spent so far; writes ``budget.json``."""
+        from the one-cycle configuration's own measured costs and the seconds spent so far
+        (the measurement included); writes ``budget.json``."""
         from superconverge.budget import plan_epochs
 
-        result = self.range_test_result()
-        step = None if result is None else result.metadata.get("seconds_per_step")
-        if step is None:
-            step = self.measure_step_seconds()
-        spent = self.stage_seconds("prepare", "tune", "range_test")
-        batch = self.config.batch_size
-        # validation once per epoch (inference: about a third of a training step per batch)
-        overhead = math.ceil(len(self.data.val) / batch) * step / 3
-        plan = plan_epochs(self.config.budget_seconds, spent_seconds=spent, step_seconds=step,
+        started = self.clock()
+        costs = self.measure_one_cycle_costs()
+        spent = self.stage_seconds("prepare", "tune", "range_test") + (self.clock() - started)
+        plan = plan_epochs(self.config.budget_seconds, spent_seconds=spent,
+                           step_seconds=costs["step_seconds"],
                            steps_per_epoch=self.steps_per_epoch(),
-                           epoch_overhead_seconds=overhead)
-        atomic_write_json(self.directory.budget, plan.to_dict())
+                           epoch_overhead_seconds=costs["epoch_overhead_seconds"],
+                           final_seconds=costs["final_seconds"])
+        atomic_write_json(self.directory.budget, {**plan.to_dict(), "measured": costs})
         logger.info("%s", plan.summary())
         return plan
 
-    def measure_step_seconds(self, steps: int = 12) -> float:
-        """Time of one training step, from a few steps of a throwaway model (when no range
-        test measured it: ``max_lr`` was given). The first two steps (tracing) are not
-        counted."""
-        import keras
+    def measure_one_cycle_costs(self, steps: int = 24) -> dict[str, float]:
+        """Seconds the one-cycle stage will spend, measured on a throwaway copy of its
+        configuration (model, optimizer with its weight average, batch size, data feeder):
+
+        * ``step_seconds``: one optimizer step inside ``fit`` (a second ``fit`` of ``steps``
+          batches, after a first one that traces and warms up);
+        * ``epoch_overhead_seconds``: the end-of-epoch validation (``evaluate`` as ``fit``
+          calls it) plus writing the checkpoint;
+        * ``final_seconds``: once per run: the first ``fit``'s extra time (tracing), precise
+          BN and the final validation (twice with ``tta_flip``).
+        """
+        import tempfile
 
         model = self.compile(
-            self.new_model(bn_momentum=0.99, weight_decay=self.config.weight_decay),
-            keras.optimizers.SGD(1e-9),
+            self.new_model(bn_momentum=0.99,
+                           weight_decay=self.model_weight_decay(self.weight_decay())),
+            self.make_optimizer(1e-9, self.config.momentum[0], ema=True),
         )
-        batches = self._train_batches(augment=False)
-        x, y = batches[0]
-        model.train_on_batch(x, y)
-        model.train_on_batch(x, y)
-        started = self.clock()
-        for index in range(steps):
-            x, y = batches[index % len(batches)]
-            model.train_on_batch(x, y)
-        return (self.clock() - started) / steps
+        batches = self._train_batches(flip=self.config.train_flip)
+        steps = max(1, min(steps, len(batches)))
+        fit_seconds = []
+        for _ in range(2):
+            started = self.clock()
+            model.fit(batches, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)
+            fit_seconds.append(self.clock() - started)
+        validation = 0.0
+        if len(self.data.val):
+            x_val, y_val = self.data.val.as_tuple()
+            model.evaluate(x_val, y_val, verbose=0)  # traced once, as in the first epoch
+            started = self.clock()
+            model.evaluate(x_val, y_val, verbose=0)
+            validation = self.clock() - started
+        with tempfile.TemporaryDirectory(dir=self.run_dir) as folder:
+            started = self.clock()
+            model.save(Path(folder) / "checkpoint.keras")
+            checkpoint = self.clock() - started
+        precise = 0.0
+        if self.config.precise_bn:
+            started = self.clock()
+            self._precise_bn(model)
+            precise = self.clock() - started
+        return {
+            "step_seconds": fit_seconds[1] / steps,
+            "epoch_overhead_seconds": validation + checkpoint,
+            "final_seconds": max(0.0, fit_seconds[0] - fit_seconds[1]) + precise
+            + validation * (2 if self.config.tta_flip else 1),
+        }
 
     def bn_momentum(self) -> float:
         """The configured value, else the recommendation for this run's length (Smith)."""
@@ -392,17 +418,21 @@ class Pipeline:
             optimizer.finalize_variable_values(model.trainable_variables)
             done["ema"] = True
         if self.config.precise_bn:
-            from superconverge.tuning.trial import precise_bn
-
-            batch = self.config.batch_size
-            done["precise_bn_layers"] = precise_bn(
-                model, self.data.train.x, batch_size=batch,
-                num_batches=max(50, math.ceil(6400 / batch)), seed=self.config.seed)
+            done["precise_bn_layers"] = self._precise_bn(model)
         if len(self.data.val):
             x_val, y_val = self.data.val.as_tuple()
             loss, accuracy = self.evaluate_model(model, x_val, y_val, tta=self.config.tta_flip)
             done.update(val_loss=loss, val_accuracy=accuracy)
         return done
+
+    def _precise_bn(self, model: Any) -> int:
+        """Precise BN of the final one-cycle model: ``max(50, 6400 / batch)`` training
+        batches (``tuning.precise_bn``); returns the number of BN layers set."""
+        from superconverge.tuning.trial import precise_bn
+
+        batch = self.config.batch_size
+        return precise_bn(model, self.data.train.x, batch_size=batch,
+                          num_batches=max(50, math.ceil(6400 / batch)), seed=self.config.seed)
 
     def _progress(self, description: str) -> Any:
         from superconverge.pipeline.progress import ProgressBar
@@ -447,7 +477,6 @@ class Pipeline:
             # Ctrl-C stops the run (exit 130, stage not done): a partial curve is no result
             catch_interrupt=False,
         )
-        # the budget planner's step time (validation probes included: a slight over-estimate)
         result.metadata["seconds_per_step"] = (self.clock() - started) / max(1, len(result))
         result.save(self.directory.range_test)
 

@@ -228,21 +228,26 @@ class _FakeClock:
         return self.now
 
 
-def test_a_wall_clock_budget_plans_the_epochs_from_the_range_test(tmp_path):
+def test_a_wall_clock_budget_plans_the_epochs_from_the_measured_one_cycle_costs(tmp_path):
     from superconverge.budget import plan_epochs
 
-    # 448 examples / 32 = 14 steps per epoch; a 20-step range test read as lasting 2 s
-    # (0.1 s per step); prepare's stage read as 2 s, the range test stage as 6 s
+    # 448 examples / 32 = 14 steps per epoch. Every stretch between two clock readings lasts
+    # 2 s: prepare's stage 2 s, the range test's 6 s; the calibration times a second fit of
+    # the 14 batches (2 s: 1/7 s a step, the first fit as long: no tracing surcharge), one
+    # validation (2 s), one checkpoint (2 s) and precise BN (2 s), 11 stretches (22 s) in all
     config = _config(tmp_path, range_steps=20, budget_seconds=60.0, baseline_epochs=0,
                      epochs=1)
+    assert config.precise_bn and not config.tta_flip
     Pipeline(config, quiet=True, clock=_FakeClock(2.0)).run()
     run_dir = Path(config.out)
     plan = json.loads((run_dir / "budget.json").read_text())
-    assert plan["step_seconds"] == pytest.approx(0.1)
-    assert plan["spent_seconds"] == pytest.approx(2.0 + 6.0)
-    val_batches = -(-json.loads((run_dir / "data.json").read_text())["val"] // 32)
-    expected = plan_epochs(60.0, spent_seconds=8.0, step_seconds=0.1, steps_per_epoch=14,
-                           epoch_overhead_seconds=val_batches * 0.1 / 3)
+    assert plan["measured"] == {"step_seconds": pytest.approx(2.0 / 14),
+                                "epoch_overhead_seconds": pytest.approx(2.0 + 2.0),
+                                "final_seconds": pytest.approx(2.0 + 2.0)}
+    assert plan["step_seconds"] == pytest.approx(2.0 / 14)
+    assert plan["spent_seconds"] == pytest.approx(2.0 + 6.0 + 22.0)
+    expected = plan_epochs(60.0, spent_seconds=30.0, step_seconds=2.0 / 14, steps_per_epoch=14,
+                           epoch_overhead_seconds=4.0, final_seconds=4.0)
     assert plan["epochs"] == expected.epochs > 1  # the budget, not `epochs = 1`, decided
     history = (run_dir / "one_cycle_history.csv").read_text().strip().splitlines()
     assert len(history) - 1 == expected.epochs
