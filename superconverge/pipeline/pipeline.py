@@ -253,7 +253,7 @@ class Pipeline:
         * ``epoch_overhead_seconds``: the end-of-epoch validation (``evaluate`` as ``fit``
           calls it) plus writing the checkpoint;
         * ``final_seconds``: once per run: the first ``fit``'s extra time (tracing), precise
-          BN and the final validation (twice with ``tta_flip``).
+          BN, the final validation (twice with ``tta_flip``) and saving the final model.
         """
         import tempfile
 
@@ -289,7 +289,7 @@ class Pipeline:
             "step_seconds": fit_seconds[1] / steps,
             "epoch_overhead_seconds": validation + checkpoint,
             "final_seconds": max(0.0, fit_seconds[0] - fit_seconds[1]) + precise
-            + validation * (2 if self.config.tta_flip else 1),
+            + validation * (2 if self.config.tta_flip else 1) + checkpoint,
         }
 
     def bn_momentum(self) -> float:
