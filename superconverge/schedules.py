@@ -214,8 +214,8 @@ class OneCycleSchedule:
     Build one with a preset (each a classmethod, all in :data:`PRESETS`):
 
     * :meth:`smith` — Leslie Smith's policy, the default (see its docstring);
-    * :meth:`warmup_cosine`, :meth:`warmup_linear` — linear warm-up, then cosine or linear
-      decay to zero (the pipeline's ``lr_shape``);
+    * :meth:`warmup_decay` (:meth:`warmup_cosine`, :meth:`warmup_linear`) — linear warm-up,
+      then cosine or linear decay to zero (the pipeline's ``lr_shape``);
     * :meth:`fastai` — fastai's ``fit_one_cycle``; :meth:`pytorch` — PyTorch's ``OneCycleLR``;
     * :func:`one_cycle_schedule` — any of them by name (what the callback and the CLI use);
 
@@ -357,11 +357,12 @@ class OneCycleSchedule:
         return cls(lr, total_steps, momentum, name)  # type: ignore[arg-type]
 
     @classmethod
-    def warmup_cosine(
+    def warmup_decay(
         cls,
         max_lr: float,
         total_steps: int,
         *,
+        decay: Interpolation = "cos",
         warmup_fraction: float = 0.1,
         start_lr: float = 0.0,
         final_lr: float = 0.0,
@@ -369,72 +370,23 @@ class OneCycleSchedule:
         min_momentum: float = 0.85,
         cycle_momentum: bool = True,
     ) -> OneCycleSchedule:
-        """Linear warm-up, then cosine decay to ``final_lr`` (Keras ``CosineDecay`` with
-        ``warmup_target``; the shape of the fastest short-budget recipes).
+        """Linear warm-up, then cosine (``decay="cos"``: Keras ``CosineDecay`` with
+        ``warmup_target``) or linear (``decay="linear"``: "decay to zero", Li et al. 2020,
+        Defazio et al. 2023) decay to ``final_lr``. Named ``warmup_cosine`` / ``warmup_linear``
+        (the presets and classmethods of those names).
 
-        With ``w = warmup_fraction · T``::
+        With ``w = warmup_fraction · T`` and ``u = (t - w) / (T - w)``::
 
             lr(t) = start_lr + (max_lr - start_lr) · t / w                      for t <= w
-            lr(t) = final_lr + (max_lr - final_lr) · (1 + cos(π (t - w) / (T - w))) / 2
-                                                                               for t >  w
+            lr(t) = final_lr + (max_lr - final_lr) · (1 + cos(π u)) / 2  (cos)  for t >  w
+            lr(t) = max_lr - (max_lr - final_lr) · u                 (linear)  for t >  w
 
         Momentum runs ``max_momentum → min_momentum`` over the warm-up (linear) and back to
-        ``max_momentum`` with the cosine; equal values (the pipeline's default 0.9, 0.9) hold
-        it constant.
+        ``max_momentum`` with the same decay; equal values (the pipeline's default 0.9, 0.9)
+        hold it constant.
         """
-        return cls._warmup_then_decay(
-            "warmup_cosine", "cos", max_lr, total_steps, warmup_fraction=warmup_fraction,
-            start_lr=start_lr, final_lr=final_lr, max_momentum=max_momentum,
-            min_momentum=min_momentum, cycle_momentum=cycle_momentum,
-        )
-
-    @classmethod
-    def warmup_linear(
-        cls,
-        max_lr: float,
-        total_steps: int,
-        *,
-        warmup_fraction: float = 0.1,
-        start_lr: float = 0.0,
-        final_lr: float = 0.0,
-        max_momentum: float = 0.95,
-        min_momentum: float = 0.85,
-        cycle_momentum: bool = True,
-    ) -> OneCycleSchedule:
-        """Linear warm-up, then linear decay to ``final_lr`` ("warm-up + linear decay to
-        zero": Li et al. 2020, Defazio et al. 2023, who find it at least as good as cosine).
-
-        With ``w = warmup_fraction · T``::
-
-            lr(t) = start_lr + (max_lr - start_lr) · t / w                      for t <= w
-            lr(t) = max_lr - (max_lr - final_lr) · (t - w) / (T - w)            for t >  w
-
-        Momentum runs ``max_momentum → min_momentum → max_momentum`` the same way (linear);
-        equal values hold it constant.
-        """
-        return cls._warmup_then_decay(
-            "warmup_linear", "linear", max_lr, total_steps, warmup_fraction=warmup_fraction,
-            start_lr=start_lr, final_lr=final_lr, max_momentum=max_momentum,
-            min_momentum=min_momentum, cycle_momentum=cycle_momentum,
-        )
-
-    @classmethod
-    def _warmup_then_decay(
-        cls,
-        name: str,
-        decay: Interpolation,
-        max_lr: float,
-        total_steps: int,
-        *,
-        warmup_fraction: float,
-        start_lr: float,
-        final_lr: float,
-        max_momentum: float,
-        min_momentum: float,
-        cycle_momentum: bool,
-    ) -> OneCycleSchedule:
-        """Two phases: linear warm-up over ``warmup_fraction · T``, then ``decay``."""
         max_lr = _check_positive("max_lr", max_lr)
+        decay = _check_interpolation(decay)
         warmup_fraction = _check_fraction("warmup_fraction", warmup_fraction)
         for arg, value in (("start_lr", start_lr), ("final_lr", final_lr)):
             if not (math.isfinite(value) and 0.0 <= value <= max_lr):
@@ -447,7 +399,13 @@ class OneCycleSchedule:
             hi = _check_momentum("max_momentum", max_momentum)
             lo = _check_momentum("min_momentum", min_momentum)
             momentum = join(Phase(hi, lo, up, "linear"), Phase(lo, hi, down, decay))
+        name = "warmup_cosine" if decay == "cos" else "warmup_linear"
         return cls(lr, total_steps, momentum, name)
+
+    #: :meth:`warmup_decay` with cosine decay (the pipeline's default ``lr_shape``)
+    warmup_cosine = functools.partialmethod(warmup_decay, decay="cos")
+    #: :meth:`warmup_decay` with linear decay to ``final_lr``
+    warmup_linear = functools.partialmethod(warmup_decay, decay="linear")
 
     @classmethod
     def fastai(
@@ -663,7 +621,8 @@ def check_preset_arguments(preset: str, kwargs: Mapping[str, Any]) -> None:
     factory = _preset(preset)
     target = factory.func if isinstance(factory, functools.partial) else factory
     accepted = set(inspect.signature(target).parameters) - {"max_lr", "total_steps", "cls"}
-    accepted -= {"cycle_momentum", "moms", "three_phase"}  # set through cycle_momentum/preset
+    # set through cycle_momentum or by the preset itself
+    accepted -= {"cycle_momentum", "moms", "three_phase", "decay"}
     unknown = sorted(set(kwargs) - accepted)
     if unknown:
         raise ArgumentError(
