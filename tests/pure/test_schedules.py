@@ -390,6 +390,10 @@ def test_warmup_linear_ends_at_final_lr_and_checks_its_arguments():
         OneCycleSchedule.warmup_linear(1.0, 100, final_lr=2.0)
     with pytest.raises(ValueError, match="max_lr"):
         OneCycleSchedule.warmup_linear(0.0, 100)
+    with pytest.raises(ValueError, match="interpolation"):
+        OneCycleSchedule.warmup_decay(1.0, 100, decay="step")
+    assert OneCycleSchedule.warmup_decay(1.0, 100, decay="linear") == \
+        OneCycleSchedule.warmup_linear(1.0, 100)
 
 
 def test_unknown_lr_end_is_refused():
