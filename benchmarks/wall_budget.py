@@ -1,9 +1,11 @@
 """Does ``superconverge run --budget`` end on time? (issue 16, item 5)
 
 For each budget, the default pipeline on Fashion-MNIST with ``budget_seconds`` set and no
-baseline (``prepare → range_test → bounds → one_cycle → evaluate``): the planner turns the range
-test's step time into a number of epochs, and the run's ``metrics.json`` records the planned
-and the actual seconds of everything the budget covers (data, range test, bounds, one-cycle).
+baseline (``prepare → range_test → bounds → one_cycle → evaluate``): the planner measures the
+one-cycle configuration's step, validation, checkpoint and once-per-run costs
+(``Pipeline.measure_one_cycle_costs``) and turns them into a number of epochs, and the run's
+``metrics.json`` records the planned and the actual seconds of everything the budget covers
+(data, range test, calibration, bounds, one-cycle).
 Reported per budget: planned epochs, planned and actual seconds, actual / budget, and the test
 accuracy of the model. Target: actual within 5 % of the budget, never over it.
 
