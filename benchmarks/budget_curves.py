@@ -397,6 +397,29 @@ def speedups(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def paired_differences(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per one-cycle budget E: test accuracy minus the same seed's baseline test accuracy, at
+    the same E and at the baseline's longest budget (mean ± sample std over the seeds that have
+    both); the promise is judged on these."""
+    def by_seed(arm: str, epochs: int) -> dict[int, float]:
+        return {r["seed"]: r["test_accuracy"] for r in rows
+                if r["arm"] == arm and r["epochs"] == epochs}
+
+    base_budgets = sorted({r["epochs"] for r in rows if r["arm"] == "baseline"})
+    out = []
+    for epochs in sorted({r["epochs"] for r in rows if r["arm"] == "one_cycle"}):
+        one = by_seed("one_cycle", epochs)
+        entry: dict[str, Any] = {"one_cycle_epochs": epochs}
+        for key, base_epochs in (("vs_same_budget", epochs),
+                                 ("vs_longest", base_budgets[-1] if base_budgets else None)):
+            base = by_seed("baseline", base_epochs) if base_epochs is not None else {}
+            seeds = sorted(one.keys() & base.keys())
+            entry[key] = ({"baseline_epochs": base_epochs, "seeds": seeds,
+                           **stats([one[s] - base[s] for s in seeds])} if seeds else None)
+        out.append(entry)
+    return out
+
+
 def _pm(s: dict[str, float]) -> str:
     if s["n"] < 2:  # one seed so far: no spread to show
         return f"{100 * s['mean']:.2f}"
@@ -469,6 +492,19 @@ def markdown(payload: dict[str, Any]) -> list[str]:
                   + ("the one-cycle arm has not been run yet."
                      if not any(e["arm"] == "one_cycle" for e in payload["summary"])
                      else "the baseline arm has not been run yet.")]
+    paired = [p for p in payload.get("paired", []) if p["vs_same_budget"] or p["vs_longest"]]
+    if paired:
+        longest = next(p["vs_longest"]["baseline_epochs"] for p in paired if p["vs_longest"])
+        lines += ["", "Paired by seed (one-cycle test accuracy − the same seed's baseline, "
+                  "points, mean ± sample std):", "",
+                  "| one-cycle E | vs step decay at E | "
+                  f"vs step decay at {longest} epochs |", "|---|---|---|"]
+        for p in paired:
+            cells = [f"{100 * d['mean']:+.2f} ± {100 * d['std']:.2f} ({len(d['seeds'])} seeds)"
+                     if d and d["n"] > 1 else
+                     (f"{100 * d['mean']:+.2f} (1 seed)" if d else "—")
+                     for d in (p["vs_same_budget"], p["vs_longest"])]
+            lines.append(f"| {p['one_cycle_epochs']} | {cells[0]} | {cells[1]} |")
     if payload["missing"]:
         groups: dict[tuple[str, int], list[int]] = {}
         for m in payload["missing"]:
@@ -621,6 +657,7 @@ def main(argv: list[str] | None = None) -> int:
             "elapsed_s": time.perf_counter() - started,
             "summary": summary,
             "speedup": speedups(summary),
+            "paired": paired_differences(rows),
             "missing": missing,
             "runs": rows,
         }

@@ -285,6 +285,22 @@ def test_epochs_to_reach_interpolates_the_baseline_curve():
     assert speed[0]["val_accuracy"]["speedup"] is None  # above the baseline's best
 
 
+def test_paired_differences_pair_by_seed_at_the_same_and_the_longest_budget():
+    bc = _bench_module("budget_curves")
+    rows = [{"arm": arm, "epochs": e, "seed": s, "test_accuracy": a} for arm, e, s, a in (
+        ("baseline", 4, 0, 0.90), ("baseline", 4, 1, 0.91), ("baseline", 20, 0, 0.93),
+        ("baseline", 20, 1, 0.92), ("one_cycle", 4, 0, 0.925), ("one_cycle", 4, 1, 0.915),
+        ("one_cycle", 4, 2, 0.99), ("one_cycle", 2, 0, 0.88))]
+    four, two = sorted(bc.paired_differences(rows), key=lambda p: -p["one_cycle_epochs"])
+    # seed 2 has no baseline: left out of the pairs
+    assert four["vs_same_budget"]["seeds"] == [0, 1]
+    assert four["vs_same_budget"]["mean"] == pytest.approx((0.025 + 0.005) / 2)
+    assert four["vs_longest"]["baseline_epochs"] == 20
+    assert four["vs_longest"]["mean"] == pytest.approx((-0.005 - 0.005) / 2)
+    assert two["vs_same_budget"] is None  # no baseline at 2 epochs
+    assert two["vs_longest"]["seeds"] == [0] and two["vs_longest"]["mean"] == pytest.approx(-0.05)
+
+
 def test_budget_curves_toy_run_reuse_and_resume(tmp_path, caplog):
     work, out = tmp_path / "work", tmp_path / "out"
     # a hand-made epoch_economy.json holding the baseline at E = 3 for both seeds
