@@ -42,9 +42,14 @@ PIPELINE_MOMENTA: tuple[float, float] = (0.9, 0.9)
 #: ``None`` = automatic: Nesterov for SGD (measured, above); Adam and AdamW have none
 PIPELINE_NESTEROV: bool | None = None
 PIPELINE_BATCH_SIZE: int = 64
-PIPELINE_WEIGHT_DECAY: float = 2.5e-4
+#: Weight decay 1e-4 and no weight average replaced 2.5e-4 and an EMA of 0.995 once the
+#: warm-up + cosine shape was the default (same ablation, 4 epochs, 3 seeds, validation):
+#: 1e-4 alone +0.22 points, 1e-4 without the EMA +0.33 (per seed +0.40, +0.15, +0.43; test
+#: 92.37 ± 0.01 % against 92.13 ± 0.07 %); an EMA of 0.998 +0.02, 5e-5 −0.02. A plausible
+#: reason, not tested: with the LR decaying to 0 the EMA only lags behind the last weights.
+PIPELINE_WEIGHT_DECAY: float = 1e-4
 PIPELINE_LABEL_SMOOTHING: float = 0.1
-PIPELINE_EMA_MOMENTUM: float | None = 0.995
+PIPELINE_EMA_MOMENTUM: float | None = None
 PIPELINE_PRECISE_BN: bool = True
 #: PyTorch's fused batch-norm kernel for the BN layers of the pipeline's models on the torch
 #: backend (``superconverge.models.fused_bn``: Keras's formula, one kernel; no-op elsewhere)
