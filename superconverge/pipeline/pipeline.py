@@ -462,7 +462,6 @@ class Pipeline:
         )
         # at most one epoch by default, but never fewer steps than a curve needs (10)
         steps = self.config.range_steps or max(self.steps_per_epoch(), 10)
-        started = self.clock()
         result = lr_range_test(
             model,
             self._train_batches(augment=False),
@@ -477,7 +476,6 @@ class Pipeline:
             # Ctrl-C stops the run (exit 130, stage not done): a partial curve is no result
             catch_interrupt=False,
         )
-        result.metadata["seconds_per_step"] = (self.clock() - started) / max(1, len(result))
         result.save(self.directory.range_test)
 
     def range_test_result(self) -> Any:
