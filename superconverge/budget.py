@@ -7,19 +7,26 @@ The plan, for a budget ``B`` of which ``S`` seconds are already spent (data load
 test, the calibration), a training step of ``t`` seconds, ``n`` steps per epoch, ``v`` seconds
 of per-epoch work besides the steps (validation, checkpoint) and ``F`` seconds of work once
 per run (the first epoch's tracing, the weight-average swap, precise BN, the final
-validation)::
+validation), is the largest number of optimizer steps ``T`` whose epochs fit::
 
-    epoch   = n·t + v
-    epochs  = floor((B·(1 - margin) - S - F) / epoch)      (at least 1, else BudgetError)
+    A       = B·(1 - margin) - S - F                 (seconds left for the epochs)
+    T       = max over k ≥ 1 of  min(k·n, floor((A - k·v) / t))
+              among the k whose last epoch keeps at least one step (T > (k-1)·n)
+    epochs  = ceil(T / n)                             (the last one may be partial)
+
+at least one whole epoch (``T ≥ n``), else :class:`BudgetError`. Planning in steps rather
+than whole epochs lets the run end at the budget instead of up to one epoch early: the One
+Cycle schedule is laid over exactly ``T`` optimizer steps (it annihilates when the budget
+ends) and the last epoch stops after ``T - (epochs-1)·n`` steps, then validates and
+checkpoints like any other.
 
 The pipeline measures ``t``, ``v`` and ``F`` on the one-cycle configuration itself (same
 model, optimizer with its weight average, batch size, data feeder, validation and checkpoint
 calls: ``Pipeline.measure_one_cycle_costs``), not on the range test, whose plain optimizer
 and validation probes cost differently.
 
-``margin`` (5 %) leaves room for the test evaluation and for step times that drift. Whole
-epochs: the pipeline checkpoints and resumes per epoch, and the One Cycle schedule is planned
-over exactly ``epochs·n`` optimizer steps, so it ends (annihilates) when the budget does.
+``margin`` (2 %) leaves room for step times that drift; the test evaluation and the report
+come after the budget.
 """
 
 from __future__ import annotations
@@ -33,8 +40,9 @@ from superconverge.errors import ArgumentError, SuperconvergeError
 
 __all__ = ["BudgetError", "BudgetPlan", "parse_duration", "plan_epochs"]
 
-#: share of the budget kept free (test evaluation, drift of the step time)
-DEFAULT_MARGIN = 0.05
+#: share of the budget kept free for drift of the step time: planned over actual seconds was
+#: 1.07, 1.00 and 1.01 in three 5-minute runs (results/wall_budget_5m.md)
+DEFAULT_MARGIN = 0.02
 _NUMBER = r"(\d+(?:\.\d+)?)"
 _DURATION = re.compile(rf"^\s*(?:{_NUMBER}h)?\s*(?:{_NUMBER}m)?\s*(?:{_NUMBER}s?)?\s*$")
 
@@ -52,33 +60,44 @@ class BudgetPlan:
     step_seconds: float
     steps_per_epoch: int
     epoch_overhead_seconds: float
-    epochs: int
+    total_steps: int
     margin: float
     final_seconds: float = 0.0
 
     @property
+    def epochs(self) -> int:
+        """Epochs of training, the last one possibly partial: ``ceil(total_steps / n)``."""
+        return -(-self.total_steps // self.steps_per_epoch)
+
+    @property
+    def last_epoch_steps(self) -> int:
+        """Steps of the last epoch: ``total_steps - (epochs - 1)·n``, in ``[1, n]``."""
+        return self.total_steps - (self.epochs - 1) * self.steps_per_epoch
+
+    @property
     def epoch_seconds(self) -> float:
+        """A whole epoch: ``n·t + v``."""
         return self.steps_per_epoch * self.step_seconds + self.epoch_overhead_seconds
 
     @property
-    def total_steps(self) -> int:
-        return self.epochs * self.steps_per_epoch
-
-    @property
     def planned_seconds(self) -> float:
-        return self.spent_seconds + self.epochs * self.epoch_seconds + self.final_seconds
+        """``S + T·t + epochs·v + F``."""
+        return (self.spent_seconds + self.total_steps * self.step_seconds
+                + self.epochs * self.epoch_overhead_seconds + self.final_seconds)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "epoch_seconds": self.epoch_seconds,
-                "total_steps": self.total_steps, "planned_seconds": self.planned_seconds}
+        return {**asdict(self), "epochs": self.epochs, "last_epoch_steps": self.last_epoch_steps,
+                "epoch_seconds": self.epoch_seconds, "planned_seconds": self.planned_seconds}
 
     def summary(self) -> str:
+        partial = ("" if self.last_epoch_steps == self.steps_per_epoch
+                   else f", the last one {self.last_epoch_steps} steps")
         return (
-            f"budget {format_duration(self.budget_seconds)}: {self.epochs} epoch(s) of "
-            f"{self.epoch_seconds:.1f} s ({self.steps_per_epoch} steps × "
-            f"{1000 * self.step_seconds:.1f} ms + {self.epoch_overhead_seconds:.1f} s) and "
-            f"{self.final_seconds:.1f} s once, {self.spent_seconds:.0f} s already spent, "
-            f"{self.planned_seconds:.0f} s planned"
+            f"budget {format_duration(self.budget_seconds)}: {self.total_steps} steps in "
+            f"{self.epochs} epoch(s) of {self.steps_per_epoch} steps{partial} "
+            f"({1000 * self.step_seconds:.1f} ms per step, {self.epoch_overhead_seconds:.1f} s "
+            f"per epoch besides), {self.final_seconds:.1f} s once, "
+            f"{self.spent_seconds:.0f} s already spent, {self.planned_seconds:.0f} s planned"
         )
 
 
@@ -114,7 +133,7 @@ def plan_epochs(
     final_seconds: float = 0.0,
     margin: float = DEFAULT_MARGIN,
 ) -> BudgetPlan:
-    """The most whole epochs that end within the budget (see the module docstring).
+    """The most optimizer steps, in epochs, that end within the budget (module docstring).
 
     Raises:
         BudgetError: not even one epoch fits; the message gives the budget that would.
@@ -132,16 +151,17 @@ def plan_epochs(
         raise ArgumentError(f"margin must lie in [0, 1), got {margin!r}")
     if int(steps_per_epoch) < 1:
         raise ArgumentError(f"steps_per_epoch must be >= 1, got {steps_per_epoch!r}")
-    epoch = int(steps_per_epoch) * step_seconds + epoch_overhead_seconds
+    n = int(steps_per_epoch)
     available = budget_seconds * (1.0 - margin) - spent_seconds - final_seconds
-    epochs = math.floor(available / epoch) if available > 0 else 0
-    if epochs < 1:
+    total_steps = _most_steps(available, step_seconds, n, epoch_overhead_seconds)
+    if total_steps < n:  # a partial first epoch is not a run the user asked for
+        epoch = n * step_seconds + epoch_overhead_seconds
         needed = (spent_seconds + final_seconds + epoch) / (1.0 - margin)
         raise BudgetError(
             f"the budget of {format_duration(budget_seconds)} cannot hold one epoch: "
             f"{spent_seconds:.0f} s are spent before training, {final_seconds:.0f} s after it, "
             f"and one epoch takes "
-            f"{epoch:.0f} s ({steps_per_epoch} steps of {1000 * step_seconds:.0f} ms). Give "
+            f"{epoch:.0f} s ({n} steps of {1000 * step_seconds:.0f} ms). Give "
             f"at least {format_duration(math.ceil(needed))}, or train on a subset "
             "(--train-subset)."
         )
@@ -149,9 +169,20 @@ def plan_epochs(
         budget_seconds=float(budget_seconds),
         spent_seconds=float(spent_seconds),
         step_seconds=float(step_seconds),
-        steps_per_epoch=int(steps_per_epoch),
+        steps_per_epoch=n,
         epoch_overhead_seconds=float(epoch_overhead_seconds),
-        epochs=int(epochs),
+        total_steps=int(total_steps),
         margin=float(margin),
         final_seconds=float(final_seconds),
     )
+
+
+def _most_steps(available: float, step: float, per_epoch: int, overhead: float) -> int:
+    """The ``T`` of the module docstring, in closed form: ``K = floor(A / (n·t + v))`` whole
+    epochs, then ``floor((A - (K+1)·v) / t) - K·n`` steps of one more epoch if that is at least
+    one (a later epoch would hold none: it would need more than ``A``)."""
+    if available <= 0:
+        return 0
+    whole = math.floor(available / (per_epoch * step + overhead))
+    extra = math.floor((available - (whole + 1) * overhead) / step) - whole * per_epoch
+    return whole * per_epoch + min(max(extra, 0), per_epoch)

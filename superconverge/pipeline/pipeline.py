@@ -215,15 +215,22 @@ class Pipeline:
         """Optimizer steps per epoch at ``batch_size`` (default: one-cycle's)."""
         return math.ceil(len(self.data.train) / (batch_size or self.config.batch_size))
 
-    def epochs(self) -> int:
-        """One-cycle epochs: the budget's plan when ``budget_seconds`` is set, else
-        ``config.epochs``."""
+    def _budget_plan(self) -> dict[str, Any] | None:
         if self.config.budget_seconds is not None and self.directory.budget.exists():
-            return int(read_json(self.directory.budget)["epochs"])
-        return self.config.epochs
+            return read_json(self.directory.budget)
+        return None
+
+    def epochs(self) -> int:
+        """One-cycle epochs: the budget's plan when ``budget_seconds`` is set (its last epoch
+        may be partial), else ``config.epochs``."""
+        plan = self._budget_plan()
+        return int(plan["epochs"]) if plan else self.config.epochs
 
     def planned_steps(self) -> int:
-        """One-cycle optimizer steps: ``epochs() × steps_per_epoch()``."""
+        """One-cycle optimizer steps: the budget's plan, else ``epochs() × steps_per_epoch()``."""
+        plan = self._budget_plan()
+        if plan and "total_steps" in plan:
+            return int(plan["total_steps"])
         return self.epochs() * self.steps_per_epoch()
 
     def plan_budget(self) -> Any:
@@ -580,6 +587,7 @@ class Pipeline:
             schedule_callback=one_cycle,
             on_resume=batches.set_epoch,
             fuse_bn=self.config.fused_bn,
+            total_steps=total_steps,
         )
         final = self.finish_one_cycle(outcome.model)
         self._write_training_outputs("one_cycle", outcome, final_info=final)
@@ -679,6 +687,7 @@ class Pipeline:
             metrics["budget"] = {
                 "budget_seconds": plan["budget_seconds"],
                 "planned_epochs": plan["epochs"],
+                "planned_steps": plan.get("total_steps"),
                 "planned_seconds": plan["planned_seconds"],
                 "actual_seconds": actual,
                 "actual_over_budget": actual / plan["budget_seconds"],

@@ -81,6 +81,24 @@ class _EpochCheckpoint(keras.callbacks.Callback):
                 old.unlink(missing_ok=True)
 
 
+class _StopAtStep(keras.callbacks.Callback):
+    """Ends ``fit`` after optimizer step ``total_steps`` (counted as ``epoch·n + batch + 1``,
+    ``n`` steps per whole epoch): the last epoch of a budgeted run is partial. Keras still
+    validates and calls ``on_epoch_end`` (the checkpoint) for the cut epoch."""
+
+    def __init__(self, total_steps: int, steps_per_epoch: int) -> None:
+        super().__init__()
+        self.total_steps, self.steps_per_epoch = total_steps, steps_per_epoch
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if self._epoch * self.steps_per_epoch + batch + 1 >= self.total_steps:
+            self.model.stop_training = True
+
+
 def _load_checkpoint(path: Path) -> keras.Model:
     if not path.is_file():
         raise DamagedFileError(
@@ -114,6 +132,7 @@ def train_resumable(
     fit_kwargs: dict[str, Any] | None = None,
     on_resume: Callable[[int], Any] | None = None,
     fuse_bn: bool = False,
+    total_steps: int | None = None,
 ) -> TrainingOutcome:
     """Train ``epochs`` epochs, continuing from the newest checkpoint of ``name`` if any.
 
@@ -123,7 +142,8 @@ def train_resumable(
     LR/momentum record to the saved state. ``on_resume(initial_epoch)`` lets the data
     feeder jump to that epoch's shuffle (e.g. ``ArrayBatches.set_epoch``). ``fuse_bn``: a
     loaded checkpoint gets fused BN layers, as ``build_model``'s model has them
-    (``superconverge.models.fuse_batch_norm``).
+    (``superconverge.models.fuse_batch_norm``). ``total_steps``: stop after that many
+    optimizer steps, inside the last epoch (``len(train_data)`` steps per whole epoch).
     """
     directory = RunDirectory(run_dir).checkpoints(name)
     directory.mkdir(parents=True, exist_ok=True)
@@ -153,13 +173,14 @@ def train_resumable(
                                   applied_before)
     if initial_epoch and on_resume is not None:
         on_resume(initial_epoch)
+    stop = [] if total_steps is None else [_StopAtStep(total_steps, len(train_data))]
     if initial_epoch < epochs:
         model.fit(
             train_data,
             validation_data=validation_data,
             epochs=epochs,
             initial_epoch=initial_epoch,
-            callbacks=[*callbacks, checkpoint],
+            callbacks=[*callbacks, *stop, checkpoint],
             verbose=0,
             # the feeder shuffles by (seed, epoch); Keras's own shuffle is unseeded
             shuffle=False,

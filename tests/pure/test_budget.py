@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from superconverge.budget import BudgetError, parse_duration, plan_epochs
+from superconverge.budget import DEFAULT_MARGIN, BudgetError, parse_duration, plan_epochs
 from superconverge.errors import ArgumentError
 
 
@@ -27,32 +27,53 @@ def test_bad_durations_are_refused(text):
 
 
 def test_plan_is_the_closed_form():
-    # 300 s budget, 5% margin -> 285 s; 40 s spent -> 245 s; epoch = 422 × 0.05 + 3 = 24.1 s
-    plan = plan_epochs(300, spent_seconds=40, step_seconds=0.05, steps_per_epoch=422,
+    # margin 0: A = 300 - 40 = 260 s; step 1/16 s, 400 steps and 3 s besides per epoch (28 s).
+    # 9 whole epochs: 3600 steps; a 10th epoch: (260 - 30)·16 = 3680 steps; an 11th would need
+    # more than 4000 but holds (260 - 33)·16 = 3632: so 3680 steps, the last epoch 80 of them
+    plan = plan_epochs(300, spent_seconds=40, step_seconds=1 / 16, steps_per_epoch=400,
+                       epoch_overhead_seconds=3, margin=0.0)
+    assert (plan.total_steps, plan.epochs, plan.last_epoch_steps) == (3680, 10, 80)
+    assert plan.planned_seconds == pytest.approx(40 + 3680 / 16 + 10 * 3) == 300
+    assert plan.epoch_seconds == 28
+    assert "3680 steps in 10 epoch(s) of 400 steps, the last one 80 steps" in plan.summary()
+    assert plan.to_dict()["last_epoch_steps"] == 80 and plan.to_dict()["epochs"] == 10
+
+
+def test_a_new_epoch_that_would_hold_no_step_is_not_started():
+    # A = 29 s: one whole epoch (28 s) leaves 1 s, less than a second epoch's 3 s besides
+    plan = plan_epochs(69, spent_seconds=40, step_seconds=1 / 16, steps_per_epoch=400,
+                       epoch_overhead_seconds=3, margin=0.0)
+    assert (plan.total_steps, plan.epochs, plan.last_epoch_steps) == (400, 1, 400)
+
+
+def test_the_default_margin_is_kept_free():
+    plan = plan_epochs(300, spent_seconds=40, step_seconds=1 / 16, steps_per_epoch=400,
                        epoch_overhead_seconds=3)
-    assert plan.epochs == math.floor(245 / 24.1) == 10
-    assert plan.total_steps == 4220
-    assert plan.planned_seconds == pytest.approx(40 + 10 * 24.1)
-    assert plan.planned_seconds <= 300 * 0.95
-    assert "10 epoch(s)" in plan.summary()
+    assert plan.margin == DEFAULT_MARGIN == 0.02
+    # A = 294 - 40 = 254 s: 9 epochs of 28 s = 252 s leave 2 s, not the 3 s a 10th needs
+    assert (plan.total_steps, plan.epochs) == (3600, 9)
 
 
 def test_once_per_run_seconds_come_off_the_budget_before_the_epochs():
-    # 285 - 40 - 30.5 = 214.5 s for epochs of 24.1 s -> 8 epochs (10 without the 30.5 s)
+    # 285 - 40 - 30.5 = 214.5 s; epochs of 422 × 0.05 + 3 = 24.1 s: 8 whole epochs (192.8 s),
+    # then 21.7 - 3 = 18.7 s of a 9th: 374 steps
     plan = plan_epochs(300, spent_seconds=40, step_seconds=0.05, steps_per_epoch=422,
-                       epoch_overhead_seconds=3, final_seconds=30.5)
-    assert plan.epochs == math.floor(214.5 / 24.1) == 8
-    assert plan.planned_seconds == pytest.approx(40 + 8 * 24.1 + 30.5)
+                       epoch_overhead_seconds=3, final_seconds=30.5, margin=0.05)
+    assert (plan.epochs, plan.last_epoch_steps) == (9, 374)
+    assert plan.planned_seconds == pytest.approx(40 + (8 * 422 + 374) * 0.05 + 9 * 3 + 30.5)
     assert plan.to_dict()["final_seconds"] == 30.5 and "30.5 s once" in plan.summary()
     with pytest.raises(BudgetError, match="34 s after it"):
         plan_epochs(100, spent_seconds=40, step_seconds=0.05, steps_per_epoch=422,
-                    final_seconds=34)  # 95 - 40 - 34 = 21 s < one 21.1 s epoch
+                    final_seconds=34, margin=0.05)  # 95 - 40 - 34 = 21 s < one 21.1 s epoch
 
 
 def test_a_budget_that_cannot_hold_one_epoch_says_what_would():
     with pytest.raises(BudgetError, match=r"cannot hold one epoch.*at least 1 min 05 s"):
         plan_epochs(60, spent_seconds=20, step_seconds=0.1, steps_per_epoch=400,
-                    epoch_overhead_seconds=1.75)  # (20 + 41.75) / 0.95 = 65 s
+                    epoch_overhead_seconds=1.75, margin=0.05)  # (20 + 41.75) / 0.95 = 65 s
+    # room for most of an epoch is still not one epoch
+    with pytest.raises(BudgetError, match="cannot hold one epoch"):
+        plan_epochs(60, spent_seconds=21, step_seconds=0.1, steps_per_epoch=400, margin=0.0)
 
 
 @pytest.mark.parametrize("kwargs", [
@@ -68,15 +89,38 @@ def test_impossible_timings_are_refused(kwargs):
 
 @given(budget=st.floats(1, 1e5), spent=st.floats(0, 1e4), step=st.floats(1e-4, 10),
        steps=st.integers(1, 5000), overhead=st.floats(0, 100), final=st.floats(0, 1e3))
-def test_the_plan_never_exceeds_the_budget_and_one_more_epoch_would(budget, spent, step, steps,
-                                                                     overhead, final):
+def test_the_plan_never_exceeds_the_budget_and_one_more_step_would(budget, spent, step, steps,
+                                                                    overhead, final):
+    limit = budget * (1 - DEFAULT_MARGIN)
     try:
         plan = plan_epochs(budget, spent_seconds=spent, step_seconds=step,
                            steps_per_epoch=steps, epoch_overhead_seconds=overhead,
                            final_seconds=final)
     except BudgetError:
-        assert spent + final + steps * step + overhead > budget * 0.95 * (1 - 1e-12)
+        assert spent + final + steps * step + overhead > limit * (1 - 1e-12)
         return
-    assert plan.epochs >= 1
-    assert plan.planned_seconds <= budget * 0.95 * (1 + 1e-12)
-    assert plan.planned_seconds + plan.epoch_seconds > budget * 0.95 * (1 - 1e-12)
+    assert plan.total_steps >= steps and plan.epochs == math.ceil(plan.total_steps / steps)
+    assert 1 <= plan.last_epoch_steps <= steps
+    assert plan.planned_seconds <= limit * (1 + 1e-12)
+    # one more step: in the last epoch if it has room, else the first of a new epoch
+    extra = step + (overhead if plan.last_epoch_steps == steps else 0.0)
+    assert plan.planned_seconds + extra > limit * (1 - 1e-12)
+
+
+@given(available=st.floats(1, 500), step=st.floats(0.05, 5), steps=st.integers(1, 40),
+       overhead=st.floats(0, 20))
+def test_the_closed_form_is_the_best_of_every_epoch_count(available, step, steps, overhead):
+    # the definition, by brute force: for k epochs, min(k·n, floor((A - k·v)/t)) steps, kept
+    # where the k-th epoch holds at least one; at least one whole epoch or no plan
+    best = 0
+    for k in range(1, 2 + int(available / (steps * step + overhead))):
+        total = min(k * steps, math.floor((available - k * overhead) / step))
+        if total > (k - 1) * steps:
+            best = max(best, total)
+    try:
+        plan = plan_epochs(available, spent_seconds=0, step_seconds=step, steps_per_epoch=steps,
+                           epoch_overhead_seconds=overhead, margin=0.0)
+    except BudgetError:
+        assert best < steps
+        return
+    assert plan.total_steps == best
