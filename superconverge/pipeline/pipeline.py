@@ -251,18 +251,23 @@ class Pipeline:
         logger.info("%s", plan.summary())
         return plan
 
-    def measure_one_cycle_costs(self, steps: int = 24) -> dict[str, float]:
+    def measure_one_cycle_costs(self, steps: int = 40, short_steps: int = 8) -> dict[str, float]:
         """Seconds the one-cycle stage will spend, measured on a throwaway copy of its
         configuration (model, optimizer with its weight average, batch size, data feeder):
+        three ``fit`` calls of ``short_steps`` (traces and warms up), ``short_steps`` and
+        ``steps`` batches, turned into costs by :func:`superconverge.budget.fit_costs`:
 
-        * ``step_seconds``: one optimizer step inside ``fit`` (a second ``fit`` of ``steps``
-          batches, after a first one that traces and warms up);
+        * ``step_seconds``: one optimizer step inside ``fit`` (the slope between the short and
+          the long ``fit``: a ``fit`` call's fixed cost is not spread over its steps);
         * ``epoch_overhead_seconds``: the end-of-epoch validation (``evaluate`` as ``fit``
-          calls it) plus writing the checkpoint;
+          calls it), writing the checkpoint, and a ``fit`` call's fixed cost (counted per
+          epoch: an upper bound);
         * ``final_seconds``: once per run: the first ``fit``'s extra time (tracing), precise
           BN, the final validation (twice with ``tta_flip``) and saving the final model.
         """
         import tempfile
+
+        from superconverge.budget import fit_costs
 
         model = self.compile(
             self.new_model(bn_momentum=0.99,
@@ -270,12 +275,14 @@ class Pipeline:
             self.make_optimizer(1e-9, self.config.momentum[0], ema=True),
         )
         batches = self._train_batches(flip=self.config.train_flip)
-        steps = max(1, min(steps, len(batches)))
+        long_steps = max(1, min(steps, len(batches)))
+        short_steps = max(1, min(short_steps, long_steps))
         fit_seconds = []
-        for _ in range(2):
+        for count in (short_steps, short_steps, long_steps):
             started = self.clock()
-            model.fit(batches, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)
+            model.fit(batches, epochs=1, steps_per_epoch=count, verbose=0, shuffle=False)
             fit_seconds.append(self.clock() - started)
+        costs = fit_costs(*fit_seconds, short_steps=short_steps, long_steps=long_steps)
         validation = 0.0
         if len(self.data.val):
             x_val, y_val = self.data.val.as_tuple()
@@ -293,9 +300,9 @@ class Pipeline:
             self._precise_bn(model)
             precise = self.clock() - started
         return {
-            "step_seconds": fit_seconds[1] / steps,
-            "epoch_overhead_seconds": validation + checkpoint,
-            "final_seconds": max(0.0, fit_seconds[0] - fit_seconds[1]) + precise
+            "step_seconds": costs.step,
+            "epoch_overhead_seconds": validation + checkpoint + costs.per_fit,
+            "final_seconds": costs.tracing + precise
             + validation * (2 if self.config.tta_flip else 1) + checkpoint,
         }
 

@@ -231,14 +231,15 @@ class _FakeClock:
 def test_a_wall_clock_budget_plans_the_steps_from_the_measured_one_cycle_costs(tmp_path):
     from superconverge.budget import plan_epochs
 
-    # 448 examples / 32 = 14 steps per epoch. Every stretch between two clock readings lasts
-    # 2 s: prepare's stage 2 s, the range test's 2 s; the calibration times a second fit of
-    # the 14 batches (2 s: 1/7 s a step, the first fit as long: no tracing surcharge), one
-    # validation (2 s), one checkpoint (2 s) and precise BN (2 s), 11 stretches (22 s) in all;
-    # once per run: precise BN, the final validation and the final model's file (2 s each).
-    # 62 s budget, 2 % margin: 60.76 - 26 - 6 = 28.76 s for epochs of 14/7 + 4 = 6 s: four
-    # whole epochs (24 s) and (28.76 - 20)·7 - 56 = 5 steps of a fifth
-    config = _config(tmp_path, range_steps=20, budget_seconds=62.0, baseline_epochs=0,
+    # 448 examples / 32 = 14 steps per epoch. Every clock reading advances it by 2 s, so
+    # every timed stretch lasts 2 s: prepare's stage, the range test's; the calibration times
+    # three fits (of 8, 8 and 14 batches: all 2 s, so no slope: 2/14 s a step, no fixed cost
+    # per fit, no tracing surcharge), one validation, one checkpoint and precise BN, 13
+    # readings (26 s) from its start to the plan; once per run: precise BN, the final
+    # validation and the final model's file (2 s each). 66 s budget, 2 % margin:
+    # 64.68 - 30 - 6 = 28.68 s for epochs of 14/7 + 4 = 6 s: four whole epochs (24 s) and
+    # (28.68 - 20)·7 - 56 = 4 steps of a fifth
+    config = _config(tmp_path, range_steps=20, budget_seconds=66.0, baseline_epochs=0,
                      epochs=1)
     assert config.precise_bn and not config.tta_flip
     Pipeline(config, quiet=True, clock=_FakeClock(2.0)).run()
@@ -248,29 +249,29 @@ def test_a_wall_clock_budget_plans_the_steps_from_the_measured_one_cycle_costs(t
                                 "epoch_overhead_seconds": pytest.approx(2.0 + 2.0),
                                 "final_seconds": pytest.approx(2.0 + 2.0 + 2.0)}
     assert plan["step_seconds"] == pytest.approx(2.0 / 14)
-    assert plan["spent_seconds"] == pytest.approx(2.0 + 2.0 + 22.0)
-    expected = plan_epochs(62.0, spent_seconds=26.0, step_seconds=2.0 / 14, steps_per_epoch=14,
+    assert plan["spent_seconds"] == pytest.approx(2.0 + 2.0 + 26.0)
+    expected = plan_epochs(66.0, spent_seconds=30.0, step_seconds=2.0 / 14, steps_per_epoch=14,
                            epoch_overhead_seconds=4.0, final_seconds=6.0)
-    assert (expected.total_steps, expected.epochs, expected.last_epoch_steps) == (61, 5, 5)
-    assert (plan["total_steps"], plan["epochs"]) == (61, 5)  # the budget, not `epochs = 1`
-    # five epochs were validated and checkpointed, the last after 5 of its 14 steps; the
-    # schedule spans exactly the 61 steps trained, so it ends (annihilates) with them
+    assert (expected.total_steps, expected.epochs, expected.last_epoch_steps) == (60, 5, 4)
+    assert (plan["total_steps"], plan["epochs"]) == (60, 5)  # the budget, not `epochs = 1`
+    # five epochs were validated and checkpointed, the last after 4 of its 14 steps; the
+    # schedule spans exactly the 60 steps trained, so it ends (annihilates) with them
     history = (run_dir / "one_cycle_history.csv").read_text().strip().splitlines()
     assert len(history) - 1 == 5
     applied = (run_dir / "one_cycle_applied.csv").read_text().strip().splitlines()
-    assert len(applied) - 1 == 61
+    assert len(applied) - 1 == 60
     schedule = json.loads((run_dir / "one_cycle_schedule.json").read_text())
-    assert schedule["total_steps"] == 61
+    assert schedule["total_steps"] == 60
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert (metrics["budget"]["planned_epochs"], metrics["budget"]["planned_steps"]) == (5, 61)
+    assert (metrics["budget"]["planned_epochs"], metrics["budget"]["planned_steps"]) == (5, 60)
     bounds = json.loads((run_dir / "bounds.json").read_text())
-    assert (bounds["planned_epochs"], bounds["planned_steps"]) == (5, 61)
+    assert (bounds["planned_epochs"], bounds["planned_steps"]) == (5, 60)
     # the pick was asked for the planned length (recorded; auto does not move with it)
-    assert bounds["diagnostics"]["total_steps"] == 61
+    assert bounds["diagnostics"]["total_steps"] == 60
     assert bounds["budget_aware"] is False
     report = (run_dir / "report.html").read_text()
     assert "Wall-clock budget" in report
-    assert "(61 optimizer steps): the max LR does not depend" in report
+    assert "(60 optimizer steps): the max LR does not depend" in report
 
 
 def test_a_budget_too_small_for_one_epoch_is_a_one_line_error(tmp_path, capsys):

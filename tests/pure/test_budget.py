@@ -8,7 +8,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from superconverge.budget import DEFAULT_MARGIN, BudgetError, parse_duration, plan_epochs
+from superconverge.budget import (
+    DEFAULT_MARGIN,
+    BudgetError,
+    fit_costs,
+    parse_duration,
+    plan_epochs,
+)
 from superconverge.errors import ArgumentError
 
 
@@ -124,3 +130,19 @@ def test_the_closed_form_is_the_best_of_every_epoch_count(available, step, steps
         assert best < steps
         return
     assert plan.total_steps == best
+
+
+def test_fit_costs_separate_the_step_from_a_calls_fixed_cost():
+    # a call costs 0.3 s + 0.05 s a step, the first 2 s more: 8 steps 0.7 s, 40 steps 2.3 s
+    costs = fit_costs(2.7, 0.7, 2.3, short_steps=8, long_steps=40)
+    assert costs.step == pytest.approx(0.05) and costs.per_fit == pytest.approx(0.3)
+    assert costs.tracing == pytest.approx(2.0)
+    # one call divided by its steps would have said 0.0575 s a step (+15 %)
+    assert 2.3 / 40 > 1.14 * costs.step
+
+
+def test_fit_costs_without_a_measurable_slope_fall_back_to_the_long_call():
+    costs = fit_costs(2.0, 2.0, 2.0, short_steps=8, long_steps=14)
+    assert (costs.step, costs.per_fit, costs.tracing) == (pytest.approx(2 / 14), 0.0, 0.0)
+    costs = fit_costs(1.0, 1.0, 1.0, short_steps=5, long_steps=5)
+    assert costs.step == pytest.approx(0.2) and costs.per_fit == 0.0
