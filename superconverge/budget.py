@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import math
 import re
+import statistics
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -110,22 +112,29 @@ class FitCosts:
     tracing: float
 
 
-def fit_costs(first: float, short: float, long: float, *, short_steps: int,
-              long_steps: int) -> FitCosts:
-    """Costs from three timed ``fit`` calls of ``short_steps``, ``short_steps`` and
-    ``long_steps`` steps (the first traces)::
+def fit_costs(first: float, shorts: Sequence[float], longs: Sequence[float], *,
+              short_steps: int, long_steps: int) -> FitCosts:
+    """Costs from timed ``fit`` calls: a first one of ``short_steps`` steps (it traces), then
+    pairs of ``short_steps`` and ``long_steps`` steps::
 
-        step    = (long - short) / (long_steps - short_steps)
-        per_fit = short - short_steps · step            (set-up and tear-down of a call)
-        tracing = first - short
+        step    = median over pairs of (long - short) / (long_steps - short_steps)
+        per_fit = median(short) - short_steps · step     (set-up and tear-down of a call)
+        tracing = first - median(short)
 
     Dividing one call's time by its steps instead spreads the fixed cost over them: with 24
     steps that overstated the step by about a quarter and the run ended at 0.87 of its budget.
-    Where the slope is not measurable (equal lengths, or a long call no slower than the short
-    one), ``step = long / long_steps`` and ``per_fit = 0``. Times below zero are clipped.
+    The median over pairs ignores a pair that a hiccup of the machine slowed (one 40-step slope
+    read 56 ms where training ran at 40 ms). Where no slope is measurable (equal lengths, or
+    long calls no slower than short ones), ``step = median(long) / long_steps`` and
+    ``per_fit = 0``. Times below zero are clipped.
     """
+    if not shorts or len(shorts) != len(longs):
+        raise ArgumentError("fit_costs needs as many short as long calls, at least one each")
+    short, long = statistics.median(shorts), statistics.median(longs)
     if long_steps > short_steps and long > short:
-        step = (long - short) / (long_steps - short_steps)
+        step = statistics.median((b - a) / (long_steps - short_steps)
+                                 for a, b in zip(shorts, longs))
+        step = step if step > 0 else (long - short) / (long_steps - short_steps)
         per_fit = max(0.0, short - short_steps * step)
     else:
         step, per_fit = long / long_steps, 0.0
@@ -214,6 +223,9 @@ def _most_steps(available: float, step: float, per_epoch: int, overhead: float) 
     one (a later epoch would hold none: it would need more than ``A``)."""
     if available <= 0:
         return 0
-    whole = math.floor(available / (per_epoch * step + overhead))
+    epoch = per_epoch * step + overhead
+    whole = math.floor(available / epoch)
+    if whole * epoch > available:  # the division rounded up to a whole number
+        whole -= 1
     extra = math.floor((available - (whole + 1) * overhead) / step) - whole * per_epoch
     return whole * per_epoch + min(max(extra, 0), per_epoch)

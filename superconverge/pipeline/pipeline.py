@@ -251,14 +251,16 @@ class Pipeline:
         logger.info("%s", plan.summary())
         return plan
 
-    def measure_one_cycle_costs(self, steps: int = 40, short_steps: int = 8) -> dict[str, float]:
+    def measure_one_cycle_costs(self, steps: int = 40, short_steps: int = 8,
+                                repeats: int = 3) -> dict[str, float]:
         """Seconds the one-cycle stage will spend, measured on a throwaway copy of its
         configuration (model, optimizer with its weight average, batch size, data feeder):
-        three ``fit`` calls of ``short_steps`` (traces and warms up), ``short_steps`` and
-        ``steps`` batches, turned into costs by :func:`superconverge.budget.fit_costs`:
+        a ``fit`` call of ``short_steps`` (traces and warms up), then ``repeats`` pairs of
+        ``short_steps`` and ``steps`` batches, turned into costs by
+        :func:`superconverge.budget.fit_costs`:
 
-        * ``step_seconds``: one optimizer step inside ``fit`` (the slope between the short and
-          the long ``fit``: a ``fit`` call's fixed cost is not spread over its steps);
+        * ``step_seconds``: one optimizer step inside ``fit`` (the median slope between the
+          short and the long calls: a call's fixed cost is not spread over its steps);
         * ``epoch_overhead_seconds``: the end-of-epoch validation (``evaluate`` as ``fit``
           calls it), writing the checkpoint, and a ``fit`` call's fixed cost (counted per
           epoch: an upper bound);
@@ -278,11 +280,12 @@ class Pipeline:
         long_steps = max(1, min(steps, len(batches)))
         short_steps = max(1, min(short_steps, long_steps))
         fit_seconds = []
-        for count in (short_steps, short_steps, long_steps):
+        for count in (short_steps, *(short_steps, long_steps) * repeats):
             started = self.clock()
             model.fit(batches, epochs=1, steps_per_epoch=count, verbose=0, shuffle=False)
             fit_seconds.append(self.clock() - started)
-        costs = fit_costs(*fit_seconds, short_steps=short_steps, long_steps=long_steps)
+        costs = fit_costs(fit_seconds[0], fit_seconds[1::2], fit_seconds[2::2],
+                          short_steps=short_steps, long_steps=long_steps)
         validation = 0.0
         if len(self.data.val):
             x_val, y_val = self.data.val.as_tuple()
@@ -595,9 +598,23 @@ class Pipeline:
             on_resume=batches.set_epoch,
             fuse_bn=self.config.fused_bn,
             total_steps=total_steps,
+            deadline=self._training_deadline(),
         )
         final = self.finish_one_cycle(outcome.model)
         self._write_training_outputs("one_cycle", outcome, final_info=final)
+
+    def _training_deadline(self) -> tuple[float, float, Any] | None:
+        """When one-cycle training must end for a budgeted run to end within its budget
+        (``BudgetGuard``): the budget less the stages before and the once-per-run work
+        after; ``None`` without a budget or on resume (a resumed run's budget is spent)."""
+        from superconverge.pipeline.training import checkpoint_state
+
+        plan = self._budget_plan()
+        if not plan or checkpoint_state(self.run_dir, "one_cycle") is not None:
+            return None
+        before = self.stage_seconds("prepare", "tune", "range_test", "bounds")
+        left = plan["budget_seconds"] - before - plan["final_seconds"]
+        return self.clock() + left, plan["epoch_overhead_seconds"], self.clock
 
     def stage_baseline(self) -> None:
         import keras

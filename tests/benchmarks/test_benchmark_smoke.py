@@ -423,3 +423,28 @@ def test_wall_budget_toy_run_reports_planned_and_actual(tmp_path):
     assert 0 < run["actual_seconds"] and run["planned_seconds"] <= 30.0
     assert run["actual_over_budget"] == pytest.approx(run["actual_seconds"] / 30.0)
     assert "| 30s (30 s) | 0 |" in (tmp_path / "wall_budget.md").read_text()
+
+
+def test_tuning_signal_toy_run_ranks_the_grid_and_resumes(tmp_path):
+    work, out = tmp_path / "work", tmp_path / "out"
+    args = ["--dataset", "synthetic", "--seeds", "0", "--train-subset", "256", "--epochs", "1",
+            "--weight-decays", "0", "0.01", "--bn-momenta", "0.9", "0.99", "--signals", "128x1",
+            "--work-dir", str(work), "--out-dir", str(out)]
+    _run("tuning_signal.py", *args)
+    payload = json.loads((out / "tuning_signal.json").read_text())
+    cells = {r["cell"] for r in payload["runs"] if r["kind"] == "final"}
+    assert cells == {"default", "wd0-bn0.9", "wd0-bn0.99", "wd0.01-bn0.9", "wd0.01-bn0.99"}
+    default = next(r for r in payload["runs"] if r["cell"] == "default")
+    short = [r for r in payload["runs"] if r["kind"] == "128x1"]
+    assert len(short) == 4 and {r["max_lr"] for r in short} == {default["max_lr"]}
+    assert {r["bn_momentum"] for r in short} == {0.9, 0.99}
+    signal = payload["analysis"]["signals"]["128x1"]
+    assert -1 <= signal["rho_accuracy"]["mean"] <= 1
+    assert signal["regret_accuracy"]["mean"] >= 0 and signal["regret_loss"]["mean"] >= 0
+    assert signal["cost_final_epochs_per_cell"] == pytest.approx(0.5)
+    assert payload["analysis"]["oracle"]["0"]["cell"] in cells
+    assert "| 128x1 | 0.50 |" in (out / "tuning_signal.md").read_text()
+    # a second invocation reads the finished runs back instead of training again
+    before = {p: p.stat().st_mtime_ns for p in work.rglob("one_cycle_training.json")}
+    _run("tuning_signal.py", *args)
+    assert before == {p: p.stat().st_mtime_ns for p in work.rglob("one_cycle_training.json")}

@@ -44,3 +44,34 @@ def test_a_resumed_run_still_stops_at_total_steps(tmp_path):
                               on_resume=batches.set_epoch)
     assert int(keras.ops.convert_to_numpy(outcome.model.optimizer.iterations)) == 13
     assert [row["epoch"] for row in outcome.history] == [1.0, 2.0, 3.0]
+
+
+class _Clock:
+    """Seconds advancing by ``tick`` at every reading."""
+
+    def __init__(self, tick: float) -> None:
+        self.now, self.tick = 0.0, tick
+
+    def __call__(self) -> float:
+        self.now += self.tick
+        return self.now
+
+
+def test_a_run_falling_behind_its_deadline_stops_early(tmp_path):
+    # the clock advances 10 s per reading, read at each epoch's begin and end: every epoch
+    # measures 10 s, 1 s of it overhead, so 1.8 s a step; the plan: 14 steps (3 epochs of 5,
+    # the last one partial). After epoch 1 (t = 20: 9 steps, 2 epochs left) the predicted
+    # finish is 20 + 16.2 + 2 = 38.2; after epoch 2 (t = 40: 4 steps left) 40 + 7.2 + 1 = 48.2
+    def steps(deadline: float, name: str) -> tuple[int, int]:
+        batches, validation = _data()
+        outcome = train_resumable("probe", tmp_path / name, _build, epochs=3,
+                                  train_data=batches, validation_data=validation,
+                                  total_steps=14, deadline=(deadline, 1.0, _Clock(10.0)))
+        iterations = int(keras.ops.convert_to_numpy(outcome.model.optimizer.iterations))
+        return iterations, len(outcome.history)
+
+    assert steps(50.0, "on_time") == (14, 3)
+    # 2.2 s late after epoch 2: ceil(2.2 / 1.8) = 2 steps fewer
+    assert steps(46.0, "late") == (12, 3)
+    # 17.2 s late after epoch 1: no further step fits, training ends there
+    assert steps(21.0, "hopeless") == (5, 1)

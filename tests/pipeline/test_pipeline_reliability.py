@@ -233,13 +233,14 @@ def test_a_wall_clock_budget_plans_the_steps_from_the_measured_one_cycle_costs(t
 
     # 448 examples / 32 = 14 steps per epoch. Every clock reading advances it by 2 s, so
     # every timed stretch lasts 2 s: prepare's stage, the range test's; the calibration times
-    # three fits (of 8, 8 and 14 batches: all 2 s, so no slope: 2/14 s a step, no fixed cost
-    # per fit, no tracing surcharge), one validation, one checkpoint and precise BN, 13
-    # readings (26 s) from its start to the plan; once per run: precise BN, the final
-    # validation and the final model's file (2 s each). 66 s budget, 2 % margin:
-    # 64.68 - 30 - 6 = 28.68 s for epochs of 14/7 + 4 = 6 s: four whole epochs (24 s) and
-    # (28.68 - 20)·7 - 56 = 4 steps of a fifth
-    config = _config(tmp_path, range_steps=20, budget_seconds=66.0, baseline_epochs=0,
+    # seven fits (of 8 batches, then three pairs of 8 and 14: all 2 s, so no slope: 2/14 s a
+    # step, no fixed cost per fit, no tracing surcharge), one validation, one checkpoint and
+    # precise BN, 21 readings (42 s) from its start to the plan; once per run: precise BN,
+    # the final validation and the final model's file (2 s each). 82 s budget, 2 % margin:
+    # 80.36 - 46 - 6 = 28.36 s for epochs of 14/7 + 4 = 6 s: four whole epochs (24 s) and
+    # floor((28.36 - 20)·7) - 56 = 2 steps of a fifth. (The budget guard reads the clock at
+    # each epoch's begin and end: 2 s an epoch, never late.)
+    config = _config(tmp_path, range_steps=20, budget_seconds=82.0, baseline_epochs=0,
                      epochs=1)
     assert config.precise_bn and not config.tta_flip
     Pipeline(config, quiet=True, clock=_FakeClock(2.0)).run()
@@ -249,29 +250,29 @@ def test_a_wall_clock_budget_plans_the_steps_from_the_measured_one_cycle_costs(t
                                 "epoch_overhead_seconds": pytest.approx(2.0 + 2.0),
                                 "final_seconds": pytest.approx(2.0 + 2.0 + 2.0)}
     assert plan["step_seconds"] == pytest.approx(2.0 / 14)
-    assert plan["spent_seconds"] == pytest.approx(2.0 + 2.0 + 26.0)
-    expected = plan_epochs(66.0, spent_seconds=30.0, step_seconds=2.0 / 14, steps_per_epoch=14,
+    assert plan["spent_seconds"] == pytest.approx(2.0 + 2.0 + 42.0)
+    expected = plan_epochs(82.0, spent_seconds=46.0, step_seconds=2.0 / 14, steps_per_epoch=14,
                            epoch_overhead_seconds=4.0, final_seconds=6.0)
-    assert (expected.total_steps, expected.epochs, expected.last_epoch_steps) == (60, 5, 4)
-    assert (plan["total_steps"], plan["epochs"]) == (60, 5)  # the budget, not `epochs = 1`
-    # five epochs were validated and checkpointed, the last after 4 of its 14 steps; the
-    # schedule spans exactly the 60 steps trained, so it ends (annihilates) with them
+    assert (expected.total_steps, expected.epochs, expected.last_epoch_steps) == (58, 5, 2)
+    assert (plan["total_steps"], plan["epochs"]) == (58, 5)  # the budget, not `epochs = 1`
+    # five epochs were validated and checkpointed, the last after 2 of its 14 steps; the
+    # schedule spans exactly the 58 steps trained, so it ends (annihilates) with them
     history = (run_dir / "one_cycle_history.csv").read_text().strip().splitlines()
     assert len(history) - 1 == 5
     applied = (run_dir / "one_cycle_applied.csv").read_text().strip().splitlines()
-    assert len(applied) - 1 == 60
+    assert len(applied) - 1 == 58
     schedule = json.loads((run_dir / "one_cycle_schedule.json").read_text())
-    assert schedule["total_steps"] == 60
+    assert schedule["total_steps"] == 58
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert (metrics["budget"]["planned_epochs"], metrics["budget"]["planned_steps"]) == (5, 60)
+    assert (metrics["budget"]["planned_epochs"], metrics["budget"]["planned_steps"]) == (5, 58)
     bounds = json.loads((run_dir / "bounds.json").read_text())
-    assert (bounds["planned_epochs"], bounds["planned_steps"]) == (5, 60)
+    assert (bounds["planned_epochs"], bounds["planned_steps"]) == (5, 58)
     # the pick was asked for the planned length (recorded; auto does not move with it)
-    assert bounds["diagnostics"]["total_steps"] == 60
+    assert bounds["diagnostics"]["total_steps"] == 58
     assert bounds["budget_aware"] is False
     report = (run_dir / "report.html").read_text()
     assert "Wall-clock budget" in report
-    assert "(60 optimizer steps): the max LR does not depend" in report
+    assert "(58 optimizer steps): the max LR does not depend" in report
 
 
 def test_a_budget_too_small_for_one_epoch_is_a_one_line_error(tmp_path, capsys):

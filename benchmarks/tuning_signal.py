@@ -1,0 +1,266 @@
+"""Which short run predicts the final run's ranking of weight decay × BN momentum? (issue 17)
+
+The tuning procedure judges candidate regularisation values by short runs. This benchmark
+measures how well a short run's ranking of a weight-decay × batch-norm-momentum grid agrees
+with the ranking the *final* one-cycle runs give the same grid, and what picking by it would
+cost or gain.
+
+* **Final runs**: the default pipeline (``prepare → range_test → bounds → one_cycle``; its own
+  range test, exactly what ``superconverge run`` trains) for ``--epochs`` epochs on
+  ``--train-subset`` images, once per grid cell and seed, plus the untuned default cell
+  (``weight_decay`` and ``bn_momentum`` left at their defaults). Judged by the final
+  validation accuracy (after precise BN). The test split is never touched.
+* **Short runs** (``--signals SUBSETxEPOCHS``): the same recipe on the first ``SUBSET``
+  training images for ``EPOCHS`` epochs, one-cycle compressed to that length, at the max LR
+  the seed's default final run picked (no range test per candidate), same validation split
+  (``data.load`` holds it out before taking the subset). Judged by final validation accuracy
+  and validation loss.
+
+Reported per signal: Spearman's rank correlation with the final validation accuracy over the
+grid (per seed, then mean), the *pick regret* (best final cell − final accuracy of the cell
+the signal ranks first, pp) and the *gain over the default* (final accuracy of that cell −
+the default cell's, pp), and the cost of one grid evaluation in final-run epochs
+(``SUBSET·EPOCHS / (train_subset·epochs)`` per cell). Resumable: a finished run directory is
+read back, not retrained. Accuracy only: it may share the machine.
+
+    python benchmarks/tuning_signal.py --seeds 0 1 [--train-subset 10000] [--epochs 4]
+        [--signals 2500x2 5000x1 10000x1 10000x2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from common import RESULTS, exclusive, merge_runs, stats, system_info, write_results  # noqa: E402
+
+NAME = "tuning_signal"
+STAGES = ["prepare", "range_test", "bounds", "one_cycle"]
+SHORT_STAGES = ["prepare", "bounds", "one_cycle"]  # max_lr given: no range test
+
+
+def _signal(text: str) -> tuple[int, int]:
+    subset, sep, epochs = text.partition("x")
+    if not sep or int(subset) < 1 or int(epochs) < 1:
+        raise argparse.ArgumentTypeError(f"a signal is SUBSETxEPOCHS like 5000x1, got {text!r}")
+    return int(subset), int(epochs)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    p.add_argument("--model", default="simple_cnn")
+    p.add_argument("--dataset", default="fashion_mnist")
+    p.add_argument("--train-subset", type=int, default=10_000)
+    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--weight-decays", nargs="+", type=float,
+                   default=[1e-5, 3e-5, 1e-4, 3e-4, 1e-3])
+    p.add_argument("--bn-momenta", nargs="+", type=float, default=[0.9, 0.97, 0.99])
+    p.add_argument("--signals", nargs="+", type=_signal,
+                   default=[(2500, 2), (5000, 1), (10_000, 1), (10_000, 2)])
+    p.add_argument("--name", default=NAME)
+    p.add_argument("--work-dir", type=Path, default=HERE.parent / "runs" / NAME)
+    p.add_argument("--out-dir", type=Path, default=RESULTS)
+    return p
+
+
+def _done(run_dir: Path) -> bool:
+    from superconverge.io import read_json
+    from superconverge.pipeline.rundir import RunDirectory
+
+    state = RunDirectory(run_dir).state
+    return state.exists() and bool(read_json(state)["stages"].get("one_cycle", {}).get("done"))
+
+
+def _run(run_dir: Path, stages: list[str], **config: Any) -> dict[str, Any]:
+    """One pipeline run (or its finished directory read back): final val accuracy and loss."""
+    from superconverge.io import read_json
+    from superconverge.pipeline import Pipeline, RunConfig
+
+    if not _done(run_dir):
+        Pipeline(RunConfig(baseline_epochs=0, out=str(run_dir), **config), quiet=True).run(stages)
+    final = read_json(run_dir / "one_cycle_training.json").get("final") or {}
+    bounds = read_json(run_dir / "bounds.json")
+    return {"val_accuracy": float(final["val_accuracy"]), "val_loss": float(final["val_loss"]),
+            "max_lr": float(bounds["max_lr"]), "bn_momentum": float(bounds["bn_momentum"]),
+            "weight_decay": float(bounds["weight_decay"])}
+
+
+def _label(wd: float | None, bn: float | None) -> str:
+    return "default" if wd is None else f"wd{wd:g}-bn{bn:g}"
+
+
+def run_seed(seed: int, args: argparse.Namespace) -> list[dict[str, Any]]:
+    base = {"dataset": args.dataset, "model": args.model, "seed": seed}
+    root = args.work_dir / f"{args.model}-{args.train_subset}x{args.epochs}" / f"seed{seed}"
+    rows = []
+    default = _run(root / "final" / "default", STAGES, train_subset=args.train_subset,
+                   epochs=args.epochs, **base)
+    rows.append({"kind": "final", "seed": seed, "cell": "default", **default})
+    grid = list(itertools.product(args.weight_decays, args.bn_momenta))
+    for wd, bn in grid:
+        row = _run(root / "final" / _label(wd, bn), STAGES, train_subset=args.train_subset,
+                   epochs=args.epochs, weight_decay=wd, bn_momentum=bn, **base)
+        rows.append({"kind": "final", "seed": seed, "cell": _label(wd, bn), **row})
+        print(f"seed {seed} final {_label(wd, bn)}: val {100 * row['val_accuracy']:.2f}",
+              flush=True)
+    for subset, epochs in args.signals:
+        signal = f"{subset}x{epochs}"
+        for wd, bn in grid:
+            row = _run(root / signal / _label(wd, bn), SHORT_STAGES, train_subset=subset,
+                       epochs=epochs, weight_decay=wd, bn_momentum=bn,
+                       max_lr=default["max_lr"], **base)
+            rows.append({"kind": signal, "seed": seed, "cell": _label(wd, bn), **row})
+        print(f"seed {seed} signal {signal} done", flush=True)
+    return rows
+
+
+def _rho(signal: list[float], target: list[float]) -> float:
+    """Spearman's ρ; 0 where either side is constant (a signal that scores every cell the
+    same ranks nothing)."""
+    from scipy.stats import spearmanr
+
+    if len(set(signal)) < 2 or len(set(target)) < 2:
+        return 0.0
+    return float(spearmanr(signal, target).statistic)
+
+
+def analyse(runs: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
+    final = {(r["seed"], r["cell"]): r for r in runs if r["kind"] == "final"}
+    seeds = sorted({r["seed"] for r in runs if (r["seed"], "default") in final})
+    kinds = sorted({r["kind"] for r in runs if r["kind"] != "final"},
+                   key=lambda k: tuple(int(v) for v in k.split("x")))
+    out: dict[str, Any] = {}
+    for kind in kinds:
+        per_seed = {}
+        for seed in seeds:
+            short = {r["cell"]: r for r in runs if r["kind"] == kind and r["seed"] == seed}
+            cells = [c for c in short if (seed, c) in final]
+            if len(cells) < 3:
+                continue
+            target = [final[(seed, c)]["val_accuracy"] for c in cells]
+            best_final = max(target)
+            by_acc = max(cells, key=lambda c: short[c]["val_accuracy"])
+            by_loss = min(cells, key=lambda c: short[c]["val_loss"])
+            default = final[(seed, "default")]["val_accuracy"]
+            per_seed[seed] = {
+                "cells": len(cells),
+                "rho_accuracy": _rho([short[c]["val_accuracy"] for c in cells], target),
+                "rho_loss": _rho([-short[c]["val_loss"] for c in cells], target),
+                "pick_by_accuracy": by_acc, "pick_by_loss": by_loss,
+                "regret_accuracy": best_final - final[(seed, by_acc)]["val_accuracy"],
+                "regret_loss": best_final - final[(seed, by_loss)]["val_accuracy"],
+                "gain_accuracy": final[(seed, by_acc)]["val_accuracy"] - default,
+                "gain_loss": final[(seed, by_loss)]["val_accuracy"] - default,
+            }
+        if not per_seed:
+            continue
+        subset, epochs = (int(v) for v in kind.split("x"))
+        out[kind] = {
+            "per_seed": per_seed,
+            "cost_final_epochs_per_cell": subset * epochs / (args.train_subset * args.epochs),
+            **{key: stats([p[key] for p in per_seed.values()])
+               for key in ("rho_accuracy", "rho_loss", "regret_accuracy", "regret_loss",
+                           "gain_accuracy", "gain_loss")},
+        }
+    oracle = {}
+    for seed in seeds:
+        cells = {c: r for (s, c), r in final.items() if s == seed and c != "default"}
+        if cells:
+            best = max(cells, key=lambda c: cells[c]["val_accuracy"])
+            oracle[seed] = {"cell": best, "gain": cells[best]["val_accuracy"]
+                            - final[(seed, "default")]["val_accuracy"]}
+    return {"signals": out, "oracle": oracle, "seeds": seeds}
+
+
+def markdown(payload: dict[str, Any]) -> list[str]:
+    s, a = payload["settings"], payload["analysis"]
+    final = [r for r in payload["runs"] if r["kind"] == "final"]
+    grid = [c for c in dict.fromkeys(r["cell"] for r in final) if c != "default"]
+    lines = [
+        "# Short runs as a tuning signal: do they rank weight decay × BN momentum like the "
+        "final run?",
+        "",
+        f"`{s['model']}` on {s['dataset']} ({s['train_subset']} training images, the usual "
+        f"validation hold-out), final runs of the default pipeline for {s['epochs']} epochs "
+        "(each with its own range test), the grid of weight decay × BN momentum plus the "
+        "untuned default cell; short runs of the same recipe on a subset for a few epochs at "
+        "the max LR of the seed's default run, same validation split. Validation accuracy "
+        f"after precise BN; test split untouched. Seeds {a['seeds']}; backend "
+        f"{payload['backend']}. Command: `{payload['command']}`.",
+        "",
+        "| signal (images × epochs) | cost per cell (final-run epochs) | Spearman ρ, accuracy "
+        "| Spearman ρ, −loss | pick regret by accuracy (pp) | gain over default by accuracy "
+        "(pp) | pick regret by loss (pp) | gain over default by loss (pp) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+
+    def pm(x: dict[str, float], scale: float = 1.0) -> str:
+        return f"{scale * x['mean']:+.2f} ± {scale * x['std']:.2f}"
+
+    for kind, v in a["signals"].items():
+        lines.append(
+            f"| {kind} | {v['cost_final_epochs_per_cell'] * s['epochs']:.2f} "
+            f"| {pm(v['rho_accuracy'])} | {pm(v['rho_loss'])} | {pm(v['regret_accuracy'], 100)} "
+            f"| {pm(v['gain_accuracy'], 100)} | {pm(v['regret_loss'], 100)} "
+            f"| {pm(v['gain_loss'], 100)} |")
+    oracle = a["oracle"]
+    if oracle:
+        gains = stats([o["gain"] for o in oracle.values()])
+        lines += ["", "Oracle (best grid cell on the final runs' validation accuracy, in "
+                  f"hindsight): gain over the default {pm(gains, 100)} pp; cells "
+                  + ", ".join(f"seed {k}: {o['cell']}" for k, o in oracle.items()) + "."]
+    lines += ["", "Final runs: validation accuracy (%) per cell and seed.", "",
+              "| cell | " + " | ".join(f"seed {x}" for x in a["seeds"]) + " | max LR |",
+              "|---|" + "---|" * (len(a["seeds"]) + 1)]
+    by = {(r["seed"], r["cell"]): r for r in final}
+    for cell in ["default", *grid]:
+        vals = [by.get((x, cell)) for x in a["seeds"]]
+        lrs = [v["max_lr"] for v in vals if v]
+        lines.append(f"| {cell} | " + " | ".join(
+            f"{100 * v['val_accuracy']:.2f}" if v else "–" for v in vals)
+            + f" | {sum(lrs) / max(len(lrs), 1):.3g} |")
+    default_bn = [r["bn_momentum"] for r in final if r["cell"] == "default"]
+    if default_bn:
+        lines += ["", f"The default cell's BN momentum (chosen for the run's length): "
+                  f"{', '.join(f'{b:.3g}' for b in default_bn)}; its weight decay "
+                  f"{final[0]['weight_decay'] if final[0]['cell'] == 'default' else '–'}."]
+    return lines
+
+
+def main(argv: list[str] | None = None) -> None:
+    import keras
+
+    from superconverge.io import read_json
+
+    args = build_parser().parse_args(argv)
+    ours = [row for seed in args.seeds for row in run_seed(seed, args)]
+    json_path = args.out_dir / f"{args.name}.json"
+    with exclusive(json_path):
+        on_disk = read_json(json_path)["runs"] if json_path.exists() else []
+        runs = merge_runs(ours, on_disk, key=lambda r: (r["kind"], r["seed"], r["cell"]))
+        payload = {
+            "benchmark": NAME, "backend": keras.backend.backend(), "system": system_info(),
+            "command": "python benchmarks/tuning_signal.py " + " ".join(argv or sys.argv[1:]),
+            "settings": {"model": args.model, "dataset": args.dataset,
+                         "train_subset": args.train_subset, "epochs": args.epochs,
+                         "weight_decays": args.weight_decays, "bn_momenta": args.bn_momenta},
+            "runs": runs,
+        }
+        payload["analysis"] = analyse(runs, args)
+        write_results(args.name, payload, markdown(payload), args.out_dir)
+    print("\n".join(markdown(payload)))
+
+
+if __name__ == "__main__":
+    main()
