@@ -11,7 +11,7 @@ file; older checkpoints are removed only after the state has moved on.
 from __future__ import annotations
 
 import logging
-import math
+import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -103,16 +103,17 @@ class _StopAtStep(keras.callbacks.Callback):
 class BudgetGuard(keras.callbacks.Callback):
     """Keeps a budgeted run from ending after its deadline when the machine slows down.
 
-    At each epoch end (one clock reading per epoch boundary, none per step) it measures the
-    epoch just trained, ``step = (epoch seconds - overhead) / steps`` (at least half the epoch
-    over its steps), and if the remaining plan would end after ``deadline``,
+    At each epoch end from the second on (one clock reading per epoch boundary, none per
+    step) it takes the step time as the median over the epochs trained so far, the first one
+    (tracing) left out, of ``(epoch seconds - overhead) / steps`` (at least half of each
+    epoch over its steps), and if the remaining plan would end after ``deadline``,
 
-        finish  = now + remaining_steps · step + remaining_epochs · overhead
+        finish(T) = now + (T - done) · step + (epochs left for T) · overhead
 
-    moves ``stop.total_steps`` earlier by the steps that do not fit. The One Cycle schedule
-    stays laid over the planned steps, so the run stops in its tail, where the LR is already
-    small (a warm-up + cosine schedule cut 5 % early stops at 0.6 % of its peak); a faster
-    machine is not used to train longer, which would change the schedule.
+    moves ``stop.total_steps`` back to the largest ``T`` whose finish is on time. The One
+    Cycle schedule stays laid over the planned steps, so the run stops in its tail, where the
+    LR is already small (a warm-up + cosine schedule cut 5 % early stops at 0.6 % of its
+    peak); a faster machine is not used to train longer, which would change the schedule.
     """
 
     def __init__(self, stop: _StopAtStep, *, deadline: float, overhead_seconds: float,
@@ -122,30 +123,46 @@ class BudgetGuard(keras.callbacks.Callback):
         self.clock = clock
         self.planned_steps = stop.total_steps
         self._started = 0.0
+        self._step_times: list[float] = []
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._started = self.clock()
 
+    def _finish(self, total: int, done: int, now: float, step: float) -> float:
+        n = self.stop.steps_per_epoch
+        epochs_left = -(-total // n) - -(-done // n)
+        return now + (total - done) * step + epochs_left * self.overhead
+
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         now = self.clock()
         n = self.stop.steps_per_epoch
-        done = min((epoch + 1) * n, self.stop.total_steps)
-        remaining = self.stop.total_steps - done
-        if remaining <= 0:
-            return
         seconds = now - self._started
-        step = max(seconds - self.overhead, 0.5 * seconds) / n
-        epochs_left = -(-remaining // n)
-        late = now + remaining * step + epochs_left * self.overhead - self.deadline
-        if late > 0:
-            cut = min(remaining, math.ceil(late / step))
-            self.stop.total_steps -= cut
-            logger.warning(
-                "running %.0f s behind the budget: training stops after step %d instead of "
-                "%d (the schedule's tail is cut)", late, self.stop.total_steps,
-                self.planned_steps)
-            if cut == remaining:
-                self.model.stop_training = True
+        self._step_times.append(max(seconds - self.overhead, 0.5 * seconds) / n)
+        done = min((epoch + 1) * n, self.stop.total_steps)
+        if done >= self.stop.total_steps:
+            return
+        if len(self._step_times) < 2:  # the first epoch's time includes tracing, counted in
+            return                       # the plan's once-per-run seconds
+        step = statistics.median(self._step_times[1:])
+        total = self.stop.total_steps
+        if self._finish(total, done, now, step) <= self.deadline:
+            return
+        # the largest total on time (finish grows with it): bisection over [done, total]
+        low, high = done, total
+        while low < high:
+            middle = (low + high + 1) // 2
+            if self._finish(middle, done, now, step) <= self.deadline:
+                low = middle
+            else:
+                high = middle - 1
+        total = low
+        self.stop.total_steps = total
+        logger.warning(
+            "running %.0f s behind the budget: training stops after step %d instead of %d "
+            "(the schedule's tail is cut)", self._finish(self.planned_steps, done, now, step)
+            - self.deadline, total, self.planned_steps)
+        if total <= done:
+            self.model.stop_training = True
 
 
 def _load_checkpoint(path: Path) -> keras.Model:

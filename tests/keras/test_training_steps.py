@@ -60,8 +60,8 @@ class _Clock:
 def test_a_run_falling_behind_its_deadline_stops_early(tmp_path):
     # the clock advances 10 s per reading, read at each epoch's begin and end: every epoch
     # measures 10 s, 1 s of it overhead, so 1.8 s a step; the plan: 14 steps (3 epochs of 5,
-    # the last one partial). After epoch 1 (t = 20: 9 steps, 2 epochs left) the predicted
-    # finish is 20 + 16.2 + 2 = 38.2; after epoch 2 (t = 40: 4 steps left) 40 + 7.2 + 1 = 48.2
+    # the last one partial). The guard judges from the second epoch on (the first one's time
+    # includes tracing): after epoch 2 (t = 40: 4 steps left) the finish is 40 + 7.2 + 1 = 48.2
     def steps(deadline: float, name: str) -> tuple[int, int]:
         batches, validation = _data()
         outcome = train_resumable("probe", tmp_path / name, _build, epochs=3,
@@ -71,7 +71,7 @@ def test_a_run_falling_behind_its_deadline_stops_early(tmp_path):
         return iterations, len(outcome.history)
 
     assert steps(50.0, "on_time") == (14, 3)
-    # 2.2 s late after epoch 2: ceil(2.2 / 1.8) = 2 steps fewer
+    # 2.2 s late after epoch 2: 13 steps would end at 46.4, 12 at 44.6
     assert steps(46.0, "late") == (12, 3)
-    # 17.2 s late after epoch 1: no further step fits, training ends there
-    assert steps(21.0, "hopeless") == (5, 1)
+    # already past the deadline after epoch 2: no further step fits, training ends there
+    assert steps(21.0, "hopeless") == (10, 2)
