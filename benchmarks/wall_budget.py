@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--work-dir", type=Path, default=HERE.parent / "runs" / NAME)
     p.add_argument("--out-dir", type=Path, default=RESULTS)
     p.add_argument("--name", default=NAME, help="results file stem")
+    p.add_argument("--collect", action="store_true",
+                   help="read the finished run directories again instead of running (the "
+                        "load average is then unknown)")
     return p
 
 
@@ -56,12 +59,31 @@ def one_run(budget_text: str, seed: int, args: argparse.Namespace) -> dict[str, 
     config = RunConfig(dataset=args.dataset, train_subset=args.train_subset, seed=seed,
                        budget_seconds=parse_duration(budget_text), baseline_epochs=0,
                        out=str(out))
-    summary = Pipeline(config, quiet=True).run(
-        ["prepare", "range_test", "bounds", "one_cycle", "evaluate"])
-    budget = summary.metrics["budget"]
-    return {"budget": budget_text, "seed": seed, **budget,
-            "test_accuracy": summary.metrics["one_cycle"]["test_accuracy"],
+    Pipeline(config, quiet=True).run(["prepare", "range_test", "bounds", "one_cycle", "evaluate"])
+    return {"budget": budget_text, "seed": seed, **read_run(out),
             "load_average": os.getloadavg()}
+
+
+def read_run(out: Path) -> dict[str, Any]:
+    """A finished run's figures: the plan, the outcome, and the step time the calibration
+    measured against the one the training epochs ran at (the median over epochs 2 and on of
+    ``(epoch seconds - per-epoch overhead) / steps``: the machine's drift shows there)."""
+    import csv
+    import statistics
+
+    from superconverge.io import read_json
+
+    metrics, plan = read_json(out / "metrics.json"), read_json(out / "budget.json")
+    with open(out / "one_cycle_history.csv", newline="") as handle:
+        ends = [float(row["wall_time"]) for row in csv.DictReader(handle)]
+    epoch_seconds = [b - a for a, b in zip([0.0, *ends], ends)]
+    whole = epoch_seconds[1:-1] if len(epoch_seconds) > 2 else epoch_seconds[:1]
+    trained = sum(1 for _ in open(out / "one_cycle_applied.csv")) - 1
+    return {**metrics["budget"], "test_accuracy": metrics["one_cycle"]["test_accuracy"],
+            "calibrated_step_ms": 1000 * plan["step_seconds"],
+            "training_step_ms": 1000 * statistics.median(
+                (e - plan["epoch_overhead_seconds"]) / plan["steps_per_epoch"] for e in whole),
+            "trained_steps": trained}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -70,7 +92,16 @@ def main(argv: list[str] | None = None) -> None:
     from superconverge.budget import DEFAULT_MARGIN
 
     args = build_parser().parse_args(argv)
-    rows = [one_run(b, s, args) for b in args.budgets for s in args.seeds]
+    if args.collect:  # the load averages recorded when the runs were timed, where known
+        from superconverge.io import read_json
+
+        previous = args.out_dir / f"{args.name}.json"
+        loads = ({(r["budget"], r["seed"]): r.get("load_average")
+                  for r in read_json(previous)["runs"]} if previous.exists() else {})
+        rows = [{"budget": b, "seed": s, **read_run(args.work_dir / args.name / f"{b}-seed{s}"),
+                 "load_average": loads.get((b, s))} for b in args.budgets for s in args.seeds]
+    else:
+        rows = [one_run(b, s, args) for b in args.budgets for s in args.seeds]
     payload = {"benchmark": NAME, "backend": keras.backend.backend(), "system": system_info(),
                "dataset": args.dataset, "train_subset": args.train_subset, "runs": rows}
     lines = [
@@ -81,20 +112,26 @@ def main(argv: list[str] | None = None) -> None:
         "and one-cycle training (the test evaluation and report come after it). Alone on the "
         "machine; load average after each run in the last column.",
         "",
-        "| budget | seed | planned epochs | planned steps | planned s | actual s "
-        "| actual / budget | test accuracy (%) | load |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| budget | seed | planned epochs | planned steps | trained steps | step ms: calibrated "
+        "/ in training | planned s | actual s | actual / budget | test accuracy (%) | load |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['budget']} ({r['budget_seconds']:.0f} s) | {r['seed']} | {r['planned_epochs']} "
-            f"| {r.get('planned_steps', '–')} | {r['planned_seconds']:.0f} "
+            f"| {r.get('planned_steps', '–')} | {r.get('trained_steps', '–')} "
+            f"| {r.get('calibrated_step_ms', 0):.1f} / {r.get('training_step_ms', 0):.1f} "
+            f"| {r['planned_seconds']:.0f} "
             f"| {r['actual_seconds']:.0f} "
             f"| {r['actual_over_budget']:.3f} | {100 * r['test_accuracy']:.2f} "
-            f"| {r['load_average'][0]:.2f} |")
+            f"| {r['load_average'][0] if r['load_average'] else float('nan'):.2f} |")
     lines += ["", "Target: actual / budget in [0.95, 1.00]. The planner keeps a "
               f"{100 * DEFAULT_MARGIN:.0f} % margin and plans optimizer steps (the last epoch "
-              "may be partial), so a run should end about the margin early."]
+              "may be partial), so a run should end about the margin early; a run that falls "
+              "behind has the tail of its schedule cut (trained < planned steps) so that it "
+              "still ends within the budget. Where the step time the calibration measured "
+              "differs from the one the epochs ran at, the machine's speed drifted between the "
+              "two: a faster training is not used (the schedule is fixed), a slower one is cut."]
     write_results(args.name, payload, lines, args.out_dir)
     print("\n".join(lines))
 

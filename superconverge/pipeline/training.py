@@ -145,6 +145,9 @@ class BudgetGuard(keras.callbacks.Callback):
             return                       # the plan's once-per-run seconds
         step = statistics.median(self._step_times[1:])
         total = self.stop.total_steps
+        logger.debug("budget guard after epoch %d: %.1f s to the deadline, %.1f ms a step, "
+                     "the plan ends %.1f s after it", epoch + 1, self.deadline - now,
+                     1000 * step, self._finish(total, done, now, step) - self.deadline)
         if self._finish(total, done, now, step) <= self.deadline:
             return
         # the largest total on time (finish grows with it): bisection over [done, total]
