@@ -251,6 +251,8 @@ def test_pipeline_tune_stage_skips_the_bn_momentum_under_precise_bn(tmp_path, mo
     tuning = json.loads((tmp_path / "run" / "tuning.json").read_text())
     assert tuning["spec"]["bn_momenta"] == [] and len(tuning["evaluations"]) == 3
     assert tuning["bn_momentum"] == pytest.approx(tuning["default_bn_momentum"], abs=0.02)
+    # the short runs are judged with precise BN, as the final run is
+    assert tuning["precise_bn"] is True
 
 
 def test_the_range_test_keeps_a_compiled_models_own_loss(tiny, tmp_path):
