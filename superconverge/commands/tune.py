@@ -75,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
         logging.getLogger("superconverge").setLevel(logging.WARNING)
     from superconverge.pipeline import Pipeline
 
-    splits = Pipeline(config).data  # the same loading (and loader options) as `run`
+    pipeline = Pipeline(config)
+    splits = pipeline.data  # the same loading (and loader options) as `run`
     build = functools.partial(models.build, config.model, splits.input_shape,
                               splits.num_classes, seed=config.seed)
     out = Path(config.out)
@@ -95,6 +96,13 @@ def run(args: argparse.Namespace) -> int:
         batch_size=config.batch_size,
         seed=config.seed,
         precise_bn=args.precise_bn,
+        # the short runs train the recipe `run` would: momentum, Nesterov, LR shape, and the
+        # pipeline's compile (its label smoothing)
+        momentum=tuple(config.momentum),
+        nesterov=bool(pipeline.nesterov()),
+        lr_shape=config.lr_shape,
+        warmup_fraction=config.warmup_fraction,
+        compile_model=pipeline.compile,
     )
     report = _write_report(out)
     # with --json, stdout carries the JSON document only

@@ -60,8 +60,12 @@ def tune_stage(pipeline: Pipeline) -> TuningResult:
         min_lr_ratio=config.min_lr_ratio,
         momentum=tuple(config.momentum),
         augment=config.augment,
-        # the short runs are judged as the final run will be: with recalibrated BN statistics
+        # the short runs train and are judged as the final run will be: the same momentum
+        # kind and LR shape, recalibrated BN statistics
         precise_bn=config.precise_bn,
+        nesterov=bool(pipeline.nesterov()),
+        lr_shape=config.lr_shape,
+        warmup_fraction=config.warmup_fraction,
         prior_weight_decay=config.weight_decay,
         range_test={
             "start_lr": config.range_start_lr, "end_lr": config.range_end_lr,

@@ -16,6 +16,7 @@ from superconverge.defaults import (
     DIVERGENCE_FACTOR,
     MIN_LR_RATIO,
     PIPELINE_RANGE_START_LR,
+    PIPELINE_WARMUP_FRACTION,
     RANGE_END_LR,
 )
 from superconverge.errors import ArgumentError
@@ -224,6 +225,9 @@ class TuningSettings:
     bn_momentum: float | None = None
     bn_tolerance: float = 0.01
     precise_bn: bool = False
+    nesterov: bool = False
+    lr_shape: str = "smith"
+    warmup_fraction: float = PIPELINE_WARMUP_FRACTION
     prune_ratio: float = 2.0
     range_test: dict[str, Any] | None = None
     plots: bool = True
@@ -275,6 +279,9 @@ def tune_regularization(
         bn_tolerance: relative improvement another momentum needs to replace ``m₀``.
         precise_bn: recalibrate BN statistics on training data at the end of each short run
             before judging it (see :func:`~superconverge.tuning.trial.precise_bn`).
+        nesterov, lr_shape, warmup_fraction: the recipe of the short runs (Nesterov SGD; a
+            One Cycle preset such as ``"warmup_cosine"``, or ``"smith"``): the final run's, so
+            that candidates are judged on the training they will get.
         prune_ratio: see ``HopelessPruner``.
         range_test: options of the range test (``start_lr``, ``end_lr``, ``steps``,
             ``diverge``, ``method``).
@@ -298,6 +305,8 @@ def tune_regularization(
     momentum, augment = settings.momentum, settings.augment
     prior_weight_decay, bn_momentum = settings.prior_weight_decay, settings.bn_momentum
     bn_tolerance, precise_bn = settings.bn_tolerance, settings.precise_bn
+    recipe = {"nesterov": settings.nesterov, "lr_shape": settings.lr_shape,
+              "warmup_fraction": settings.warmup_fraction}
     prune_ratio, range_test, plots = settings.prune_ratio, settings.range_test, settings.plots
     from superconverge.tuning.trial import short_run
 
@@ -335,6 +344,7 @@ def tune_regularization(
         "spec": spec.to_dict(), "trial_epochs": trial_epochs, "batch_size": batch_size,
         "seed": seed, "steps_per_epoch": steps_per_epoch, "precise_bn": precise_bn,
         "min_lr_ratio": min_lr_ratio, "momentum": list(momentum), "augment": augment,
+        **recipe,
     }
     saved = study.user_attrs.get("settings")
     if saved is None:
@@ -371,7 +381,7 @@ def tune_regularization(
             build_model, data, weight_decay=wd, bn_momentum=bn, max_lr=lr,
             epochs=trial_epochs, batch_size=batch_size, seed=seed, min_lr_ratio=min_lr_ratio,
             momentum=momentum, augment=augment, use_precise_bn=precise_bn,
-            compile_model=compile_model, report=report,
+            compile_model=compile_model, report=report, **recipe,
         )
         trial.set_user_attr("epochs_run", run.epochs_run)
         trial.set_user_attr("val_accuracy", run.val_accuracy)

@@ -13,9 +13,10 @@ import keras
 import numpy as np
 
 from superconverge.callbacks import OneCycle
-from superconverge.defaults import DEFAULT_MOMENTA, MIN_LR_RATIO
+from superconverge.defaults import DEFAULT_MOMENTA, MIN_LR_RATIO, PIPELINE_WARMUP_FRACTION
 from superconverge.errors import ArgumentError
 from superconverge.models import batch_norm_layers, compile_classifier, set_bn_momentum
+from superconverge.schedules import PRESETS
 
 __all__ = ["PreciseBN", "ShortRun", "precise_bn", "short_run"]
 
@@ -147,6 +148,9 @@ def short_run(
     use_precise_bn: bool = False,
     compile_model: Callable[[keras.Model, Any], keras.Model] | None = None,
     report: Reporter | None = None,
+    nesterov: bool = False,
+    lr_shape: str = "smith",
+    warmup_fraction: float = PIPELINE_WARMUP_FRACTION,
 ) -> ShortRun:
     """Train a fresh model for ``epochs`` with One Cycle and return its validation loss.
 
@@ -157,20 +161,32 @@ def short_run(
     trained on ``data.train_batches``; ``report`` is called after every epoch with the
     validation loss and stops the run when it returns ``True``. A NaN/inf loss ends the run as
     diverged. With ``use_precise_bn`` the BN statistics are recalibrated (:func:`precise_bn`)
-    and the validation loss re-evaluated at the end.
+    and the validation loss re-evaluated at the end. ``nesterov``, ``lr_shape`` (a One Cycle
+    preset of :data:`superconverge.schedules.PRESETS` taking ``warmup_fraction``, or
+    ``"smith"``) make the short run train the recipe the final run will.
     """
     if len(data.val) == 0:
         raise ArgumentError("tuning needs validation data: load the data with validation_split > 0")
     keras.utils.set_random_seed(seed)
     model = build_model(bn_momentum=bn_momentum, weight_decay=weight_decay)
     set_bn_momentum(model, bn_momentum)
-    optimizer = keras.optimizers.SGD(max_lr / min_lr_ratio, momentum=momentum[0])
+    optimizer = keras.optimizers.SGD(max_lr / min_lr_ratio, momentum=momentum[0],
+                                     nesterov=nesterov)
     if compile_model is not None:
         model = compile_model(model, optimizer)
     else:
         model = compile_classifier(model, optimizer)
-    one_cycle = OneCycle(max_lr, min_lr=max_lr / min_lr_ratio, epochs=epochs,
-                         max_momentum=momentum[0], min_momentum=momentum[1])
+    batches = data.train_batches(batch_size, augment=augment, shuffle=True, seed=seed)
+    if lr_shape == "smith":
+        one_cycle = OneCycle(max_lr, min_lr=max_lr / min_lr_ratio, epochs=epochs,
+                             max_momentum=momentum[0], min_momentum=momentum[1])
+    else:
+        if lr_shape not in PRESETS:
+            raise ArgumentError(f"lr_shape must be 'smith' or one of {', '.join(PRESETS)}, "
+                                f"got {lr_shape!r}")
+        one_cycle = OneCycle(schedule=PRESETS[lr_shape](
+            max_lr, epochs * len(batches), warmup_fraction=warmup_fraction,
+            max_momentum=momentum[0], min_momentum=momentum[1]))
     reporter = _Report(report)
     started = time.perf_counter()
     # one short run after another: the policy summary of each is debug detail here
@@ -179,7 +195,7 @@ def short_run(
     policy_logger.setLevel(max(level, logging.WARNING))
     try:
         model.fit(
-            data.train_batches(batch_size, augment=augment, shuffle=True, seed=seed),
+            batches,
             epochs=epochs,
             validation_data=data.val.as_tuple(),
             callbacks=[one_cycle, reporter],

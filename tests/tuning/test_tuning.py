@@ -25,6 +25,7 @@ from optuna.trial import TrialState
 
 from superconverge import data, models
 from superconverge.commands import tune
+from superconverge.errors import ArgumentError
 from superconverge.tuning import TuningResult, precise_bn, tune_regularization
 from superconverge.tuning.study import default_storage, redact
 
@@ -122,6 +123,7 @@ def slow_build(*args, **kwargs):
     return build(*args, **kwargs)
 models.build = slow_build
 from superconverge.commands import tune
+from superconverge.errors import ArgumentError
 parser = argparse.ArgumentParser()
 tune.add_parser(parser.add_subparsers())
 args = parser.parse_args(sys.argv[1:])
@@ -279,3 +281,40 @@ def test_the_range_test_keeps_a_compiled_models_own_loss(tiny, tmp_path):
                             seed=0, momentum=0.95, compile_model=None,
                             range_test={"steps": 12}, out_dir=None)
     assert calls["n"] >= 10  # the sweep steps (at least 10) went through the model's own loss
+
+
+def test_the_tune_stage_short_runs_train_the_final_runs_recipe(tmp_path, monkeypatch):
+    """The short runs get the pipeline's momentum kind, LR shape and warm-up, and precise BN,
+    so that candidates are judged on the training the final run will get."""
+    from superconverge.pipeline import Pipeline, RunConfig
+    from superconverge.tuning import procedure, trial
+
+    monkeypatch.setitem(procedure.WEIGHT_DECAY_GRIDS, "default", (1e-3, 0.0))
+    seen: list[dict] = []
+    real = trial.short_run
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(trial, "short_run", spy)
+    config = RunConfig(dataset="synthetic", model="simple_cnn", train_subset=128, batch_size=32,
+                       epochs=1, max_lr=0.5, tune=True, baseline_epochs=0,
+                       warmup_fraction=0.2, out=str(tmp_path / "run"))
+    assert config.lr_shape == "warmup_cosine" and config.nesterov is None
+    Pipeline(config, quiet=True).run(["prepare", "tune"])
+    assert seen and all(
+        (k["nesterov"], k["lr_shape"], k["warmup_fraction"], k["use_precise_bn"])
+        == (True, "warmup_cosine", 0.2, True) for k in seen)
+
+
+def test_a_short_run_with_an_unknown_lr_shape_is_refused(tiny):
+    from superconverge.tuning.trial import short_run
+
+    def build(*, bn_momentum, weight_decay):
+        return models.build("simple_cnn", tiny.input_shape, tiny.num_classes,
+                            bn_momentum=bn_momentum, weight_decay=weight_decay, seed=0)
+
+    with pytest.raises(ArgumentError, match="lr_shape must be"):
+        short_run(build, tiny, weight_decay=0.0, bn_momentum=0.9, max_lr=0.1, epochs=1,
+                  lr_shape="zigzag")
