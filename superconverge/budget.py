@@ -26,7 +26,9 @@ calls: ``Pipeline.measure_one_cycle_costs``), not on the range test, whose plain
 and validation probes cost differently.
 
 ``margin`` (2 %) leaves room for step times that drift; the test evaluation and the report
-come after the budget.
+come after the budget. The step time comes from :func:`fit_costs`; if training still runs
+slower than planned, ``superconverge.pipeline.training.BudgetGuard`` cuts the schedule's tail
+so that the run ends within the budget.
 """
 
 from __future__ import annotations
