@@ -91,13 +91,14 @@ def merge_runs(ours: list[dict[str, Any]], on_disk: list[dict[str, Any]],
     return merged + [r for r in ours if key(r) in mine]
 
 
-def run_is_finished(run_dir: Path) -> bool:
-    """A benchmark's pipeline run directory has finished (its ``evaluate`` stage is done)."""
+def run_is_finished(run_dir: Path, stage: str = "evaluate") -> bool:
+    """A benchmark's pipeline run directory has finished (``stage``, by default its
+    ``evaluate``, is done)."""
     from superconverge.io import read_json
     from superconverge.pipeline.rundir import RunDirectory
 
     state = RunDirectory(run_dir).state
-    return state.exists() and bool(read_json(state)["stages"].get("evaluate", {}).get("done"))
+    return state.exists() and bool(read_json(state)["stages"].get(stage, {}).get("done"))
 
 
 def geometric_interval(ratios: list[float]) -> tuple[float, float, float]:

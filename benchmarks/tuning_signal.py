@@ -48,7 +48,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from common import RESULTS, exclusive, merge_runs, stats, system_info, write_results  # noqa: E402
+from common import (  # noqa: E402
+    RESULTS,
+    exclusive,
+    merge_runs,
+    run_is_finished,
+    stats,
+    system_info,
+    write_results,
+)
 
 NAME = "tuning_signal"
 STAGES = ["prepare", "range_test", "bounds", "one_cycle"]
@@ -80,20 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _done(run_dir: Path) -> bool:
-    from superconverge.io import read_json
-    from superconverge.pipeline.rundir import RunDirectory
-
-    state = RunDirectory(run_dir).state
-    return state.exists() and bool(read_json(state)["stages"].get("one_cycle", {}).get("done"))
-
-
 def _run(run_dir: Path, stages: list[str], **config: Any) -> dict[str, Any]:
     """One pipeline run (or its finished directory read back): final val accuracy and loss."""
     from superconverge.io import read_json
     from superconverge.pipeline import Pipeline, RunConfig
 
-    if not _done(run_dir):
+    if not run_is_finished(run_dir, "one_cycle"):
         Pipeline(RunConfig(baseline_epochs=0, out=str(run_dir), **config), quiet=True).run(stages)
     final = read_json(run_dir / "one_cycle_training.json").get("final") or {}
     bounds = read_json(run_dir / "bounds.json")

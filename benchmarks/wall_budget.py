@@ -78,7 +78,8 @@ def read_run(out: Path) -> dict[str, Any]:
         ends = [float(row["wall_time"]) for row in csv.DictReader(handle)]
     epoch_seconds = [b - a for a, b in zip([0.0, *ends], ends)]
     whole = epoch_seconds[1:-1] if len(epoch_seconds) > 2 else epoch_seconds[:1]
-    trained = sum(1 for _ in open(out / "one_cycle_applied.csv")) - 1
+    with open(out / "one_cycle_applied.csv", newline="") as handle:
+        trained = sum(1 for _ in csv.DictReader(handle))
     return {**metrics["budget"], "test_accuracy": metrics["one_cycle"]["test_accuracy"],
             "calibrated_step_ms": 1000 * plan["step_seconds"],
             "training_step_ms": 1000 * statistics.median(

@@ -74,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
     if args.quiet:
         logging.getLogger("superconverge").setLevel(logging.WARNING)
     from superconverge.pipeline import Pipeline
+    from superconverge.pipeline.tuning_stage import short_run_recipe
 
     pipeline = Pipeline(config)
     splits = pipeline.data  # the same loading (and loader options) as `run`
@@ -96,13 +97,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=config.batch_size,
         seed=config.seed,
         precise_bn=args.precise_bn,
-        # the short runs train the recipe `run` would: momentum, Nesterov, LR shape, and the
-        # pipeline's compile (its label smoothing)
-        momentum=tuple(config.momentum),
-        nesterov=bool(pipeline.nesterov()),
-        lr_shape=config.lr_shape,
-        warmup_fraction=config.warmup_fraction,
-        compile_model=pipeline.compile,
+        **short_run_recipe(pipeline),  # the training `run` would give the final model
     )
     report = _write_report(out)
     # with --json, stdout carries the JSON document only

@@ -11,6 +11,7 @@ file; older checkpoints are removed only after the state has moved on.
 from __future__ import annotations
 
 import logging
+import math
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -130,7 +131,7 @@ class BudgetGuard(keras.callbacks.Callback):
 
     def _finish(self, total: int, done: int, now: float, step: float) -> float:
         n = self.stop.steps_per_epoch
-        epochs_left = -(-total // n) - -(-done // n)
+        epochs_left = math.ceil(total / n) - math.ceil(done / n)
         return now + (total - done) * step + epochs_left * self.overhead
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
@@ -246,7 +247,9 @@ def train_resumable(
     if initial_epoch and on_resume is not None:
         on_resume(initial_epoch)
     stop: list[keras.callbacks.Callback] = []
-    if total_steps is not None:
+    # a per-batch hook only where it can act: a partial last epoch, or a deadline to keep
+    if total_steps is not None and (deadline is not None
+                                    or total_steps < epochs * len(train_data)):
         stop.append(_StopAtStep(total_steps, len(train_data)))
         if deadline is not None:
             time_limit, overhead, clock = deadline

@@ -11,9 +11,19 @@ from superconverge.tuning.api import TuningResult, tune_regularization
 if TYPE_CHECKING:
     from superconverge.pipeline.pipeline import Pipeline
 
-__all__ = ["tune_stage"]
+__all__ = ["short_run_recipe", "tune_stage"]
 
 logger = logging.getLogger(__name__)
+
+
+def short_run_recipe(pipeline: Pipeline) -> dict[str, Any]:
+    """The training the final run gets, as :func:`tune_regularization` keywords, so that the
+    short runs judge candidates on it: momenta, Nesterov, LR shape and warm-up, and the
+    pipeline's compile (its loss, with label smoothing)."""
+    config = pipeline.config
+    return {"momentum": tuple(config.momentum), "nesterov": bool(pipeline.nesterov()),
+            "lr_shape": config.lr_shape, "warmup_fraction": config.warmup_fraction,
+            "compile_model": pipeline.compile}
 
 
 def tune_stage(pipeline: Pipeline) -> TuningResult:
@@ -58,19 +68,14 @@ def tune_stage(pipeline: Pipeline) -> TuningResult:
         batch_size=config.batch_size,
         seed=config.seed,
         min_lr_ratio=config.min_lr_ratio,
-        momentum=tuple(config.momentum),
         augment=config.augment,
-        # the short runs train and are judged as the final run will be: the same momentum
-        # kind and LR shape, recalibrated BN statistics
+        # judged as the final model will be evaluated: with recalibrated BN statistics
         precise_bn=config.precise_bn,
-        nesterov=bool(pipeline.nesterov()),
-        lr_shape=config.lr_shape,
-        warmup_fraction=config.warmup_fraction,
         prior_weight_decay=config.weight_decay,
         range_test={
             "start_lr": config.range_start_lr, "end_lr": config.range_end_lr,
             "steps": config.range_steps, "diverge": config.range_diverge,
             "method": config.suggest_method, "min_lr_ratio": config.min_lr_ratio,
         },
-        compile_model=pipeline.compile,
+        **short_run_recipe(pipeline),
     )
