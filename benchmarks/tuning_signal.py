@@ -98,8 +98,19 @@ def _run(run_dir: Path, stages: list[str], **config: Any) -> dict[str, Any]:
     final = read_json(run_dir / "one_cycle_training.json").get("final") or {}
     bounds = read_json(run_dir / "bounds.json")
     return {"val_accuracy": float(final["val_accuracy"]), "val_loss": float(final["val_loss"]),
+            "val_data_loss": float(final["val_loss"]) - _penalty(run_dir),
             "max_lr": float(bounds["max_lr"]), "bn_momentum": float(bounds["bn_momentum"]),
             "weight_decay": float(bounds["weight_decay"])}
+
+
+def _penalty(run_dir: Path) -> float:
+    """The L2 term Keras added to the run's final validation loss, from its saved model."""
+    import keras
+
+    from superconverge.tuning.trial import weight_penalty
+
+    model = keras.saving.load_model(run_dir / "models" / "one_cycle.keras", compile=False)
+    return weight_penalty(model)
 
 
 def _label(wd: float | None, bn: float | None) -> str:
@@ -156,18 +167,23 @@ def analyse(runs: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, A
                 continue
             target = [final[(seed, c)]["val_accuracy"] for c in cells]
             best_final = max(target)
-            by_acc = max(cells, key=lambda c: short[c]["val_accuracy"])
-            by_loss = min(cells, key=lambda c: short[c]["val_loss"])
-            default = final[(seed, "default")]["val_accuracy"]
+            default = final[(seed, "default")]
+            picks = {
+                "accuracy": max(cells, key=lambda c: short[c]["val_accuracy"]),
+                "loss": min(cells, key=lambda c: short[c]["val_loss"]),
+                "data_loss": min(cells, key=lambda c: short[c]["val_data_loss"]),
+                "tolerant": _tolerant_pick(cells, short, final, seed, default),
+            }
             per_seed[seed] = {
                 "cells": len(cells),
                 "rho_accuracy": _rho([short[c]["val_accuracy"] for c in cells], target),
                 "rho_loss": _rho([-short[c]["val_loss"] for c in cells], target),
-                "pick_by_accuracy": by_acc, "pick_by_loss": by_loss,
-                "regret_accuracy": best_final - final[(seed, by_acc)]["val_accuracy"],
-                "regret_loss": best_final - final[(seed, by_loss)]["val_accuracy"],
-                "gain_accuracy": final[(seed, by_acc)]["val_accuracy"] - default,
-                "gain_loss": final[(seed, by_loss)]["val_accuracy"] - default,
+                "rho_data_loss": _rho([-short[c]["val_data_loss"] for c in cells], target),
+                **{f"pick_by_{k}": c for k, c in picks.items()},
+                **{f"regret_{k}": best_final - final[(seed, c)]["val_accuracy"]
+                   for k, c in picks.items()},
+                **{f"gain_{k}": final[(seed, c)]["val_accuracy"] - default["val_accuracy"]
+                   for k, c in picks.items()},
             }
         if not per_seed:
             continue
@@ -176,8 +192,8 @@ def analyse(runs: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, A
             "per_seed": per_seed,
             "cost_final_epochs_per_cell": subset * epochs / (args.train_subset * args.epochs),
             **{key: stats([p[key] for p in per_seed.values()])
-               for key in ("rho_accuracy", "rho_loss", "regret_accuracy", "regret_loss",
-                           "gain_accuracy", "gain_loss")},
+               for key in (*(f"rho_{k}" for k in SIGNAL_KEYS[:3]),
+                           *(f"{what}_{k}" for what in ("regret", "gain") for k in SIGNAL_KEYS))},
         }
     oracle = {}
     for seed in seeds:
@@ -186,7 +202,36 @@ def analyse(runs: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, A
             best = max(cells, key=lambda c: cells[c]["val_accuracy"])
             oracle[seed] = {"cell": best, "gain": cells[best]["val_accuracy"]
                             - final[(seed, "default")]["val_accuracy"]}
-    return {"signals": out, "oracle": oracle, "seeds": seeds}
+    # the criterion itself, on the final runs: does their own validation loss rank the cells
+    # like their accuracy? (Keras's loss holds the L2 term; the data loss does not)
+    criterion = {}
+    for seed in seeds:
+        cells = sorted({r["cell"] for r in runs if r["kind"] != "final" and r["seed"] == seed
+                        and (seed, r["cell"]) in final})
+        target = [final[(seed, c)]["val_accuracy"] for c in cells]
+        criterion[seed] = {
+            "rho_loss": _rho([-final[(seed, c)]["val_loss"] for c in cells], target),
+            "rho_data_loss": _rho([-final[(seed, c)]["val_data_loss"] for c in cells], target)}
+    return {"signals": out, "oracle": oracle, "seeds": seeds, "final_criterion": criterion}
+
+
+#: how a signal picks a cell: best short-run accuracy, lowest Keras val_loss (L2 term
+#: included), lowest data loss, and the tuner's rule (the default's weight decay unless the
+#: lowest data loss is more than WD_TOLERANCE below its own)
+SIGNAL_KEYS = ("accuracy", "loss", "data_loss", "tolerant")
+
+
+def _tolerant_pick(cells: list[str], short: dict[str, Any], final: dict[Any, Any], seed: int,
+                   default: dict[str, Any]) -> str:
+    from superconverge.tuning.procedure import WD_TOLERANCE
+
+    best = min(cells, key=lambda c: short[c]["val_data_loss"])
+    prior = [c for c in cells if abs(final[(seed, c)]["weight_decay"]
+                                     - default["weight_decay"]) < 1e-12]
+    if not prior:
+        return best
+    prior_loss = short[prior[0]]["val_data_loss"]
+    return best if short[best]["val_data_loss"] < (1 - WD_TOLERANCE) * prior_loss else prior[0]
 
 
 def markdown(payload: dict[str, Any]) -> list[str]:
@@ -205,10 +250,17 @@ def markdown(payload: dict[str, Any]) -> list[str]:
         f"after precise BN; test split untouched. Seeds {a['seeds']}; backend "
         f"{payload['backend']}. Command: `{payload['command']}`.",
         "",
-        "| signal (images × epochs) | cost per cell (final-run epochs) | Spearman ρ, accuracy "
-        "| Spearman ρ, −loss | pick regret by accuracy (pp) | gain over default by accuracy "
-        "(pp) | pick regret by loss (pp) | gain over default by loss (pp) |",
-        "|---|---|---|---|---|---|---|---|",
+        "Signals: short-run validation **accuracy**; Keras's validation **loss** (which holds "
+        "the L2 term (λ/2)·Σ‖w‖², growing with the weight decay itself); the **data loss** "
+        "(that loss less the L2 term, recomputed from the saved model: what the tuner judges "
+        "on); **tolerant**: the tuner's rule, the default's weight decay unless the lowest "
+        "data loss is more than `WD_TOLERANCE` below its own. Regret = best final cell − the "
+        "picked cell's final accuracy; gain = picked − default (validation, pp).",
+        "",
+        "| signal (images × epochs) | cost per cell (final-run epochs) | ρ accuracy | ρ −loss "
+        "| ρ −data loss | regret / gain by accuracy (pp) | by loss | by data loss "
+        "| tolerant |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
 
     def pm(x: dict[str, float], scale: float = 1.0) -> str:
@@ -217,9 +269,17 @@ def markdown(payload: dict[str, Any]) -> list[str]:
     for kind, v in a["signals"].items():
         lines.append(
             f"| {kind} | {v['cost_final_epochs_per_cell'] * s['epochs']:.2f} "
-            f"| {pm(v['rho_accuracy'])} | {pm(v['rho_loss'])} | {pm(v['regret_accuracy'], 100)} "
-            f"| {pm(v['gain_accuracy'], 100)} | {pm(v['regret_loss'], 100)} "
-            f"| {pm(v['gain_loss'], 100)} |")
+            f"| {pm(v['rho_accuracy'])} | {pm(v['rho_loss'])} | {pm(v['rho_data_loss'])} | "
+            + " | ".join(f"{pm(v['regret_' + k], 100)} / {pm(v['gain_' + k], 100)}"
+                         for k in SIGNAL_KEYS) + " |")
+    crit = a.get("final_criterion") or {}
+    if crit:
+        lines += ["", "The criterion on the final runs themselves (Spearman ρ with their own "
+                  "validation accuracy over the grid): Keras's validation loss "
+                  + ", ".join(f"{c['rho_loss']:+.2f}" for c in crit.values())
+                  + "; the data loss " + ", ".join(f"{c['rho_data_loss']:+.2f}"
+                                                   for c in crit.values())
+                  + f" (seeds {', '.join(str(k) for k in crit)})."]
     oracle = a["oracle"]
     if oracle:
         gains = stats([o["gain"] for o in oracle.values()])

@@ -87,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
         weight_decays=args.weight_decays if args.weight_decays is not None else args.grid,
         bn_momenta=args.bn_momenta,
         bn_momentum=config.bn_momentum,
+        # the weight decay `run` would train with untuned: the value a candidate must beat
+        prior_weight_decay=config.weight_decay,
         budget=args.budget,
         storage=args.storage,
         study_name=args.study_name,

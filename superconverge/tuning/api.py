@@ -224,6 +224,7 @@ class TuningSettings:
     prior_weight_decay: float = 5e-4
     bn_momentum: float | None = None
     bn_tolerance: float = 0.01
+    wd_tolerance: float = procedure.WD_TOLERANCE
     precise_bn: bool = False
     nesterov: bool = False
     lr_shape: str = "smith"
@@ -247,14 +248,16 @@ def tune_regularization(
        ``prior_weight_decay`` and the principled momentum (kept in the study, so a resumed or
        second worker reuses it).
     2. Weight-decay grid (``weight_decays``: values or ``"default"`` = ``1e-3, 1e-4, 1e-5, 0``,
-       ``"deep"``, ``"shallow"``; ``()``: not tuned) at the principled BN momentum
+       ``"deep"``, ``"shallow"``; ``()``: not tuned; ``prior_weight_decay`` is added) at the
+       principled BN momentum
        ``m₀ = 1 - 4 / (0.1·T)`` clipped to ``[0.9, 0.999]`` for ``T`` steps of a short run.
     3. Bisection of the exponent between the best value and its better neighbour.
     4. Batch-norm momenta (``bn_momenta``, default ``0.9, 0.95, 0.99, 0.999`` plus ``m₀``;
        ``()``: not tuned) at the chosen weight decay.
 
     Each short run trains a fresh model (same initial weights and batches) for
-    ``trial_epochs`` with One Cycle at ``max_lr`` and is judged on its final validation loss;
+    ``trial_epochs`` with One Cycle at ``max_lr`` and is judged on its final validation loss
+    on the data (Keras's ``val_loss`` less the L2 term, :func:`~trial.weight_penalty`);
     the validation loss after each epoch is reported to Optuna, which prunes hopeless runs
     (:class:`~superconverge.tuning.study.HopelessPruner`).
 
@@ -277,6 +280,9 @@ def tune_regularization(
             time constant per run length (:func:`~procedure.rescale_bn_momentum`).
         bn_momentum: a fixed momentum (only weight decay is tuned).
         bn_tolerance: relative improvement another momentum needs to replace ``m₀``.
+        prior_weight_decay: the default weight decay: the range test's, always in the grid,
+            and kept unless another value lowers the validation loss by more than
+            ``wd_tolerance`` (relative; short runs of values that end level differ by noise).
         precise_bn: recalibrate BN statistics on training data at the end of each short run
             before judging it (see :func:`~superconverge.tuning.trial.precise_bn`).
         nesterov, lr_shape, warmup_fraction: the recipe of the short runs (Nesterov SGD; a
@@ -331,10 +337,13 @@ def tune_regularization(
     if not isinstance(weight_decays, str) and weight_decays is not None and not weight_decays:
         grid: tuple[float, ...] = ()
     else:
-        grid = procedure.weight_decay_candidates(weight_decays)
+        # the prior is the default a candidate has to beat (by more than wd_tolerance)
+        grid = procedure.weight_decay_candidates(
+            [*procedure.weight_decay_candidates(weight_decays), prior_weight_decay])
     spec = SearchSpec.from_budget(
         grid, momenta, default_bn, budget,
         prior_weight_decay=prior_weight_decay, bn_tolerance=bn_tolerance,
+        wd_tolerance=settings.wd_tolerance,
     )
 
     storage = _resolve_storage(storage, out_path)
@@ -344,6 +353,9 @@ def tune_regularization(
         "spec": spec.to_dict(), "trial_epochs": trial_epochs, "batch_size": batch_size,
         "seed": seed, "steps_per_epoch": steps_per_epoch, "precise_bn": precise_bn,
         "min_lr_ratio": min_lr_ratio, "momentum": list(momentum), "augment": augment,
+        # what a trial's value is: the validation loss without the L2 term (studies from
+        # before, judged on Keras's val_loss with it, are refused on resume)
+        "criterion": "val_data_loss",
         **recipe,
     }
     saved = study.user_attrs.get("settings")

@@ -25,8 +25,10 @@ def _ceiling(losses: list[float]) -> float:
 
 
 def _stopped_at(evaluation: Any, top: float) -> float:
-    """The last validation loss a pruned run reported (``top`` when none is finite)."""
-    values = [v for v in evaluation.history.get("val_loss", []) if math.isfinite(v)]
+    """The last validation (data) loss a pruned run reported (``top`` when none is finite)."""
+    history = evaluation.history
+    values = [v for v in history.get("val_data_loss", history.get("val_loss", []))
+              if math.isfinite(v)]
     return values[-1] if values else top
 
 
@@ -67,7 +69,7 @@ def plot_weight_decay(result: TuningResult, ax: Any = None) -> Any:
     ax.set_xticks(ticks)
     ax.set_xticklabels(["0" if t == zero_at else f"{10**t:.2g}" for t in ticks], fontsize=8)
     ax.set_xlabel("weight decay λ (Caffe L2; log scale, 0 at the left)")
-    ax.set_ylabel(f"val loss after {result.trial_epochs} epoch(s)")
+    ax.set_ylabel(f"val loss (data, no L2) after {result.trial_epochs} epoch(s)")
     ax.set_title(f"weight decay (BN momentum {result.default_bn_momentum:g}, "
                  f"max LR {result.max_lr:.3g})")
     ax.grid(alpha=0.3)
@@ -113,7 +115,7 @@ def plot_bn_momentum(result: TuningResult, ax: Any = None) -> Any:
         chosen = float(result.extra.get("bn_momentum_for_trials", chosen))
     ax.axvline(tau(chosen), color="C3", linestyle="--", label=f"chosen {result.bn_momentum:g}")
     ax.set_xlabel("batch-norm momentum m (Keras; axis: time constant 1/(1-m) steps, log)")
-    ax.set_ylabel(f"val loss after {result.trial_epochs} epoch(s)")
+    ax.set_ylabel(f"val loss (data, no L2) after {result.trial_epochs} epoch(s)")
     ax.set_title(f"batch-norm momentum (weight decay {chosen_wd:.3g}, {steps} steps per run)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)

@@ -18,7 +18,7 @@ from superconverge.errors import ArgumentError
 from superconverge.models import batch_norm_layers, compile_classifier, set_bn_momentum
 from superconverge.schedules import PRESETS
 
-__all__ = ["PreciseBN", "ShortRun", "precise_bn", "short_run"]
+__all__ = ["PreciseBN", "ShortRun", "precise_bn", "short_run", "weight_penalty"]
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +28,8 @@ Reporter = Callable[[int, float], bool]
 
 @dataclass
 class ShortRun:
-    """What one short run measured."""
+    """What one short run measured (``val_loss``: on the validation data, without the weight
+    penalty; ``history["val_loss"]`` keeps Keras's loss, penalty included)."""
 
     val_loss: float
     val_accuracy: float | None
@@ -37,6 +38,25 @@ class ShortRun:
     diverged: bool
     wall_time: float
     history: dict[str, list[float]] = field(default_factory=dict)
+
+
+def weight_penalty(model: keras.Model) -> float:
+    """The weight-regularisation term Keras adds to every loss it reports.
+
+    ``penalty = Σ_w r_w(w)`` over the trainable variables with a ``regularizer`` (for the
+    library's models ``r_w(w) = (λ/2)·‖w‖²`` on every conv and dense kernel). Keras adds it to
+    the training *and* the validation loss (``Model.compute_loss`` sums ``model.losses``), so
+    ``val_loss − penalty`` is the loss on the data alone. Comparing weight decays by Keras's
+    ``val_loss`` would charge each candidate its own penalty: on the recipe's final runs it
+    ranks the values by λ instead of by how well they generalise
+    (``docs/tuning.md``, "the criterion").
+    """
+    total = 0.0
+    for variable in model.trainable_weights:
+        regularizer = getattr(variable, "regularizer", None)
+        if regularizer is not None:
+            total += float(np.asarray(keras.ops.convert_to_numpy(regularizer(variable))))
+    return total
 
 
 class _Report(keras.callbacks.Callback):
@@ -57,6 +77,9 @@ class _Report(keras.callbacks.Callback):
             self.diverged = True
             self.model.stop_training = True
             return
+        # judged on the data alone: the weight penalty is not part of the criterion
+        val_loss -= weight_penalty(self.model)
+        self.history.setdefault("val_data_loss", []).append(val_loss)
         if self.report is not None and self.report(epoch, val_loss):
             self.stopped = True
             self.model.stop_training = True
@@ -152,14 +175,15 @@ def short_run(
     lr_shape: str = "smith",
     warmup_fraction: float = PIPELINE_WARMUP_FRACTION,
 ) -> ShortRun:
-    """Train a fresh model for ``epochs`` with One Cycle and return its validation loss.
+    """Train a fresh model for ``epochs`` with One Cycle and return its validation loss on the
+    data alone (Keras's ``val_loss`` minus :func:`weight_penalty`).
 
     The model is ``build_model(bn_momentum=..., weight_decay=...)`` built after
     ``keras.utils.set_random_seed(seed)`` (every run starts from the same weights and sees the
     same batches), its BN momentum set once more with ``set_bn_momentum`` (for builders that
     ignore the argument), compiled with SGD (``momentum`` cycles ``max → min → max``) and
     trained on ``data.train_batches``; ``report`` is called after every epoch with the
-    validation loss and stops the run when it returns ``True``. A NaN/inf loss ends the run as
+    validation data loss and stops the run when it returns ``True``. A NaN/inf loss ends the run as
     diverged. With ``use_precise_bn`` the BN statistics are recalibrated (:func:`precise_bn`)
     and the validation loss re-evaluated at the end. ``nesterov``, ``lr_shape`` (a One Cycle
     preset of :data:`superconverge.schedules.PRESETS` taking ``warmup_fraction``, or
@@ -205,15 +229,16 @@ def short_run(
         policy_logger.setLevel(level)
     history = reporter.history
     epochs_run = len(history.get("loss", []))
-    val_loss = history.get("val_loss", [math.nan])[-1] if history.get("val_loss") else math.nan
+    val_loss = (history["val_data_loss"][-1] if history.get("val_data_loss")
+                else history["val_loss"][-1] if history.get("val_loss") else math.nan)
     val_acc = history.get("val_accuracy", [None])[-1] if history.get("val_accuracy") else None
     if use_precise_bn and not reporter.stopped and not reporter.diverged:
         precise_bn(model, data.train.x, batch_size=batch_size, seed=seed)
         x_val, y_val = data.val.as_tuple()
         results = model.evaluate(x_val, y_val, batch_size=512, verbose=0, return_dict=True)
-        val_loss = float(results["loss"])
+        val_loss = float(results["loss"]) - weight_penalty(model)
         val_acc = float(results.get("accuracy", val_acc or math.nan))
-        history["val_loss_precise_bn"] = [val_loss]
+        history["val_data_loss_precise_bn"] = [val_loss]
     diverged = reporter.diverged or not math.isfinite(val_loss)
     return ShortRun(
         val_loss=float(val_loss),

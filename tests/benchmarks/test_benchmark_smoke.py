@@ -442,6 +442,13 @@ def test_tuning_signal_toy_run_ranks_the_grid_and_resumes(tmp_path):
     assert -1 <= signal["rho_accuracy"]["mean"] <= 1
     assert signal["regret_accuracy"]["mean"] >= 0 and signal["regret_loss"]["mean"] >= 0
     assert signal["cost_final_epochs_per_cell"] == pytest.approx(0.5)
+    # the data loss is Keras's loss less the L2 term: equal without weight decay, lower with
+    for r in payload["runs"]:
+        if r["weight_decay"] == 0:
+            assert r["val_data_loss"] == pytest.approx(r["val_loss"], abs=1e-6)
+        else:
+            assert r["val_data_loss"] < r["val_loss"] - 1e-4
+    assert signal["regret_tolerant"]["mean"] >= 0 and -1 <= signal["rho_data_loss"]["mean"] <= 1
     assert payload["analysis"]["oracle"]["0"]["cell"] in cells
     assert "| 128x1 | 0.50 |" in (out / "tuning_signal.md").read_text()
     # a second invocation reads the finished runs back instead of training again

@@ -202,6 +202,37 @@ def test_default_momentum_kept_within_tolerance():
                   ).bn_momentum == 0.95
 
 
+def test_prior_weight_decay_kept_unless_beaten_by_more_than_the_tolerance():
+    """The prior (the configured default, in the grid) stays unless the best value's loss is
+    more than ``wd_tolerance`` below its own: noise-level differences never overturn it."""
+    def landscape(gain):
+        return lambda wd, bn: 1.0 - (gain if wd == 1e-3 else 0.0)
+
+    spec = _spec(prior_weight_decay=1e-4, bn_momenta=(), wd_tolerance=0.03)
+    evaluations = _run_plan(spec, landscape(0.02))  # 2 % better: within the noise
+    decision = decide(spec, evaluations)
+    assert decision.weight_decay == 1e-4
+    assert "(the default) kept" in decision.reason and "3% below" in decision.reason
+    evaluations = _run_plan(spec, landscape(0.05))  # 5 % better: replaces the default
+    decision = decide(spec, evaluations)
+    assert decision.weight_decay == 1e-3 and "lowest validation loss" in decision.reason
+    # tolerance 0: the plain minimum (Smith's rule)
+    spec0 = _spec(prior_weight_decay=1e-4, bn_momenta=(), wd_tolerance=0.0)
+    assert decide(spec0, _run_plan(spec0, landscape(0.001))).weight_decay == 1e-3
+    # the momenta are then checked at the kept prior
+    spec = _spec(prior_weight_decay=1e-4, wd_tolerance=0.03)
+    evaluations = _run_plan(spec, landscape(0.02))
+    assert {e.weight_decay for e in evaluations if e.phase == "bn_momentum"} == {1e-4}
+
+
+@pytest.mark.parametrize("bad", [-0.01, 1.0, math.nan])
+def test_tolerances_must_be_fractions(bad):
+    with pytest.raises(ValueError, match="wd_tolerance must lie in"):
+        _spec(wd_tolerance=bad)
+    with pytest.raises(ValueError, match="bn_tolerance must lie in"):
+        _spec(bn_tolerance=bad)
+
+
 def test_budget_buys_bisection_steps():
     wds, bns = (1e-3, 1e-4, 1e-5, 0.0), (0.9, 0.95, 0.99, 0.999)
     assert SearchSpec.from_budget(wds, bns, 0.9, None).bisections == 1

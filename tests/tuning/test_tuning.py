@@ -48,8 +48,9 @@ def _trials(storage: str, name: str = "tuning") -> list[optuna.trial.FrozenTrial
 
 
 def test_tiny_search_writes_the_evidence_and_resumes_without_rerunning(tiny, tmp_path):
+    # the prior (the default to beat) is one of the grid's values, so the grid stays 2 runs
     kwargs = dict(weight_decays=[1e-3, 0.0], bn_momenta=[0.9, 0.99], epochs=1, batch_size=32,
-                  out_dir=tmp_path, seed=0, range_test={"steps": 10})
+                  out_dir=tmp_path, seed=0, range_test={"steps": 10}, prior_weight_decay=1e-3)
     result = tune_regularization(_build(tiny), tiny, **kwargs)
 
     # 2 grid runs + 1 bisection at the default momentum (0.9 for 4 steps), then 0.99
@@ -206,12 +207,14 @@ def test_killed_tuning_resumes_without_redoing_finished_trials(tmp_path, capsys)
     assert after[killed_number][0] == TrialState.FAIL
     finished = [(p["weight_decay"], p["bn_momentum"]) for s, _, p in after.values()
                 if s in (TrialState.COMPLETE, TrialState.PRUNED)]
-    assert len(finished) == len(set(finished)) == 3  # 2 grid + 1 bisection
+    # 3 grid (1e-3, 0 and the configured default 1e-4, the value to beat) + 1 bisection
+    assert len(finished) == len(set(finished)) == 4
+    assert any(wd == pytest.approx(1e-4) for wd, _ in finished)
     assert before[killed_number][2] in [
         p for n, (s, _, p) in after.items() if n > killed_number and s != TrialState.FAIL
     ] or not before[killed_number][2]
     result = json.loads((out / "tuning.json").read_text())
-    assert len(result["evaluations"]) == 3 and result["bn_momentum"] == 0.9
+    assert len(result["evaluations"]) == 4 and result["bn_momentum"] == 0.9
     assert (out / "report.html").exists()
 
 
@@ -219,7 +222,8 @@ def test_pipeline_tune_stage_feeds_the_bounds(tmp_path, monkeypatch):
     from superconverge.pipeline import Pipeline, RunConfig
     from superconverge.tuning import procedure
 
-    monkeypatch.setitem(procedure.WEIGHT_DECAY_GRIDS, "default", (1e-3, 0.0))  # keep it short
+    # keep it short; 1e-4 is the configured default (the prior, added to any grid)
+    monkeypatch.setitem(procedure.WEIGHT_DECAY_GRIDS, "default", (1e-3, 1e-4))
 
     config = RunConfig(dataset="synthetic", model="simple_cnn", train_subset=128, batch_size=32,
                        epochs=1, max_lr=0.5, bn_momentum=0.95, tune=True, baseline_epochs=0,
@@ -243,7 +247,7 @@ def test_pipeline_tune_stage_skips_the_bn_momentum_under_precise_bn(tmp_path, mo
     from superconverge.pipeline import Pipeline, RunConfig
     from superconverge.tuning import procedure
 
-    monkeypatch.setitem(procedure.WEIGHT_DECAY_GRIDS, "default", (1e-3, 0.0))
+    monkeypatch.setitem(procedure.WEIGHT_DECAY_GRIDS, "default", (1e-3, 1e-4))
 
     config = RunConfig(dataset="synthetic", model="simple_cnn", train_subset=128, batch_size=32,
                        epochs=1, max_lr=0.5, tune=True, baseline_epochs=0,
