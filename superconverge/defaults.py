@@ -66,6 +66,13 @@ PIPELINE_LR_SHAPE: str = "warmup_cosine"
 #: 10%, the value those shapes were measured with.
 PIPELINE_WARMUP_FRACTION: float = 0.1
 
+#: What `run --tune` and `superconverge tune` may spend on their short runs by default, in
+#: final runs (training examples × epochs): each short run trains on the share of the training
+#: split that makes the default search (grid + bisection + momenta) cost at most this much
+#: (issue 17: tune + train well under half the baseline's time). ``None`` in the library
+#: (Smith's full-data short runs); ``--budget`` adds runs beyond the default search.
+PIPELINE_TUNING_COST: float = 1.0
+
 #: The usual step-decay recipe the pipeline compares against (batch 128, Caffe weight decay
 #: 5e-4, as in the CIFAR ResNet papers); the one-cycle levers never change it.
 BASELINE_BATCH_SIZE: int = 128

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from superconverge.commands.pipeline import TUNE_KEYS, add_config_options, config_from_args
+from superconverge.defaults import PIPELINE_TUNING_COST
 from superconverge.pipeline.config import RunConfig
 
 GRIDS = ("default", "deep", "shallow")
@@ -22,6 +23,19 @@ def _floats(text: str) -> list[float]:
     except ValueError as error:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") \
             from error
+
+
+def _cost(text: str) -> float | None:
+    if text.strip().lower() == "none":
+        return None
+    try:
+        value = float(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected a number of runs or 'none', got {text!r}") \
+            from error
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"--cost must be a positive number, got {text!r}")
+    return value
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -45,6 +59,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="length of each short run (default: --epochs)")
     parser.add_argument("--budget", type=int, default=None,
                         help="number of short runs (default: grid + momenta + 1 bisection)")
+    parser.add_argument("--cost", type=_cost, default=PIPELINE_TUNING_COST, metavar="RUNS",
+                        help="the most the default search may cost, in runs of --epochs on all "
+                        "the training data: each short run trains on the share of it that "
+                        f"fits (default {PIPELINE_TUNING_COST:g}); 'none': all of it")
     parser.add_argument("--grid", choices=GRIDS, default="default",
                         help="weight-decay grid: default 1e-3..0, deep 1e-4..1e-6 + 0, "
                         "shallow 1e-2..1e-4 + 0")
@@ -95,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
         out_dir=out,
         epochs=config.epochs,
         trial_epochs=args.trial_epochs,
+        cost_limit=args.cost,
         max_lr=config.max_lr,
         batch_size=config.batch_size,
         seed=config.seed,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from superconverge.defaults import PIPELINE_TUNING_COST
 from superconverge.tuning.api import TuningResult, tune_regularization
 
 if TYPE_CHECKING:
@@ -34,7 +35,9 @@ def tune_stage(pipeline: Pipeline) -> TuningResult:
     study in ``run_dir/tuning.db``, so a killed run resumes without redoing finished short runs.
 
     * The short runs last ``config.epochs`` (the run being tuned: the BN momentum depends on
-      its length) at ``config.max_lr`` when set, else at the max LR of one range test made
+      its length) on the share of the training data that keeps the whole search within
+      :data:`~superconverge.defaults.PIPELINE_TUNING_COST` final runs, at ``config.max_lr``
+      when set, else at the max LR of one range test made
       with the configured range-test settings (the pipeline's own range test comes after
       tuning, with the tuned values).
     * ``config.bn_momentum`` set: only weight decay is tuned. A custom ``build_model`` (which
@@ -71,6 +74,8 @@ def tune_stage(pipeline: Pipeline) -> TuningResult:
         augment=config.augment,
         # judged as the final model will be evaluated: with recalibrated BN statistics
         precise_bn=config.precise_bn,
+        # the short runs together cost at most one final run (on a share of the data)
+        cost_limit=PIPELINE_TUNING_COST,
         prior_weight_decay=config.weight_decay,
         range_test={
             "start_lr": config.range_start_lr, "end_lr": config.range_end_lr,

@@ -54,7 +54,9 @@ class TuningResult:
         trial_epochs, target_epochs, steps_per_epoch: run lengths (the momentum found on
             runs of ``trial_epochs`` is rescaled to ``target_epochs`` when they differ).
         cost_epochs: epochs of training spent on tuning (short runs, pruned ones counted as
-            far as they ran, plus the range test's fraction of an epoch).
+            far as they ran, plus the range test's fraction of an epoch), on the training
+            examples the short runs used (``train_fraction`` of them with a ``cost_limit``;
+            ``cost_final_runs``: the same in runs of the training tuned for).
         spec: the search (grid, momenta, bisection steps).
         study_name, storage: where the Optuna study lives (password redacted).
         wall_time: seconds this process spent (the last invocation only, when resumed).
@@ -196,6 +198,41 @@ def _max_lr_from_range_test(
     return float(suggestion.max_lr), source, ran / max(1, len(batches))
 
 
+#: a short run cut to fit ``cost_limit`` keeps at least this many batches per epoch
+MIN_SHORT_RUN_BATCHES = 8
+
+
+def _short_run_data(data: Any, cost_limit: float, epochs: int, trial_epochs: int,
+                    batch_size: int, weight_decays: Any, bn_momenta: Any,
+                    bn_momentum: float | None, *, range_test: bool) -> Any:
+    """``data`` with its training split cut to ``⌊f·N⌋`` examples (see ``cost_limit``), but
+    never below :data:`MIN_SHORT_RUN_BATCHES` batches (a warm-up and a decay need steps); the
+    run count ``R`` is an upper bound of the default search's (every momentum candidate
+    counted as an extra run, and the range test, at most one epoch, as one more)."""
+    import dataclasses as dc
+
+    from superconverge.data.splits import Split
+
+    if not (math.isfinite(cost_limit) and cost_limit > 0):
+        raise ArgumentError(f"cost_limit must be a positive number of final runs, got "
+                            f"{cost_limit!r}")
+    no_grid = not isinstance(weight_decays, str) and weight_decays is not None \
+        and not weight_decays
+    grid = 0 if no_grid else len(procedure.weight_decay_candidates(weight_decays)) + 1
+    momenta = 0 if bn_momentum is not None or (bn_momenta is not None and not bn_momenta) \
+        else len(procedure.BN_MOMENTUM_CANDIDATES if bn_momenta is None else bn_momenta) + 1
+    runs = max(1, grid + (1 if grid >= 2 else 0) + momenta) + (1 if range_test else 0)
+    fraction = min(1.0, cost_limit * epochs / (runs * trial_epochs))
+    n = len(data.train)
+    keep = max(math.floor(fraction * n), MIN_SHORT_RUN_BATCHES * batch_size)
+    if keep >= n:
+        return data
+    logger.info("tuning: short runs on %d of the %d training examples (cost limit %g final "
+                "runs over at most %d runs of %d epoch(s))", keep, n, cost_limit, runs,
+                trial_epochs)
+    return dc.replace(data, train=Split(data.train.x[:keep], data.train.y[:keep]))
+
+
 def _resolve_storage(storage: str | Any | None, out_dir: Path | None) -> str | Any | None:
     if storage is None and out_dir is not None:
         return study_lib.default_storage(out_dir)
@@ -232,6 +269,7 @@ class TuningSettings:
     prune_ratio: float = 2.0
     range_test: dict[str, Any] | None = None
     plots: bool = True
+    cost_limit: float | None = None
 
 
 def tune_regularization(
@@ -293,6 +331,13 @@ def tune_regularization(
             ``diverge``, ``method``).
         compile_model: ``(model, optimizer) -> model`` instead of the default compile.
         plots: write the plots (with ``out_dir``).
+        cost_limit: the most the default search (grid + one bisection + momenta, at most
+            ``R`` runs) may cost, in runs of ``epochs`` on all of ``data.train``: each short run
+            trains on the first ``⌊f·N⌋`` training examples (already shuffled by the seed; the
+            validation split is kept whole), ``f = min(1, cost_limit · epochs /
+            (R · trial_epochs))``, the range test for the max LR counted as one more run.
+            ``None``: all ``N`` (Smith's short runs). A ``budget`` above the default adds runs
+            at that size. At least 8 batches per epoch are kept.
 
     Returns:
         A :class:`TuningResult` (also saved as ``out_dir/tuning.json``).
@@ -321,9 +366,15 @@ def tune_regularization(
     trial_epochs = int(trial_epochs or epochs)
     if trial_epochs < 1 or epochs < 1:
         raise ArgumentError(f"epochs and trial_epochs must be >= 1, got {epochs}, {trial_epochs}")
+    target_steps = epochs * math.ceil(len(data.train) / batch_size)
+    full_examples = len(data.train)
+    cost_limit = settings.cost_limit
+    if cost_limit is not None:
+        data = _short_run_data(data, cost_limit, epochs, trial_epochs, batch_size,
+                               weight_decays, bn_momenta, bn_momentum,
+                               range_test=max_lr is None)
     steps_per_epoch = math.ceil(len(data.train) / batch_size)
     trial_steps = trial_epochs * steps_per_epoch
-    target_steps = epochs * steps_per_epoch
 
     if bn_momentum is not None:
         default_bn = float(bn_momentum)
@@ -355,7 +406,7 @@ def tune_regularization(
         "min_lr_ratio": min_lr_ratio, "momentum": list(momentum), "augment": augment,
         # what a trial's value is: the validation loss without the L2 term (studies from
         # before, judged on Keras's val_loss with it, are refused on resume)
-        "criterion": "val_data_loss",
+        "criterion": "val_data_loss", "train_examples": len(data.train),
         **recipe,
     }
     saved = study.user_attrs.get("settings")
@@ -425,7 +476,17 @@ def tune_regularization(
             "length)."
         )
     cost = range_epochs + sum(e.epochs_run for e in evaluations)
-    reason += f" Max LR of the short runs {lr:.3g} ({source}). Tuning cost {cost:.1f} epochs."
+    share = len(data.train) / full_examples
+    cost_final = cost * share / epochs
+    wall_time = round(time.perf_counter() - started, 3)
+    reason += (
+        f" Max LR of the short runs {lr:.3g} ({source}). Tuning cost {cost:.1f} epochs of "
+        + (f"{len(data.train)} of the {full_examples} training examples "
+           f"({cost * share:.2f} epochs of all of them, {cost_final:.2f}× the {epochs}-epoch "
+           "run tuned for)" if share < 1 else
+           f"the training data ({cost_final:.2f}× the {epochs}-epoch run tuned for)")
+        + f", {wall_time:.0f} s."
+    )
     result = TuningResult(
         weight_decay=decision.weight_decay,
         bn_momentum=chosen_bn,
@@ -442,8 +503,12 @@ def tune_regularization(
         study_name=study_name,
         storage=study_lib.redact(storage if isinstance(storage, str) else None),
         precise_bn=precise_bn,
-        wall_time=round(time.perf_counter() - started, 3),
-        extra={"bn_momentum_for_trials": decision.bn_momentum},
+        wall_time=wall_time,
+        extra={"bn_momentum_for_trials": decision.bn_momentum,
+               # the cost against the run tuned for: short runs' examples × epochs over the
+               # final run's (with the range test); seconds in wall_time
+               "train_examples": len(data.train), "train_fraction": round(share, 6),
+               "cost_final_runs": round(cost_final, 4), "cost_limit": cost_limit},
     )
     if out_path is not None:
         result.save(out_path / TUNING_JSON)

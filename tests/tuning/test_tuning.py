@@ -322,3 +322,25 @@ def test_a_short_run_with_an_unknown_lr_shape_is_refused(tiny):
     with pytest.raises(ArgumentError, match="lr_shape must be"):
         short_run(build, tiny, weight_decay=0.0, bn_momentum=0.9, max_lr=0.1, epochs=1,
                   lr_shape="zigzag")
+
+
+def test_a_cost_limit_cuts_the_short_runs_data_to_fit(tmp_path):
+    """cost_limit=1: the default search (2 grid + 1 bisection, BN fixed: at most 4 runs
+    counted, + the range test) trains each short run on a fifth of the training split, and the
+    whole search, range test included, costs at most one run of the training tuned for."""
+    splits = data.load("synthetic", n_train=1280, n_test=32, image_size=8,
+                       validation_split=0.2, seed=0)
+    assert len(splits.train) == 1024
+    result = tune_regularization(
+        _build(splits), splits, weight_decays=[1e-3, 1e-4], prior_weight_decay=1e-4,
+        bn_momentum=0.9, epochs=1, batch_size=16, seed=0, range_test={"steps": 10},
+        cost_limit=1.0, out_dir=tmp_path, plots=False)
+    saved = json.loads((tmp_path / "tuning.json").read_text())
+    assert saved["train_examples"] == 204 and saved["train_fraction"] == pytest.approx(0.199, 1e-2)
+    assert saved["steps_per_epoch"] == 13  # 204 examples / 16
+    assert len(result.evaluations) == 3
+    assert 0.6 <= saved["cost_final_runs"] <= 1.0  # 3 fifth-runs + a range test
+    assert "204 of the 1024 training examples" in result.reason
+    with pytest.raises(ValueError, match="cost_limit must be a positive number"):
+        tune_regularization(_build(splits), splits, weight_decays=[1e-3], epochs=1,
+                            cost_limit=0.0, max_lr=0.1)
