@@ -80,8 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weight-decays", nargs="+", type=float,
                    default=[1e-5, 3e-5, 1e-4, 3e-4, 1e-3])
     p.add_argument("--bn-momenta", nargs="+", type=float, default=[0.99])
-    p.add_argument("--signals", nargs="+", type=_signal,
+    p.add_argument("--signals", nargs="*", type=_signal,
                    default=[(2500, 1), (2500, 2), (5000, 1)])
+    p.add_argument("--arms", action="store_true",
+                   help="also `run --tune` per seed, and test accuracy (touched once per final "
+                   "model) of the default, the tuned run and the oracle cell")
     p.add_argument("--name", default=NAME)
     p.add_argument("--work-dir", type=Path, default=HERE.parent / "runs" / NAME)
     p.add_argument("--out-dir", type=Path, default=RESULTS)
@@ -89,18 +92,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run(run_dir: Path, stages: list[str], **config: Any) -> dict[str, Any]:
-    """One pipeline run (or its finished directory read back): final val accuracy and loss."""
+    """One pipeline run (or its finished directory read back): final val accuracy and loss;
+    with ``evaluate`` among the stages also the test accuracy (and, with ``tune``, what the
+    tuning chose and cost)."""
     from superconverge.io import read_json
     from superconverge.pipeline import Pipeline, RunConfig
 
-    if not run_is_finished(run_dir, "one_cycle"):
+    last = stages[-1]
+    if not run_is_finished(run_dir, last):
         Pipeline(RunConfig(baseline_epochs=0, out=str(run_dir), **config), quiet=True).run(stages)
-    final = read_json(run_dir / "one_cycle_training.json").get("final") or {}
+    training = read_json(run_dir / "one_cycle_training.json")
+    final = training.get("final") or {}
     bounds = read_json(run_dir / "bounds.json")
-    return {"val_accuracy": float(final["val_accuracy"]), "val_loss": float(final["val_loss"]),
-            "val_data_loss": float(final["val_loss"]) - _penalty(run_dir),
-            "max_lr": float(bounds["max_lr"]), "bn_momentum": float(bounds["bn_momentum"]),
-            "weight_decay": float(bounds["weight_decay"])}
+    row = {"val_accuracy": float(final["val_accuracy"]), "val_loss": float(final["val_loss"]),
+           "val_data_loss": float(final["val_loss"]) - _penalty(run_dir),
+           "max_lr": float(bounds["max_lr"]), "bn_momentum": float(bounds["bn_momentum"]),
+           "weight_decay": float(bounds["weight_decay"]),
+           "train_seconds": float(training.get("wall_time", 0.0))}
+    if last == "evaluate":
+        row["test_accuracy"] = float(read_json(run_dir / "metrics.json")["one_cycle"]
+                                     ["test_accuracy"])
+    if (run_dir / "tuning.json").exists():
+        tuning = read_json(run_dir / "tuning.json")
+        row.update({"tuning_cost_final_runs": tuning.get("cost_final_runs"),
+                    "tuning_seconds": tuning.get("wall_time"),
+                    "tuning_reason": tuning.get("reason")})
+    return row
 
 
 def _penalty(run_dir: Path) -> float:
@@ -119,14 +136,23 @@ def _label(wd: float | None, bn: float | None) -> str:
 
 def run_seed(seed: int, args: argparse.Namespace) -> list[dict[str, Any]]:
     base = {"dataset": args.dataset, "model": args.model, "seed": seed}
-    root = args.work_dir / f"{args.model}-{args.train_subset}x{args.epochs}" / f"seed{seed}"
+    root = (args.work_dir / f"{args.model}-{args.train_subset or 'full'}x{args.epochs}"
+            / f"seed{seed}")
     rows = []
-    default = _run(root / "final" / "default", STAGES, train_subset=args.train_subset,
+    stages = [*STAGES, "evaluate"] if args.arms else STAGES
+    subset = args.train_subset or None  # 0: the whole training split
+    default = _run(root / "final" / "default", stages, train_subset=subset,
                    epochs=args.epochs, **base)
     rows.append({"kind": "final", "seed": seed, "cell": "default", **default})
+    if args.arms:
+        tuned = _run(root / "tuned", ["prepare", "tune", *stages[1:]], train_subset=subset,
+                     epochs=args.epochs, tune=True, **base)
+        rows.append({"kind": "tuned", "seed": seed, "cell": "tuned", **tuned})
+        print(f"seed {seed} tuned: weight decay {tuned['weight_decay']:g}, val "
+              f"{100 * tuned['val_accuracy']:.2f}", flush=True)
     grid = list(itertools.product(args.weight_decays, args.bn_momenta))
     for wd, bn in grid:
-        row = _run(root / "final" / _label(wd, bn), STAGES, train_subset=args.train_subset,
+        row = _run(root / "final" / _label(wd, bn), stages, train_subset=subset,
                    epochs=args.epochs, weight_decay=wd, bn_momentum=bn, **base)
         rows.append({"kind": "final", "seed": seed, "cell": _label(wd, bn), **row})
         print(f"seed {seed} final {_label(wd, bn)}: val {100 * row['val_accuracy']:.2f}",
@@ -155,7 +181,7 @@ def _rho(signal: list[float], target: list[float]) -> float:
 def analyse(runs: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
     final = {(r["seed"], r["cell"]): r for r in runs if r["kind"] == "final"}
     seeds = sorted({r["seed"] for r in runs if (r["seed"], "default") in final})
-    kinds = sorted({r["kind"] for r in runs if r["kind"] != "final"},
+    kinds = sorted({r["kind"] for r in runs if r["kind"] not in ("final", "tuned")},
                    key=lambda k: tuple(int(v) for v in k.split("x")))
     out: dict[str, Any] = {}
     for kind in kinds:
@@ -206,13 +232,52 @@ def analyse(runs: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, A
     # like their accuracy? (Keras's loss holds the L2 term; the data loss does not)
     criterion = {}
     for seed in seeds:
-        cells = sorted({r["cell"] for r in runs if r["kind"] != "final" and r["seed"] == seed
-                        and (seed, r["cell"]) in final})
+        cells = sorted({r["cell"] for r in runs if r["kind"] not in ("final", "tuned")
+                        and r["seed"] == seed and (seed, r["cell"]) in final})
         target = [final[(seed, c)]["val_accuracy"] for c in cells]
         criterion[seed] = {
             "rho_loss": _rho([-final[(seed, c)]["val_loss"] for c in cells], target),
             "rho_data_loss": _rho([-final[(seed, c)]["val_data_loss"] for c in cells], target)}
-    return {"signals": out, "oracle": oracle, "seeds": seeds, "final_criterion": criterion}
+    return {"signals": out, "oracle": oracle, "seeds": seeds, "final_criterion": criterion,
+            "arms": _arms(runs, final, oracle)}
+
+
+def _arms(runs: list[dict[str, Any]], final: dict[Any, Any],
+          oracle: dict[int, Any]) -> dict[str, Any]:
+    """Default, `run --tune` and the oracle cell per seed (test where evaluated), paired
+    differences against the default, and the tuning's cost."""
+    tuned = {r["seed"]: r for r in runs if r["kind"] == "tuned"}
+    per_seed = {}
+    for seed, t in sorted(tuned.items()):
+        default = final.get((seed, "default"))
+        if default is None or seed not in oracle:
+            continue
+        best = final[(seed, oracle[seed]["cell"])]
+        arms = {"default": default, "tuned": t, "oracle": best}
+        per_seed[seed] = {
+            **{f"{k}_{m}": v.get(m) for k, v in arms.items()
+               for m in ("val_accuracy", "test_accuracy", "weight_decay")},
+            "oracle_cell": oracle[seed]["cell"],
+            "tuning_cost_final_runs": t.get("tuning_cost_final_runs"),
+            "tuning_seconds": t.get("tuning_seconds"),
+            "default_train_seconds": default.get("train_seconds"),
+        }
+    if not per_seed:
+        return {}
+    summary: dict[str, Any] = {"per_seed": per_seed}
+    for arm in ("tuned", "oracle"):
+        for split in ("val", "test"):
+            diffs = [p[f"{arm}_{split}_accuracy"] - p[f"default_{split}_accuracy"]
+                     for p in per_seed.values()
+                     if p[f"{arm}_{split}_accuracy"] is not None
+                     and p[f"default_{split}_accuracy"] is not None]
+            if diffs:
+                summary[f"{arm}_minus_default_{split}"] = stats(diffs)
+    costs = [p["tuning_cost_final_runs"] for p in per_seed.values()
+             if p["tuning_cost_final_runs"] is not None]
+    if costs:
+        summary["tuning_cost_final_runs"] = stats(costs)
+    return summary
 
 
 #: how a signal picks a cell: best short-run accuracy, lowest Keras val_loss (L2 term
@@ -242,12 +307,15 @@ def markdown(payload: dict[str, Any]) -> list[str]:
         "# Short runs as a tuning signal: do they rank weight decay × BN momentum like the "
         "final run?",
         "",
-        f"`{s['model']}` on {s['dataset']} ({s['train_subset']} training images, the usual "
+        f"`{s['model']}` on {s['dataset']} ({s['train_subset'] or 'all'} training images, the "
+        "usual "
         f"validation hold-out), final runs of the default pipeline for {s['epochs']} epochs "
         "(each with its own range test), the grid of weight decay × BN momentum plus the "
         "untuned default cell; short runs of the same recipe on a subset for a few epochs at "
         "the max LR of the seed's default run, same validation split. Validation accuracy "
-        f"after precise BN; test split untouched. Seeds {a['seeds']}; backend "
+        "after precise BN; test split "
+        + ("touched once per final model (three-arm table)" if s.get("arms") else "untouched")
+        + f". Seeds {a['seeds']}; backend "
         f"{payload['backend']}. Command: `{payload['command']}`.",
         "",
         "Signals: short-run validation **accuracy**; Keras's validation **loss** (which holds "
@@ -280,6 +348,31 @@ def markdown(payload: dict[str, Any]) -> list[str]:
                   + "; the data loss " + ", ".join(f"{c['rho_data_loss']:+.2f}"
                                                    for c in crit.values())
                   + f" (seeds {', '.join(str(k) for k in crit)})."]
+    arms = a.get("arms") or {}
+    if arms:
+        lines += ["", "## Three arms: the untuned default, `run --tune`, the oracle cell", "",
+                  "Each arm its own final run (own range test); the oracle is the grid cell "
+                  "with the best final validation accuracy, in hindsight. Test accuracy is "
+                  "measured once per trained model.", "",
+                  "| seed | default val / test (%) | `--tune`: weight decay, val / test (%) "
+                  "| oracle: cell, val / test (%) | tuning cost (final runs, s) | default "
+                  "training (s) |", "|---|---|---|---|---|---|"]
+
+        def vt(p: dict[str, Any], arm: str) -> str:
+            test = p[f"{arm}_test_accuracy"]
+            return (f"{100 * p[f'{arm}_val_accuracy']:.2f} / "
+                    + (f"{100 * test:.2f}" if test is not None else "–"))
+
+        for seed, p in arms["per_seed"].items():
+            lines.append(
+                f"| {seed} | {vt(p, 'default')} | {p['tuned_weight_decay']:g}, "
+                f"{vt(p, 'tuned')} | {p['oracle_cell']}, {vt(p, 'oracle')} | "
+                f"{p['tuning_cost_final_runs'] or 0:.2f}, {p['tuning_seconds'] or 0:.0f} | "
+                f"{p['default_train_seconds'] or 0:.0f} |")
+        parts = [f"{arm} − default on {split}: {pm(arms[key], 100)} pp"
+                 for arm in ("tuned", "oracle") for split in ("val", "test")
+                 if (key := f"{arm}_minus_default_{split}") in arms]
+        lines += ["", "Paired by seed: " + "; ".join(parts) + "."]
     oracle = a["oracle"]
     if oracle:
         gains = stats([o["gain"] for o in oracle.values()])
@@ -318,7 +411,7 @@ def main(argv: list[str] | None = None) -> None:
         payload = {
             "benchmark": NAME, "backend": keras.backend.backend(), "system": system_info(),
             "command": "python benchmarks/tuning_signal.py " + " ".join(argv or sys.argv[1:]),
-            "settings": {"model": args.model, "dataset": args.dataset,
+            "settings": {"model": args.model, "dataset": args.dataset, "arms": args.arms,
                          "train_subset": args.train_subset, "epochs": args.epochs,
                          "weight_decays": args.weight_decays, "bn_momenta": args.bn_momenta},
             "runs": runs,

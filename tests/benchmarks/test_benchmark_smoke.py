@@ -429,7 +429,7 @@ def test_tuning_signal_toy_run_ranks_the_grid_and_resumes(tmp_path):
     work, out = tmp_path / "work", tmp_path / "out"
     args = ["--dataset", "synthetic", "--seeds", "0", "--train-subset", "256", "--epochs", "1",
             "--weight-decays", "0", "0.01", "--bn-momenta", "0.9", "0.99", "--signals", "128x1",
-            "--work-dir", str(work), "--out-dir", str(out)]
+            "--arms", "--work-dir", str(work), "--out-dir", str(out)]
     _run("tuning_signal.py", *args)
     payload = json.loads((out / "tuning_signal.json").read_text())
     cells = {r["cell"] for r in payload["runs"] if r["kind"] == "final"}
@@ -451,6 +451,14 @@ def test_tuning_signal_toy_run_ranks_the_grid_and_resumes(tmp_path):
     assert signal["regret_tolerant"]["mean"] >= 0 and -1 <= signal["rho_data_loss"]["mean"] <= 1
     assert payload["analysis"]["oracle"]["0"]["cell"] in cells
     assert "| 128x1 | 0.50 |" in (out / "tuning_signal.md").read_text()
+    # the three arms: `run --tune` per seed, test accuracy of every final model
+    tuned = [r for r in payload["runs"] if r["kind"] == "tuned"]
+    assert len(tuned) == 1 and tuned[0]["tuning_cost_final_runs"] > 0
+    assert all("test_accuracy" in r for r in payload["runs"] if r["kind"] in ("final", "tuned"))
+    arms = payload["analysis"]["arms"]
+    assert arms["per_seed"]["0"]["oracle_cell"] in cells
+    assert "tuned_minus_default_test" in arms
+    assert "## Three arms" in (out / "tuning_signal.md").read_text()
     # a second invocation reads the finished runs back instead of training again
     before = {p: p.stat().st_mtime_ns for p in work.rglob("one_cycle_training.json")}
     _run("tuning_signal.py", *args)
