@@ -26,6 +26,11 @@ logger = logging.getLogger(__name__)
 Reporter = Callable[[int, float], bool]
 
 
+#: the per-epoch validation of a short run (the pruner's signal) uses at least this many of
+#: the validation examples (or all); the final judgement uses all of them
+PRUNING_VALIDATION_MIN = 1024
+
+
 @dataclass
 class ShortRun:
     """What one short run measured (``val_loss``: on the validation data, without the weight
@@ -183,11 +188,15 @@ def short_run(
     same batches), its BN momentum set once more with ``set_bn_momentum`` (for builders that
     ignore the argument), compiled with SGD (``momentum`` cycles ``max → min → max``) and
     trained on ``data.train_batches``; ``report`` is called after every epoch with the
-    validation data loss and stops the run when it returns ``True``. A NaN/inf loss ends the run as
-    diverged. With ``use_precise_bn`` the BN statistics are recalibrated (:func:`precise_bn`)
-    and the validation loss re-evaluated at the end. ``nesterov``, ``lr_shape`` (a One Cycle
-    preset of :data:`superconverge.schedules.PRESETS` taking ``warmup_fraction``, or
-    ``"smith"``) make the short run train the recipe the final run will.
+    validation data loss and stops the run when it returns ``True``; that per-epoch loss is
+    measured on the first ``max(PRUNING_VALIDATION_MIN, len(data.train))`` validation examples
+    (validating a short run on a subset of the training data against all of a large
+    validation split every epoch would cost more than the training). A NaN/inf loss ends the
+    run as diverged. At the end (with ``use_precise_bn`` after recalibrating the BN statistics,
+    :func:`precise_bn`) the run is judged on the whole validation split. ``nesterov``,
+    ``lr_shape`` (a One Cycle preset of :data:`superconverge.schedules.PRESETS` taking
+    ``warmup_fraction``, or ``"smith"``) make the short run train the recipe the final run
+    will.
     """
     if len(data.val) == 0:
         raise ArgumentError("tuning needs validation data: load the data with validation_split > 0")
@@ -212,6 +221,10 @@ def short_run(
             max_lr, epochs * len(batches), warmup_fraction=warmup_fraction,
             max_momentum=momentum[0], min_momentum=momentum[1]))
     reporter = _Report(report)
+    # per epoch (for the pruner) the first m validation examples, at most about one training
+    # set's worth; the run is judged at its end on all of them
+    x_val, y_val = data.val.as_tuple()
+    m = min(len(y_val), max(PRUNING_VALIDATION_MIN, len(data.train)))
     started = time.perf_counter()
     # one short run after another: the policy summary of each is debug detail here
     policy_logger = logging.getLogger("superconverge.callbacks.one_cycle")
@@ -221,7 +234,7 @@ def short_run(
         model.fit(
             batches,
             epochs=epochs,
-            validation_data=data.val.as_tuple(),
+            validation_data=(x_val[:m], y_val[:m]),
             callbacks=[one_cycle, reporter],
             verbose=0,
         )
@@ -232,13 +245,13 @@ def short_run(
     val_loss = (history["val_data_loss"][-1] if history.get("val_data_loss")
                 else history["val_loss"][-1] if history.get("val_loss") else math.nan)
     val_acc = history.get("val_accuracy", [None])[-1] if history.get("val_accuracy") else None
-    if use_precise_bn and not reporter.stopped and not reporter.diverged:
-        precise_bn(model, data.train.x, batch_size=batch_size, seed=seed)
-        x_val, y_val = data.val.as_tuple()
+    if not reporter.stopped and not reporter.diverged:
+        if use_precise_bn:
+            precise_bn(model, data.train.x, batch_size=batch_size, seed=seed)
         results = model.evaluate(x_val, y_val, batch_size=512, verbose=0, return_dict=True)
         val_loss = float(results["loss"]) - weight_penalty(model)
         val_acc = float(results.get("accuracy", val_acc or math.nan))
-        history["val_data_loss_precise_bn"] = [val_loss]
+        history["val_data_loss_final"] = [val_loss]
     diverged = reporter.diverged or not math.isfinite(val_loss)
     return ShortRun(
         val_loss=float(val_loss),
