@@ -198,6 +198,11 @@ def _max_lr_from_range_test(
     return float(suggestion.max_lr), source, ran / max(1, len(batches))
 
 
+def _tunes_weight_decay(weight_decays: Any) -> bool:
+    """``()`` (an empty list of values) means: keep the prior, search no weight decay."""
+    return isinstance(weight_decays, str) or weight_decays is None or bool(weight_decays)
+
+
 #: a short run cut to fit ``cost_limit`` keeps at least this many batches per epoch
 MIN_SHORT_RUN_BATCHES = 8
 
@@ -216,9 +221,8 @@ def _short_run_data(data: Any, cost_limit: float, epochs: int, trial_epochs: int
     if not (math.isfinite(cost_limit) and cost_limit > 0):
         raise ArgumentError(f"cost_limit must be a positive number of final runs, got "
                             f"{cost_limit!r}")
-    no_grid = not isinstance(weight_decays, str) and weight_decays is not None \
-        and not weight_decays
-    grid = 0 if no_grid else len(procedure.weight_decay_candidates(weight_decays)) + 1
+    grid = (len(procedure.weight_decay_candidates(weight_decays)) + 1
+            if _tunes_weight_decay(weight_decays) else 0)
     momenta = 0 if bn_momentum is not None or (bn_momenta is not None and not bn_momenta) \
         else len(procedure.BN_MOMENTUM_CANDIDATES if bn_momenta is None else bn_momenta) + 1
     runs = max(1, grid + (1 if grid >= 2 else 0) + momenta) + (1 if range_test else 0)
@@ -385,7 +389,7 @@ def tune_regularization(
             () if bn_momenta is not None and len(bn_momenta) == 0
             else procedure.bn_momentum_candidates(default_bn, bn_momenta)
         )
-    if not isinstance(weight_decays, str) and weight_decays is not None and not weight_decays:
+    if not _tunes_weight_decay(weight_decays):
         grid: tuple[float, ...] = ()
     else:
         # the prior is the default a candidate has to beat (by more than wd_tolerance)
