@@ -7,9 +7,13 @@ Phase ``k`` starts where phase ``k-1`` ends, at ``o_k = sum(length_j for j < k)`
 step ``s`` with ``o_k <= s <= o_k + length_k`` its value is::
 
     t     = (s - o_k) / length_k                       # position inside the phase, in [0, 1]
-    value = start_k + (end_k - start_k) * shape(t)
-    shape(t) = t                      (linear)
-             = (1 - cos(pi * t)) / 2  (cos)
+    τ     = a_k + (b_k - a_k) * t                      # the part [a_k, b_k] of the curve
+    value = start_k + (end_k - start_k) * shape(τ)
+    shape(τ) = τ                      (linear)
+             = (1 - cos(pi * τ)) / 2  (cos)
+
+``a_k = 0, b_k = 1`` (the whole curve) in every preset; :func:`stretch` splits a phase into two
+parts of its curve when it lengthens a schedule from a step inside it.
 
 A step that lies on the border of two phases belongs to the first one (as in PyTorch's
 ``OneCycleLR``); the phases of every preset meet at equal values, so this only matters for
@@ -27,7 +31,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -58,12 +62,19 @@ class Phase:
     end: float
     length: float
     interpolation: Interpolation = "linear"
+    #: the part ``[curve_from, curve_to]`` of the start → end curve this phase runs through
+    curve_from: float = 0.0
+    curve_to: float = 1.0
 
     def __post_init__(self) -> None:
-        for name in ("start", "end", "length"):
+        for name in ("start", "end", "length", "curve_from", "curve_to"):
             value = getattr(self, name)
             if not math.isfinite(value):
                 raise ArgumentError(f"Phase.{name} must be a finite number, got {value!r}.")
+        if not 0.0 <= self.curve_from <= self.curve_to <= 1.0:
+            raise ArgumentError(
+                f"Phase.curve_from/curve_to must satisfy 0 <= from <= to <= 1, got "
+                f"{self.curve_from!r}, {self.curve_to!r}.")
         if self.length < 0:
             raise ArgumentError(f"Phase.length must be >= 0 steps, got {self.length}.")
         if self.interpolation not in INTERPOLATIONS:
@@ -73,16 +84,21 @@ class Phase:
 
     def at(self, t: Any, xp: Any = np) -> Any:
         """Value at relative positions ``t`` in [0, 1]; ``xp`` is the array namespace."""
+        if (self.curve_from, self.curve_to) != (0.0, 1.0):
+            t = self.curve_from + (self.curve_to - self.curve_from) * t
         shape = (1.0 - xp.cos(math.pi * t)) / 2.0 if self.interpolation == "cos" else t
         return self.start + (self.end - self.start) * shape
 
     def to_config(self) -> dict[str, Any]:
-        return {
+        config: dict[str, Any] = {
             "start": self.start,
             "end": self.end,
             "length": self.length,
             "interpolation": self.interpolation,
         }
+        if (self.curve_from, self.curve_to) != (0.0, 1.0):  # only a stretched schedule's
+            config.update(curve_from=self.curve_from, curve_to=self.curve_to)
+        return config
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Phase:
@@ -91,6 +107,8 @@ class Phase:
             end=float(config["end"]),
             length=float(config["length"]),
             interpolation=config.get("interpolation", "linear"),
+            curve_from=float(config.get("curve_from", 0.0)),
+            curve_to=float(config.get("curve_to", 1.0)),
         )
 
 
@@ -165,6 +183,25 @@ class PiecewiseSchedule:
 
 def join(*phases: Phase) -> PiecewiseSchedule:
     """Lay phases end to end: the one join primitive every preset is built with."""
+    return PiecewiseSchedule(tuple(phases))
+
+
+def _stretch_piecewise(schedule: PiecewiseSchedule, at: float, factor: float
+                       ) -> PiecewiseSchedule:
+    phases: list[Phase] = []
+    begin = 0.0
+    for phase in schedule.phases:
+        end = begin + phase.length
+        if end <= at:
+            phases.append(phase)
+        elif begin >= at:
+            phases.append(replace(phase, length=phase.length * factor))
+        else:  # the phase in progress: its first part as it was, the rest of its curve longer
+            cut = phase.curve_from + (phase.curve_to - phase.curve_from) * (
+                (at - begin) / phase.length)
+            phases.append(replace(phase, length=at - begin, curve_to=cut))
+            phases.append(replace(phase, length=(end - at) * factor, curve_from=cut))
+        begin = end
     return PiecewiseSchedule(tuple(phases))
 
 
@@ -538,9 +575,11 @@ class OneCycleSchedule:
             if self.momentum_schedule is not None:
                 m = self.momentum_schedule.phases[i]
                 mom = f"   momentum {m.start:.3g} -> {m.end:.3g}"
+            part = ("" if (phase.curve_from, phase.curve_to) == (0.0, 1.0)
+                    else f", {phase.curve_from:.2f}-{phase.curve_to:.2f} of its curve")
             lines.append(
                 f"  phase {i + 1}: steps {position:9.1f} -> {position + phase.length:9.1f}  "
-                f"LR {phase.start:.4g} -> {phase.end:.4g} ({phase.interpolation}){mom}"
+                f"LR {phase.start:.4g} -> {phase.end:.4g} ({phase.interpolation}{part}){mom}"
             )
             position += phase.length
         return "\n".join(lines)
@@ -589,6 +628,41 @@ PresetName = Literal[
 ]
 #: LR shapes of the pipeline's one-cycle run (``lr_shape`` of its config)
 LR_SHAPES: tuple[str, ...] = ("smith", "warmup_cosine", "warmup_linear")
+
+
+def stretch(schedule: OneCycleSchedule, at_step: int, total_steps: int) -> OneCycleSchedule:
+    """The same policy, its part after ``at_step`` laid over ``total_steps`` instead.
+
+    With ``T = schedule.total_steps``, ``s₀ = at_step`` and ``k = (T' − s₀) / (T − s₀)``::
+
+        stretched(s) = schedule(s)                      for s <= s₀
+        stretched(s) = schedule(s₀ + (s − s₀) / k)      for s >  s₀
+
+    for the LR and the momentum alike: the steps already taken keep their values, and the
+    rest of the cycle (its peak, if still ahead, and its decay) runs at the same shape over more
+    (``k > 1``) or fewer (``k < 1``) steps, with no jump at ``s₀``. A budgeted run uses it when
+    the machine turns out faster than measured before training (``BudgetGuard``).
+
+    Raises:
+        ArgumentError: ``at_step`` outside ``[0, T)`` or ``total_steps <= at_step``.
+    """
+    total = schedule.total_steps
+    if isinstance(at_step, bool) or not 0 <= int(at_step) < total:
+        raise ArgumentError(f"at_step must lie in [0, {total}), got {at_step!r}.")
+    if isinstance(total_steps, bool) or int(total_steps) <= int(at_step):
+        raise ArgumentError(f"total_steps must exceed at_step ({at_step}), got "
+                            f"{total_steps!r}.")
+    at, new_total = int(at_step), int(total_steps)
+    if new_total == total:
+        return schedule
+    factor = (new_total - at) / (total - at)
+    momentum = schedule.momentum_schedule
+    return OneCycleSchedule(
+        _stretch_piecewise(schedule.lr_schedule, at, factor),
+        new_total,
+        None if momentum is None else _stretch_piecewise(momentum, at, factor),
+        schedule.name,
+    )
 
 
 def one_cycle_schedule(

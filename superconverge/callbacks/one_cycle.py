@@ -17,6 +17,7 @@ from superconverge.schedules import (
     OneCycleSchedule,
     PresetName,
     one_cycle_schedule,
+    stretch,
 )
 
 logger = logging.getLogger(__name__)
@@ -243,6 +244,39 @@ class OneCycle(keras.callbacks.Callback):
         logger.info(
             "OneCycle continues the cycle at step %d (initial_epoch=%d)", updates_before, epoch
         )
+
+    # -- changing the plan ----------------------------------------------------------------------
+    def use_schedule(self, schedule: OneCycleSchedule) -> None:
+        """Follow ``schedule`` from the next ``fit`` on (before it starts): e.g. the stretched
+        schedule a resumed run had reached (``train_resumable`` reads it from its state)."""
+        if self._applied_ranges and self.model is not None and optimizer_hooks.is_attached(
+                self.model.optimizer):
+            raise ArgumentError("use_schedule() is for before fit; during fit use stretch()")
+        self.schedule, self._given_schedule = schedule, True
+
+    def stretch(self, total_steps: int) -> OneCycleSchedule:
+        """During ``fit`` (e.g. at an epoch end): lay the rest of the cycle over
+        ``total_steps`` optimizer steps in all, from the step reached
+        (:func:`superconverge.schedules.stretch`: the steps taken keep their values, the rest
+        keeps its shape, longer or shorter, with no jump). Rebuilds the train step once (a
+        retrace on JAX and TensorFlow). Returns the new schedule."""
+        optimizer = getattr(self.model, "optimizer", None)
+        if (self.schedule is None or optimizer is None or not self._applied_ranges
+                or not optimizer_hooks.is_attached(optimizer)):
+            raise ArgumentError("OneCycle.stretch() works during fit, once the cycle has begun")
+        self._sync_applied()
+        at = self._applied_ranges[-1].end
+        schedule = stretch(self.schedule, at, int(total_steps))
+        optimizer_hooks.replace_schedules(
+            optimizer, schedule.lr_schedule,
+            schedule.momentum_schedule if self.cycle_momentum else None)
+        _rebuild_train_function(self.model)
+        self.schedule, self._given_schedule = schedule, True
+        self._applied_ranges.append(_AppliedRange(schedule, at, at))
+        self._warned_past_end = False
+        logger.info("OneCycle: the rest of the cycle laid over steps %d -> %d (%d in all)",
+                    at, schedule.total_steps, schedule.total_steps)
+        return schedule
 
     # No batch-level hook: Keras then dispatches the batch callbacks of fit asynchronously (a
     # callback with ``on_train_batch_end`` makes every step wait for its logs). The steps

@@ -295,6 +295,23 @@ def attach(
     logger.debug("Attached schedule hooks to %s", type(optimizer).__name__)
 
 
+def replace_schedules(optimizer: keras.optimizers.Optimizer, lr_schedule: PiecewiseSchedule,
+                      momentum_schedule: PiecewiseSchedule | None) -> None:
+    """Swap the attached schedules in place, keeping the cycle's start (``step_offset``) and
+    position: for a schedule that agrees with the old one on the steps taken (``stretch``).
+
+    The compiled train step holds the schedule as constants from its tracing: rebuild the
+    model's train function after a change (``model.make_train_function(force=True)``); the
+    eager (torch) tables are rebuilt here.
+    """
+    hooks: _Hooks = getattr(optimizer, _STATE_ATTR)
+    if (momentum_schedule is None) != (hooks.momentum_schedule is None):
+        raise ArgumentError("replace_schedules keeps whether momentum is scheduled")
+    hooks.lr_schedule, hooks.momentum_schedule = lr_schedule, momentum_schedule
+    if hooks.lr_table is not None:
+        hooks.tabulate()
+
+
 def detach(optimizer: keras.optimizers.Optimizer, *, keep_last_lr: bool = True) -> None:
     """Remove the hooks; momentum gets its original value back, and the LR variable the last
     scheduled value (``keep_last_lr``) or whatever it holds (``keep_last_lr=False``: after a

@@ -600,6 +600,8 @@ class Pipeline:
             total_steps=total_steps,
             deadline=self._training_deadline(),
         )
+        # the schedule followed: a budget guard may have stretched it
+        atomic_write_json(self.directory.one_cycle_schedule, one_cycle.schedule.to_config())
         final = self.finish_one_cycle(outcome.model)
         self._write_training_outputs("one_cycle", outcome, final_info=final)
 

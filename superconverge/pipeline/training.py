@@ -68,16 +68,17 @@ class _EpochCheckpoint(keras.callbacks.Callback):
         # fsynced (file and folder) before state.json points at it
         # fused BN layers are written as plain Keras ones; a resumed run fuses them (fuse_bn)
         atomic_write_with(self.directory / name, self.model.save)
-        atomic_write_json(
-            self.directory / STATE,
-            {
-                "epoch": epoch + 1,
-                "checkpoint": name,
-                "wall_time": self.wall_time,
-                "history": self.history,
-                "applied": self.applied(),
-            },
-        )
+        state = {
+            "epoch": epoch + 1,
+            "checkpoint": name,
+            "wall_time": self.wall_time,
+            "history": self.history,
+            "applied": self.applied(),
+        }
+        schedule = getattr(self.applied_source, "schedule", None)
+        if schedule is not None:  # as followed so far: a budget guard may have stretched it
+            state["schedule"] = schedule.to_config()
+        atomic_write_json(self.directory / STATE, state)
         for old in self.directory.glob("epoch-*.keras"):
             if old.name != name:
                 old.unlink(missing_ok=True)
@@ -101,28 +102,40 @@ class _StopAtStep(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+#: A budgeted run may be stretched to at most this many times its planned steps
+MAX_STRETCH = 1.5
+#: ... and is stretched only for a gain of at least this share of its planned steps (each
+#: stretch retraces the train step on JAX and TensorFlow)
+MIN_STRETCH_GAIN = 0.01
+
+
 class BudgetGuard(keras.callbacks.Callback):
-    """Keeps a budgeted run from ending after its deadline when the machine slows down.
+    """Keeps a budgeted run's training on its deadline when the machine's speed drifts.
 
     At each epoch end from the second on (one clock reading per epoch boundary, none per
     step) it takes the step time as the median over the epochs trained so far, the first one
     (tracing) left out, of ``(epoch seconds - overhead) / steps`` (at least half of each
-    epoch over its steps), and if the remaining plan would end after ``deadline``,
+    epoch over its steps), and finds the largest total ``T`` (up to ``max_steps``) whose
 
         finish(T) = now + (T - done) · step + (epochs left for T) · overhead
 
-    moves ``stop.total_steps`` back to the largest ``T`` whose finish is on time. The One
-    Cycle schedule stays laid over the planned steps, so the run stops in its tail, where the
-    LR is already small (a warm-up + cosine schedule cut 5 % early stops at 0.6 % of its
-    peak); a faster machine is not used to train longer, which would change the schedule.
+    is on time. With a ``one_cycle`` callback the rest of the cycle is laid over ``T`` steps
+    (``OneCycle.stretch``: same shape, no jump): shorter when the run would end late, longer
+    when it would end early by more than :data:`MIN_STRETCH_GAIN` of the plan, so a machine
+    faster than measured before training trains longer instead of idling. Without one, a late
+    run stops at ``T``, in the schedule's tail (a warm-up + cosine schedule cut 5 % early stops
+    at 0.6 % of its peak).
     """
 
     def __init__(self, stop: _StopAtStep, *, deadline: float, overhead_seconds: float,
-                 clock: Callable[[], float] = time.perf_counter) -> None:
+                 clock: Callable[[], float] = time.perf_counter, one_cycle: Any = None,
+                 max_steps: int | None = None) -> None:
         super().__init__()
         self.stop, self.deadline, self.overhead = stop, deadline, overhead_seconds
         self.clock = clock
+        self.one_cycle = one_cycle
         self.planned_steps = stop.total_steps
+        self.max_steps = max(self.planned_steps, max_steps or self.planned_steps)
         self._started = 0.0
         self._step_times: list[float] = []
 
@@ -146,27 +159,39 @@ class BudgetGuard(keras.callbacks.Callback):
             return                       # the plan's once-per-run seconds
         step = statistics.median(self._step_times[1:])
         total = self.stop.total_steps
+        late = self._finish(total, done, now, step) - self.deadline
         logger.debug("budget guard after epoch %d: %.1f s to the deadline, %.1f ms a step, "
                      "the plan ends %.1f s after it", epoch + 1, self.deadline - now,
-                     1000 * step, self._finish(total, done, now, step) - self.deadline)
-        if self._finish(total, done, now, step) <= self.deadline:
+                     1000 * step, late)
+        if late <= 0 and self.one_cycle is None:
             return
-        # the largest total on time (finish grows with it): bisection over [done, total]
-        low, high = done, total
+        # the largest total on time (finish grows with it): bisection over [done, max_steps]
+        low, high = done, self.max_steps if self.one_cycle is not None else total
         while low < high:
             middle = (low + high + 1) // 2
             if self._finish(middle, done, now, step) <= self.deadline:
                 low = middle
             else:
                 high = middle - 1
-        total = low
-        self.stop.total_steps = total
-        logger.warning(
-            "running %.0f s behind the budget: training stops after step %d instead of %d "
-            "(the schedule's tail is cut)", self._finish(self.planned_steps, done, now, step)
-            - self.deadline, total, self.planned_steps)
-        if total <= done:
+        if late <= 0 and low - total < MIN_STRETCH_GAIN * self.planned_steps:
+            return  # on time, and not early enough to be worth a longer cycle
+        if low <= done:
+            self.stop.total_steps = done
             self.model.stop_training = True
+            logger.warning("running %.0f s behind the budget: training stops now, after step "
+                           "%d of %d", late, done, total)
+            return
+        self.stop.total_steps = low
+        if self.one_cycle is not None:
+            self.one_cycle.stretch(low)
+            logger.log(logging.WARNING if late > 0 else logging.INFO,
+                       "%s the budget by %.0f s at %.1f ms a step: the rest of the one-cycle "
+                       "schedule now spans steps %d -> %d (was %d)",
+                       "behind" if late > 0 else "ahead of", abs(late), 1000 * step, done, low,
+                       total)
+        else:
+            logger.warning("running %.0f s behind the budget: training stops after step %d "
+                           "instead of %d (the schedule's tail is cut)", late, low, total)
 
 
 def _load_checkpoint(path: Path) -> keras.Model:
@@ -216,7 +241,9 @@ def train_resumable(
     (``superconverge.models.fuse_batch_norm``). ``total_steps``: stop after that many
     optimizer steps, inside the last epoch (``len(train_data)`` steps per whole epoch).
     ``deadline = (time, overhead_seconds_per_epoch, clock)`` (with ``total_steps``): a
-    :class:`BudgetGuard` stops earlier if the run falls behind it.
+    :class:`BudgetGuard` keeps the run on it, stretching the ``schedule_callback``'s cycle
+    (up to :data:`MAX_STRETCH` times the steps) or stopping earlier. The state records the
+    schedule followed, and a resumed run follows it (with its length) again.
     """
     directory = RunDirectory(run_dir).checkpoints(name)
     directory.mkdir(parents=True, exist_ok=True)
@@ -236,6 +263,16 @@ def train_resumable(
                 "it is not the checkpoint record superconverge wrote."
             ) from None
         logger.info("%s: resuming from %s (epoch %d of %d)", name, path, initial_epoch, epochs)
+        if state.get("schedule") is not None and schedule_callback is not None:
+            from superconverge.schedules import OneCycleSchedule
+
+            followed = OneCycleSchedule.from_config(state["schedule"])
+            schedule_callback.use_schedule(followed)
+            if total_steps is not None and followed.total_steps != total_steps:
+                logger.info("%s: the run was stretched to %d steps (planned %d)", name,
+                            followed.total_steps, total_steps)
+                total_steps = followed.total_steps
+                epochs = math.ceil(total_steps / len(train_data))
         model = _load_checkpoint(path)
         if fuse_bn:
             fuse_batch_norm(model)
@@ -247,19 +284,24 @@ def train_resumable(
     if initial_epoch and on_resume is not None:
         on_resume(initial_epoch)
     stop: list[keras.callbacks.Callback] = []
+    fit_epochs = epochs
     # a per-batch hook only where it can act: a partial last epoch, or a deadline to keep
     if total_steps is not None and (deadline is not None
                                     or total_steps < epochs * len(train_data)):
         stop.append(_StopAtStep(total_steps, len(train_data)))
         if deadline is not None:
             time_limit, overhead, clock = deadline
+            stretchable = schedule_callback if hasattr(schedule_callback, "stretch") else None
+            max_steps = math.floor(total_steps * MAX_STRETCH) if stretchable else total_steps
+            # fit may run the epochs a stretched cycle needs; _StopAtStep ends it on time
+            fit_epochs = max(epochs, math.ceil(max_steps / len(train_data)))
             stop.append(BudgetGuard(stop[0], deadline=time_limit, overhead_seconds=overhead,
-                                    clock=clock))
+                                    clock=clock, one_cycle=stretchable, max_steps=max_steps))
     if initial_epoch < epochs:
         model.fit(
             train_data,
             validation_data=validation_data,
-            epochs=epochs,
+            epochs=fit_epochs,
             initial_epoch=initial_epoch,
             callbacks=[*callbacks, *stop, checkpoint],
             verbose=0,
@@ -272,5 +314,6 @@ def train_resumable(
         history=checkpoint.history,
         applied=checkpoint.applied(),
         wall_time=checkpoint.wall_time,
-        epochs=epochs,
+        # the epochs trained (a budget guard may have stretched or cut the plan)
+        epochs=len(checkpoint.history) if total_steps is not None else epochs,
     )

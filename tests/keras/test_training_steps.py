@@ -75,3 +75,103 @@ def test_a_run_falling_behind_its_deadline_stops_early(tmp_path):
     assert steps(46.0, "late") == (12, 3)
     # already past the deadline after epoch 2: no further step fits, training ends there
     assert steps(21.0, "hopeless") == (10, 2)
+
+
+def _one_cycle_run(tmp_path, name, deadline, schedule=None):
+    """14 planned steps under a warm-up + cosine One Cycle (LR only), with a deadline kept by
+    the guard, or a plain run of ``schedule`` from the start (the reference)."""
+    from superconverge.callbacks import OneCycle
+    from superconverge.schedules import OneCycleSchedule
+
+    planned = OneCycleSchedule.warmup_cosine(0.5, 14, cycle_momentum=False)
+    one_cycle = OneCycle(schedule=schedule or planned, cycle_momentum=False)
+    batches, validation = _data()
+    keras.utils.set_random_seed(0)
+    total = (schedule or planned).total_steps
+    outcome = train_resumable(
+        "probe", tmp_path / name, _build, epochs=-(-total // 5), train_data=batches,
+        validation_data=validation, callbacks=[one_cycle], schedule_callback=one_cycle,
+        total_steps=total, deadline=None if schedule else (deadline, 1.0, _Clock(10.0)))
+    return outcome, one_cycle, planned
+
+
+def _weights(model):
+    return [keras.ops.convert_to_numpy(w) for w in model.trainable_weights]
+
+
+def test_the_guard_stretches_the_cycle_when_the_run_would_end_early(tmp_path):
+    """1.8 s a step (see above), deadline 100 s: after epoch 2 (t = 40, 10 steps done) the
+    largest plan on time is 21 steps (1.5x the 14 planned, the cap: 40 + 11 x 1.8 + 3 = 62.8);
+    the rest of the cycle is laid over steps 10 -> 21, and the optimizer follows it: the
+    weights are those of a run that followed the stretched schedule from the start. (The fake
+    clock reads 80 s after epoch 4, 82.8 s predicted for the 21st step: still on time.)"""
+    from superconverge.schedules import stretch
+
+    outcome, one_cycle, planned = _one_cycle_run(tmp_path, "early", 100.0)
+    assert int(keras.ops.convert_to_numpy(outcome.model.optimizer.iterations)) == 21
+    assert len(outcome.history) == outcome.epochs == 5
+    expected = stretch(planned, 10, 21)
+    assert one_cycle.schedule.total_steps == 21
+    np.testing.assert_allclose(outcome.applied["learning_rate"], expected.lr(np.arange(21)),
+                               rtol=1e-6, atol=1e-9)
+    reference, _, _ = _one_cycle_run(tmp_path, "reference", 0.0, schedule=expected)
+    for got, want in zip(_weights(outcome.model), _weights(reference.model)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    # the state records the stretched schedule, which a resume follows
+    state = checkpoint_state(tmp_path / "early", "probe")
+    assert state["schedule"]["total_steps"] == 21
+
+
+def test_the_guard_compresses_the_cycle_when_the_run_falls_behind(tmp_path):
+    """Deadline 46 s: after epoch 2 only 12 steps fit; the cycle's rest is laid over steps
+    10 -> 12 (it still anneals to its end instead of being cut)."""
+    from superconverge.schedules import stretch
+
+    outcome, _, planned = _one_cycle_run(tmp_path, "late", 46.0)
+    assert int(keras.ops.convert_to_numpy(outcome.model.optimizer.iterations)) == 12
+    expected = stretch(planned, 10, 12)
+    np.testing.assert_allclose(outcome.applied["learning_rate"], expected.lr(np.arange(12)),
+                               rtol=1e-6, atol=1e-9)
+    # it anneals within the 12 steps: below where the planned cycle stood at step 11
+    assert outcome.applied["learning_rate"][-1] < 0.5 * float(planned.lr(11))
+    reference, _, _ = _one_cycle_run(tmp_path, "reference", 0.0, schedule=expected)
+    for got, want in zip(_weights(outcome.model), _weights(reference.model)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+class _Crash(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 3:  # after epoch 3's checkpoint
+            raise KeyboardInterrupt
+
+
+def test_a_resumed_stretched_run_follows_the_stretched_cycle(tmp_path):
+    """Killed after epoch 3 of a run stretched to 21 steps, resumed as the pipeline resumes
+    (the planned 14 steps, no deadline): it follows the stretched schedule to step 21, and ends
+    with the weights of an uninterrupted run of that schedule."""
+    from superconverge.callbacks import OneCycle
+    from superconverge.schedules import OneCycleSchedule, stretch
+
+    planned = OneCycleSchedule.warmup_cosine(0.5, 14, cycle_momentum=False)
+
+    def run(callbacks, deadline):
+        one_cycle = OneCycle(schedule=planned, cycle_momentum=False)
+        batches, validation = _data()
+        keras.utils.set_random_seed(0)
+        return train_resumable(
+            "probe", tmp_path / "run", _build, epochs=3, train_data=batches,
+            validation_data=validation, callbacks=[one_cycle, *callbacks],
+            schedule_callback=one_cycle, total_steps=14, deadline=deadline,
+            on_resume=batches.set_epoch)
+
+    try:
+        run([_Crash()], (100.0, 1.0, _Clock(10.0)))
+    except KeyboardInterrupt:
+        pass
+    assert checkpoint_state(tmp_path / "run", "probe")["epoch"] == 3
+    outcome = run([], None)
+    assert int(keras.ops.convert_to_numpy(outcome.model.optimizer.iterations)) == 21
+    reference, _, _ = _one_cycle_run(tmp_path, "reference", 0.0,
+                                     schedule=stretch(planned, 10, 21))
+    for got, want in zip(_weights(outcome.model), _weights(reference.model)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)

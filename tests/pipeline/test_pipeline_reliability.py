@@ -239,7 +239,8 @@ def test_a_wall_clock_budget_plans_the_steps_from_the_measured_one_cycle_costs(t
     # the final validation and the final model's file (2 s each). 82 s budget, 2 % margin:
     # 80.36 - 46 - 6 = 28.36 s for epochs of 14/7 + 4 = 6 s: four whole epochs (24 s) and
     # floor((28.36 - 20)·7) - 56 = 2 steps of a fifth. (The budget guard reads the clock at
-    # each epoch's begin and end: 2 s an epoch, never late.)
+    # each epoch's begin and end: 2 s an epoch, less than the 6 s planned, so it stretches the
+    # rest of the cycle, up to 1.5x the plan.)
     config = _config(tmp_path, range_steps=20, budget_seconds=82.0, baseline_epochs=0,
                      epochs=1)
     assert config.precise_bn and not config.tta_flip
@@ -255,14 +256,16 @@ def test_a_wall_clock_budget_plans_the_steps_from_the_measured_one_cycle_costs(t
                            epoch_overhead_seconds=4.0, final_seconds=6.0)
     assert (expected.total_steps, expected.epochs, expected.last_epoch_steps) == (58, 5, 2)
     assert (plan["total_steps"], plan["epochs"]) == (58, 5)  # the budget, not `epochs = 1`
-    # five epochs were validated and checkpointed, the last after 2 of its 14 steps; the
-    # schedule spans exactly the 58 steps trained, so it ends (annihilates) with them
-    history = (run_dir / "one_cycle_history.csv").read_text().strip().splitlines()
-    assert len(history) - 1 == 5
-    applied = (run_dir / "one_cycle_applied.csv").read_text().strip().splitlines()
-    assert len(applied) - 1 == 58
+    # the guard found the epochs faster than planned and laid the rest of the cycle over more
+    # steps (at most 1.5 x 58 = 87); every epoch was validated and checkpointed, the last one
+    # possibly partial, and the schedule followed spans exactly the steps trained
     schedule = json.loads((run_dir / "one_cycle_schedule.json").read_text())
-    assert schedule["total_steps"] == 58
+    trained = schedule["total_steps"]
+    assert 58 < trained <= 87
+    history = (run_dir / "one_cycle_history.csv").read_text().strip().splitlines()
+    assert len(history) - 1 == -(-trained // 14)
+    applied = (run_dir / "one_cycle_applied.csv").read_text().strip().splitlines()
+    assert len(applied) - 1 == trained
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert (metrics["budget"]["planned_epochs"], metrics["budget"]["planned_steps"]) == (5, 58)
     bounds = json.loads((run_dir / "bounds.json").read_text())

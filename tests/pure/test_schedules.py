@@ -432,3 +432,44 @@ def test_schedule_is_a_frozen_dataclass_and_the_old_call_says_what_to_use():
     assert rebuilt == policy
     with pytest.raises(TypeError, match=r"OneCycleSchedule\.smith\(max_lr, total_steps"):
         OneCycleSchedule(1.0, 100)
+
+
+# -- stretching the rest of a cycle (a budgeted run that turns out faster or slower) ----------
+@settings(max_examples=60, deadline=None)
+@given(preset=st.sampled_from(["warmup_cosine", "warmup_linear", "smith", "pytorch"]),
+       total=st.integers(20, 3000), at_share=st.floats(0.0, 0.99),
+       ratio=st.floats(0.05, 3.0))
+def test_stretch_against_its_closed_form(preset, total, at_share, ratio):
+    """stretched(s) = S(s) for s <= s0 and S(s0 + (s - s0)/k) after, k = (T' - s0)/(T - s0),
+    for the LR and the momentum, whatever the phase s0 falls in."""
+    from superconverge.schedules import PRESETS, stretch
+
+    schedule = PRESETS[preset](0.8, total)
+    at = min(int(at_share * total), total - 1)
+    new_total = max(at + 1, round(at + (total - at) * ratio))
+    stretched = stretch(schedule, at, new_total)
+    assert stretched.total_steps == new_total
+    k = (new_total - at) / (total - at)
+    s = np.arange(new_total + 3, dtype=float)
+    source = np.where(s <= at, s, at + (s - at) / k)
+    np.testing.assert_allclose(stretched.lr(s), schedule.lr(source), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(stretched.momentum(s), schedule.momentum(source), atol=1e-12)
+    # a policy as data: the stretched schedule survives its file format
+    again = OneCycleSchedule.from_config(stretched.to_config())
+    np.testing.assert_allclose(again.lr(s), stretched.lr(s), atol=0)
+
+
+def test_stretch_keeps_a_plain_schedule_file_plain_and_checks_its_arguments():
+    from superconverge.schedules import stretch
+
+    schedule = OneCycleSchedule.warmup_cosine(0.5, 100)
+    assert "curve_from" not in str(schedule.to_config())  # the file format of every preset
+    assert stretch(schedule, 30, 100) is schedule
+    split = stretch(schedule, 30, 150).lr_schedule.phases
+    assert [round(p.length, 9) for p in split] == [10.0, 20.0, 120.0]
+    assert split[1].curve_to == pytest.approx(split[2].curve_from) == pytest.approx(20 / 90)
+    for at, new_total in ((100, 120), (-1, 120), (30, 30)):
+        with pytest.raises(ArgumentError):
+            stretch(schedule, at, new_total)
+    with pytest.raises(ArgumentError, match="curve_from/curve_to"):
+        Phase(0.0, 1.0, 10.0, "cos", curve_from=0.6, curve_to=0.5)
