@@ -128,11 +128,12 @@ def main(argv: list[str] | None = None) -> None:
             f"| {r['load_average'][0] if r['load_average'] else float('nan'):.2f} |")
     lines += ["", "Target: actual / budget in [0.95, 1.00]. The planner keeps a "
               f"{100 * DEFAULT_MARGIN:.0f} % margin and plans optimizer steps (the last epoch "
-              "may be partial), so a run should end about the margin early; a run that falls "
-              "behind has the tail of its schedule cut (trained < planned steps) so that it "
-              "still ends within the budget. Where the step time the calibration measured "
-              "differs from the one the epochs ran at, the machine's speed drifted between the "
-              "two: a faster training is not used (the schedule is fixed), a slower one is cut."]
+              "may be partial), so a run should end about the margin early. From the second "
+              "epoch on, a guard re-lays the rest of the one-cycle schedule over the steps "
+              "that fit at the pace measured so far (up to 1.5x the plan): trained > planned "
+              "steps where the epochs ran faster than the calibration measured, < where "
+              "slower. The step time calibrated against the one the epochs ran at shows how "
+              "far the machine's speed drifted between the two."]
     write_results(args.name, payload, lines, args.out_dir)
     print("\n".join(lines))
 
