@@ -607,15 +607,19 @@ class Pipeline:
 
     def _training_deadline(self) -> tuple[float, float, Any] | None:
         """When one-cycle training must end for a budgeted run to end within its budget
-        (``BudgetGuard``): the budget less the stages before and the once-per-run work
-        after; ``None`` without a budget or on resume (a resumed run's budget is spent)."""
+        (``BudgetGuard``): the budget less the plan's margin, the stages before and the
+        once-per-run work after; ``None`` without a budget or on resume (a resumed run's
+        budget is spent). The margin stays free for the last epoch's drift: the guard
+        re-lays the cycle to end at this deadline exactly (runs that filled the whole budget
+        ended at 0.995, 1.006 and 0.995 of it)."""
         from superconverge.pipeline.training import checkpoint_state
 
         plan = self._budget_plan()
         if not plan or checkpoint_state(self.run_dir, "one_cycle") is not None:
             return None
         before = self.stage_seconds("prepare", "tune", "range_test", "bounds")
-        left = plan["budget_seconds"] - before - plan["final_seconds"]
+        left = (plan["budget_seconds"] * (1.0 - plan.get("margin", 0.0)) - before
+                - plan["final_seconds"])
         return self.clock() + left, plan["epoch_overhead_seconds"], self.clock
 
     def stage_baseline(self) -> None:
