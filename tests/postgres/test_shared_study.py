@@ -300,9 +300,10 @@ def test_a_candidate_enqueued_twice_is_trained_once(postgres_url, monkeypatch):
                        validation_split=0.25, seed=0)
     build = functools.partial(models.build, "simple_cnn", splits.input_shape,
                               splits.num_classes, seed=0, width=4)
+    # the prior (the default to beat, added to any grid) is one of the grid's two values
     result = tune_regularization(build, splits, weight_decays=[1e-3, 0.0], bn_momentum=0.9,
-                                 epochs=1, batch_size=32, max_lr=0.5, storage=postgres_url,
-                                 study_name=name, plots=False)
+                                 prior_weight_decay=1e-3, epochs=1, batch_size=32, max_lr=0.5,
+                                 storage=postgres_url, study_name=name, plots=False)
 
     trials = {t.number: t for t in _load_named(postgres_url, name).get_trials(deepcopy=False)}
     assert trials[1].state == TrialState.FAIL and trials[1].user_attrs["duplicate_of"] == 0
