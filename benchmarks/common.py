@@ -54,6 +54,16 @@ def stats(values: Sequence[float]) -> dict[str, float]:
     }
 
 
+def split_forwarded_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """``OWN -- FORWARDED``: a script's own flags, and the flags it forwards to another
+    benchmark's parser (e.g. the ``lr_selection.py`` run whose stored results it reads)."""
+    argv = list(argv)
+    if "--" not in argv:
+        return argv, []
+    cut = argv.index("--")
+    return argv[:cut], argv[cut + 1:]
+
+
 def write_results(
     name: str, payload: dict[str, Any], markdown: Sequence[str], out_dir: Path = RESULTS
 ) -> None:

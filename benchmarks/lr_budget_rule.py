@@ -49,7 +49,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from common import RESULTS, write_results  # noqa: E402
+from common import RESULTS, split_forwarded_args, write_results  # noqa: E402
 
 NAME = "lr_budget_rule"
 CURRENT_GUARD = 0.8
@@ -239,9 +239,7 @@ def markdown(by_budget: Mapping[str, Any], cvs: Mapping[str, Any], full: Mapping
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    own, rest = (argv[: argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv \
-        else (argv, [])
+    own, rest = split_forwarded_args(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--g0", nargs="+", type=float, default=list(DEFAULT_G0))
     p.add_argument("--betas", nargs="+", type=float, default=list(DEFAULT_BETAS))

@@ -47,7 +47,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from common import RESULTS, write_results  # noqa: E402
+from common import RESULTS, split_forwarded_args, write_results  # noqa: E402
 
 NAME = "lr_landmark_rule"
 CURRENT = (0.0, 0.8)
@@ -200,9 +200,7 @@ def markdown(scorer: Scorer, table: Sequence[Mapping[str, Any]], cvs: Mapping[st
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    own, rest = (argv[: argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv \
-        else (argv, [])
+    own, rest = split_forwarded_args(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--weights", nargs="+", type=float, default=list(DEFAULT_WEIGHTS))
     p.add_argument("--offsets", nargs="+", type=float, default=list(DEFAULT_OFFSETS))

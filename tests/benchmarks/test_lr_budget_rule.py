@@ -3,26 +3,15 @@ hand-made regret table whose right guard is known."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
+from conftest import benchmark_module
 
 
 @pytest.fixture(scope="module")
 def rule():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    name = "_lr_budget_rule"
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / "lr_budget_rule.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop(name, None)
+    yield from benchmark_module("lr_budget_rule")
 
 
 class FakeTable:

@@ -3,27 +3,14 @@ special case, and the cross-validation on a hand-made scorer whose right rule is
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
+from conftest import benchmark_module
 
 
 @pytest.fixture(scope="module")
 def rule():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    name = "_lr_landmark_rule"
-    spec = importlib.util.spec_from_file_location(name,
-                                                  ROOT / "benchmarks" / "lr_landmark_rule.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop(name, None)
+    yield from benchmark_module("lr_landmark_rule")
 
 
 def test_pick_closed_form(rule):

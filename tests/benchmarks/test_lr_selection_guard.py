@@ -4,30 +4,20 @@ reproduced from the committed cache of curves and runs."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import benchmark_module
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def guard():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    name = "_lr_selection_guard"
-    spec = importlib.util.spec_from_file_location(
-        name, ROOT / "benchmarks" / "lr_selection_guard.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop(name, None)
+    yield from benchmark_module("lr_selection_guard")
 
 
 def test_interpolated_regret_by_hand(guard):
