@@ -26,9 +26,10 @@ calls: ``Pipeline.measure_one_cycle_costs``), not on the range test, whose plain
 and validation probes cost differently.
 
 ``margin`` (2 %) leaves room for step times that drift; the test evaluation and the report
-come after the budget. The step time comes from :func:`fit_costs`; if training still runs
-slower than planned, ``superconverge.pipeline.training.BudgetGuard`` cuts the schedule's tail
-so that the run ends within the budget.
+come after the budget. The step time comes from :func:`fit_costs`; during training
+``superconverge.pipeline.training.BudgetGuard`` re-lays the rest of the one-cycle schedule
+from the pace the epochs actually run at (``superconverge.schedules.stretch``), so that the
+run ends at the budget less its margin whether the machine drifted faster or slower.
 """
 
 from __future__ import annotations

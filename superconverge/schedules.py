@@ -641,7 +641,7 @@ def stretch(schedule: OneCycleSchedule, at_step: int, total_steps: int) -> OneCy
     for the LR and the momentum alike: the steps already taken keep their values, and the
     rest of the cycle (its peak, if still ahead, and its decay) runs at the same shape over more
     (``k > 1``) or fewer (``k < 1``) steps, with no jump at ``s₀``. A budgeted run uses it when
-    the machine turns out faster than measured before training (``BudgetGuard``).
+    the machine turns out faster or slower than measured before training (``BudgetGuard``).
 
     Raises:
         ArgumentError: ``at_step`` outside ``[0, T)`` or ``total_steps <= at_step``.

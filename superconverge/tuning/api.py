@@ -363,7 +363,7 @@ def tune_regularization(
     recipe = {"nesterov": settings.nesterov, "lr_shape": settings.lr_shape,
               "warmup_fraction": settings.warmup_fraction}
     prune_ratio, range_test, plots = settings.prune_ratio, settings.range_test, settings.plots
-    from superconverge.tuning.trial import PRUNING_VALIDATION_MIN, short_run
+    from superconverge.tuning.trial import pruning_validation_size, short_run
 
     started = time.perf_counter()
     out_path = Path(out_dir) if out_dir is not None else None
@@ -411,7 +411,7 @@ def tune_regularization(
         # what a trial's value is: the validation loss without the L2 term (studies from
         # before, judged on Keras's val_loss with it, are refused on resume)
         "criterion": "val_data_loss", "train_examples": len(data.train),
-        "pruning_validation": min(len(data.val), max(PRUNING_VALIDATION_MIN, len(data.train))),
+        "pruning_validation": pruning_validation_size(data),
         **recipe,
     }
     saved = study.user_attrs.get("settings")

@@ -18,7 +18,8 @@ from superconverge.errors import ArgumentError
 from superconverge.models import batch_norm_layers, compile_classifier, set_bn_momentum
 from superconverge.schedules import PRESETS
 
-__all__ = ["PreciseBN", "ShortRun", "precise_bn", "short_run", "weight_penalty"]
+__all__ = ["PreciseBN", "ShortRun", "precise_bn", "pruning_validation_size", "short_run",
+           "weight_penalty"]
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,12 @@ class ShortRun:
     diverged: bool
     wall_time: float
     history: dict[str, list[float]] = field(default_factory=dict)
+
+
+def pruning_validation_size(data: Any) -> int:
+    """How many validation examples (the first ones) a short run is validated on after each
+    epoch: ``min(len(val), max(PRUNING_VALIDATION_MIN, len(train)))``."""
+    return min(len(data.val), max(PRUNING_VALIDATION_MIN, len(data.train)))
 
 
 def weight_penalty(model: keras.Model) -> float:
@@ -189,9 +196,9 @@ def short_run(
     ignore the argument), compiled with SGD (``momentum`` cycles ``max → min → max``) and
     trained on ``data.train_batches``; ``report`` is called after every epoch with the
     validation data loss and stops the run when it returns ``True``; that per-epoch loss is
-    measured on the first ``max(PRUNING_VALIDATION_MIN, len(data.train))`` validation examples
-    (validating a short run on a subset of the training data against all of a large
-    validation split every epoch would cost more than the training). A NaN/inf loss ends the
+    measured on the first :func:`pruning_validation_size` validation examples (validating a
+    short run on a subset of the training data against all of a large validation split every
+    epoch would cost more than the training). A NaN/inf loss ends the
     run as diverged. At the end (with ``use_precise_bn`` after recalibrating the BN statistics,
     :func:`precise_bn`) the run is judged on the whole validation split. ``nesterov``,
     ``lr_shape`` (a One Cycle preset of :data:`superconverge.schedules.PRESETS` taking
@@ -224,7 +231,7 @@ def short_run(
     # per epoch (for the pruner) the first m validation examples, at most about one training
     # set's worth; the run is judged at its end on all of them
     x_val, y_val = data.val.as_tuple()
-    m = min(len(y_val), max(PRUNING_VALIDATION_MIN, len(data.train)))
+    m = pruning_validation_size(data)
     started = time.perf_counter()
     # one short run after another: the policy summary of each is debug detail here
     policy_logger = logging.getLogger("superconverge.callbacks.one_cycle")
@@ -248,9 +255,10 @@ def short_run(
     if not reporter.stopped and not reporter.diverged:
         if use_precise_bn:
             precise_bn(model, data.train.x, batch_size=batch_size, seed=seed)
-        results = model.evaluate(x_val, y_val, batch_size=512, verbose=0, return_dict=True)
-        val_loss = float(results["loss"]) - weight_penalty(model)
-        val_acc = float(results.get("accuracy", val_acc or math.nan))
+        if use_precise_bn or m < len(y_val):  # else the last epoch's validation was all of it
+            results = model.evaluate(x_val, y_val, batch_size=512, verbose=0, return_dict=True)
+            val_loss = float(results["loss"]) - weight_penalty(model)
+            val_acc = float(results.get("accuracy", val_acc or math.nan))
         history["val_data_loss_final"] = [val_loss]
     diverged = reporter.diverged or not math.isfinite(val_loss)
     return ShortRun(
