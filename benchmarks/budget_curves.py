@@ -72,7 +72,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from common import RESULTS, run_is_finished, stats, system_info, write_results  # noqa: E402
+from common import (  # noqa: E402
+    RESULTS,
+    economy_baselines,
+    run_is_finished,
+    stats,
+    system_info,
+    write_results,
+)
 
 NAME = "budget_curves"
 DEFAULT_WORK = HERE.parent / "runs" / NAME
@@ -182,35 +189,17 @@ def economy_rows(args: argparse.Namespace, sizes: tuple[int, int, int]) -> dict[
     baseline LR, no augmentation); each row must have test and validation accuracy and wall
     time."""
     path = args.economy_results
-    if not path or str(path).lower() == "none" or not Path(path).exists():
-        return {}
-    from superconverge.io import read_json
-
-    payload = read_json(path)
-    s = payload.get("settings", {})
-    train_examples = (s.get("train_examples") or {}).get(args.model)
-    want_train = min(args.train_subset or sizes[0], sizes[0])
-    mismatch = [
-        key for key, ours, theirs in (
-            ("dataset", args.dataset, s.get("dataset")),
-            ("train_examples", want_train, train_examples),
-            ("validation_examples", sizes[1], s.get("validation_examples")),
-            ("batch_size", args.batch_size, s.get("batch_size")),
-            ("weight_decay", args.weight_decay, s.get("weight_decay")),
-            ("baseline_lr", args.baseline_lr, s.get("baseline_lr")),
-            ("augment", False, s.get("augment")),
-        ) if ours != theirs
-    ]
-    if mismatch:
-        logger.info("%s: settings differ (%s); nothing reused", path, ", ".join(mismatch))
-        return {}
+    rows = economy_baselines(path, args.model, {
+        "dataset": args.dataset,
+        "train_examples": min(args.train_subset or sizes[0], sizes[0]),
+        "validation_examples": sizes[1],
+        "batch_size": args.batch_size,
+        "weight_decay": args.weight_decay,
+        "baseline_lr": args.baseline_lr,
+        "augment": False,
+    })
     out = {}
-    for row in payload.get("runs", []):
-        if row.get("model") != args.model or row.get("variant") != "baseline":
-            continue
-        if not all(row.get(k) is not None for k in ("test_accuracy", "val_accuracy",
-                                                      "wall_time", "epochs", "seed")):
-            continue
+    for row in rows:
         out[(int(row["epochs"]), int(row["seed"]))] = {
             "arm": "baseline",
             "epochs": int(row["epochs"]),

@@ -101,6 +101,35 @@ def merge_runs(ours: list[dict[str, Any]], on_disk: list[dict[str, Any]],
     return merged + [r for r in ours if key(r) in mine]
 
 
+def economy_baselines(path: str | Path | None, model: str,
+                      settings: dict[str, Any]) -> list[dict[str, Any]]:
+    """The step-decay baseline rows for ``model`` in an ``epoch_economy.json``, as written
+    there, when that file's settings equal ``settings`` (any of ``dataset``,
+    ``train_examples``, ``validation_examples``, ``batch_size``, ``weight_decay``,
+    ``baseline_lr``, ``augment``; ``train_examples`` is per model there); ``[]`` when the file
+    is absent, ``"none"`` or made with other settings (logged). Training is deterministic on
+    this machine, so a baseline of the same seed and settings is the same model: another
+    benchmark may reuse it instead of training it again."""
+    import logging
+
+    if not path or str(path).lower() == "none" or not Path(path).exists():
+        return []
+    from superconverge.io import read_json
+
+    payload = read_json(path)
+    theirs = dict(payload.get("settings", {}))
+    theirs["train_examples"] = (theirs.get("train_examples") or {}).get(model)
+    mismatch = [key for key, ours in settings.items() if theirs.get(key) != ours]
+    if mismatch:
+        logging.getLogger(__name__).info("%s: settings differ (%s); nothing reused", path,
+                                         ", ".join(mismatch))
+        return []
+    required = ("test_accuracy", "val_accuracy", "wall_time", "epochs", "seed")
+    return [row for row in payload.get("runs", [])
+            if row.get("model") == model and row.get("variant") == "baseline"
+            and all(row.get(k) is not None for k in required)]
+
+
 def run_is_finished(run_dir: Path, stage: str = "evaluate") -> bool:
     """A benchmark's pipeline run directory has finished (``stage``, by default its
     ``evaluate``, is done)."""

@@ -73,7 +73,17 @@ from typing import Any
 os.environ.setdefault("KERAS_BACKEND", "torch")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from common import RESULTS, run_is_finished, stats, system_info, write_results
+from common import (
+    RESULTS,
+    economy_baselines,
+    run_is_finished,
+    stats,
+    system_info,
+    write_results,
+)
+from headline import one_cycle_recipe_text
+
+from superconverge.defaults import BASELINE_BATCH_SIZE, BASELINE_WEIGHT_DECAY
 
 HERE = Path(__file__).resolve().parent
 NAME = "epoch_economy"
@@ -135,23 +145,53 @@ def run_plan(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def run_config(args: argparse.Namespace, item: dict[str, Any]) -> Any:
+    """The pipeline configuration of one run. The step-decay baseline trains with
+    ``args.batch_size`` and ``args.weight_decay``; the one-cycle run with the pipeline's own
+    defaults (``args.one_cycle_recipe == "pipeline"``) or with the baseline's batch size and
+    weight decay (``"baseline"``: how the committed ``epoch_economy.json`` and the ablations
+    built on it were made), then ``args.overrides`` (``--one-cycle-config``)."""
     from superconverge.pipeline import RunConfig
 
-    return RunConfig(
+    config = RunConfig(
         dataset=args.dataset,
         data_path=args.data_path,
         model=item["model"],
         train_subset=args.subsets[item["model"]],
         seed=item["seed"],
-        batch_size=args.batch_size,
         epochs=item["epochs"],
-        weight_decay=args.weight_decay,
         augment=args.augment,
         range_steps=args.range_steps,
         baseline_epochs=item["baseline_epochs"],
         baseline_lr=args.baseline_lr,
+        baseline_batch_size=args.batch_size,
+        baseline_weight_decay=args.weight_decay,
         out=str(item["dir"]),
     )
+    if args.one_cycle_recipe == "baseline":
+        config = config.replace(batch_size=args.batch_size, weight_decay=args.weight_decay)
+    elif args.one_cycle_recipe != "pipeline":
+        raise ValueError(f"one_cycle_recipe {args.one_cycle_recipe!r}: 'pipeline' or 'baseline'")
+    return config.replace(**args.overrides)
+
+
+def reusable_baselines(args: argparse.Namespace,
+                       sizes: tuple[int, int, int]) -> dict[tuple[str, int], dict[str, Any]]:
+    """{(model, seed): baseline row} of ``--economy-results`` made with this invocation's
+    baseline settings and N (see ``common.economy_baselines``)."""
+    out = {}
+    for model in args.models:
+        n_train = min(args.subsets[model] or sizes[0], sizes[0])
+        rows = economy_baselines(args.economy_results, model, {
+            "dataset": args.dataset, "train_examples": n_train,
+            "validation_examples": sizes[1], "batch_size": args.batch_size,
+            "weight_decay": args.weight_decay, "baseline_lr": args.baseline_lr,
+            "augment": args.augment,
+        })
+        for row in rows:
+            if int(row["epochs"]) == args.epochs:
+                out[(model, int(row["seed"]))] = {
+                    **row, "source": f"reused from {args.economy_results}"}
+    return out
 
 
 # ------------------------------------------------------------------------------- estimate
@@ -163,26 +203,26 @@ def dataset_sizes(args: argparse.Namespace) -> tuple[int, int, int]:
     return len(splits.train), len(splits.val), len(splits.test)
 
 
-def estimate_seconds(args: argparse.Namespace, sizes: tuple[int, int, int]) -> dict[str, float]:
-    """Expected wall time per model from ``THROUGHPUT`` (see the module docstring)."""
+def estimate_seconds(args: argparse.Namespace, sizes: tuple[int, int, int],
+                     plan: list[dict[str, Any]]) -> dict[str, float]:
+    """Expected wall time per model of ``plan``'s runs from ``THROUGHPUT`` (see the module
+    docstring); a run whose baseline is reused trains only its one-cycle."""
     n_train_all, n_val, n_test = sizes
-    out: dict[str, float] = {}
-    for model in args.models:
+    out: dict[str, float] = {m: 0.0 for m in args.models}
+    for item in plan:
+        model = item["model"]
         rate = THROUGHPUT.get(model, 300.0)
         infer = rate * INFERENCE_SPEEDUP
         n_train = min(args.subsets[model] or n_train_all, n_train_all)
         steps = math.ceil(n_train / args.batch_size)
         range_steps = min(args.range_steps or steps, steps)
-        epochs = args.epochs + sum(variant_epochs(args.epochs, f) for f in args.fractions)
-        per_seed = (
-            epochs * n_train / rate
-            + epochs * n_val / infer
-            + len(args.fractions) * (range_steps * args.batch_size / rate
-                                     + RANGE_PROBES * RANGE_PROBE_BATCHES * args.batch_size
-                                     / infer)
-            + (len(args.fractions) + 1) * n_test / infer
+        epochs = item["epochs"] + item["baseline_epochs"]
+        out[model] += (
+            epochs * (n_train / rate + n_val / infer)
+            + range_steps * args.batch_size / rate
+            + RANGE_PROBES * RANGE_PROBE_BATCHES * args.batch_size / infer
+            + (2 if item["baseline_epochs"] else 1) * n_test / infer
         )
-        out[model] = per_seed * len(args.seeds)
     out["total"] = sum(out.values())
     return out
 
@@ -239,7 +279,9 @@ def collect(item: dict[str, Any]) -> list[dict[str, Any]]:
 
 # -------------------------------------------------------------------------------- summaries
 def summarize(rows: list[dict[str, Any]], models: list[str], variants: list[str]) -> list[dict]:
-    """Mean ± std per (model, variant) and ratios to the baseline of the same benchmark run."""
+    """Mean ± std per (model, variant) and ratios to the baseline of the same benchmark run.
+    Wall-time ratios only where every baseline was trained by this run (``None`` where one
+    was reused from another run: its seconds were measured on another day's machine)."""
     summary = []
     for model in models:
         base = {r["seed"]: r for r in rows if r["model"] == model and r["variant"] == "baseline"}
@@ -267,11 +309,14 @@ def summarize(rows: list[dict[str, Any]], models: list[str], variants: list[str]
                 paired = [r["test_accuracy"] - base[r["seed"]]["test_accuracy"]
                           for r in sel if r["seed"] in base]
                 base_acc = stats([r["test_accuracy"] for r in base.values()])
+                timed_here = not any(r.get("source") for r in base.values())
                 entry["vs_baseline"] = {
                     "baseline_epochs": next(iter(base.values()))["epochs"],
                     "epoch_fraction": sel[0]["epochs"] / next(iter(base.values()))["epochs"],
-                    "wall_time_fraction": wall["mean"] / base_wall["mean"],
-                    "wall_time_fraction_with_range_test": wall_all["mean"] / base_wall["mean"],
+                    "wall_time_fraction": wall["mean"] / base_wall["mean"] if timed_here
+                    else None,
+                    "wall_time_fraction_with_range_test": wall_all["mean"] / base_wall["mean"]
+                    if timed_here else None,
                     "accuracy_difference": stats(paired) if paired else None,
                     "meets_baseline": entry["test_accuracy"]["mean"] >= base_acc["mean"],
                 }
@@ -310,9 +355,9 @@ def markdown(payload: dict[str, Any]) -> list[str]:
     lines = [
         "# Epoch economy: one-cycle at N/4 and N/5 epochs against step decay at N",
         "",
-        f"{s['dataset']}, batch {s['batch_size']}, weight decay {s['weight_decay']}, "
-        f"baseline SGD momentum 0.9 LR {s['baseline_lr']} ÷10 at 50% and 75%, N = "
-        f"{s['epochs']}; one-cycle bounds from each run's own range test (`auto`); seeds "
+        f"{s['dataset']}; baseline: batch {s['batch_size']}, weight decay "
+        f"{s['weight_decay']}, SGD momentum 0.9, LR {s['baseline_lr']} ÷10 at 50% and 75%, N = "
+        f"{s['epochs']}; {one_cycle_recipe_text(s)}; seeds "
         f"{s['seeds']}; training examples per model {s['train_examples']}; backend "
         f"{payload['backend']}; {payload['system']['cpus']} CPUs ({payload['system']['cpu']}). "
         "Test accuracy mean ± sample std over seeds; Δ = paired difference to the same seed's "
@@ -332,8 +377,7 @@ def markdown(payload: dict[str, Any]) -> list[str]:
             f"{100 * acc['mean']:.2f} ± {100 * acc['std']:.2f} | "
             + (f"{100 * delta['mean']:+.2f} ± {100 * delta['std']:.2f} | " if delta else "— | ")
             + f"{e['wall_time']['mean']:.0f} | {e['range_test_s']['mean']:.0f} | "
-            + (f"{vs['epoch_fraction']:.2f} | {vs['wall_time_fraction']:.2f} "
-               f"({vs['wall_time_fraction_with_range_test']:.2f}) |" if vs else "1 | 1 |")
+            + (f"{vs['epoch_fraction']:.2f} | {_time_ratio(vs)} |" if vs else "1 | 1 |")
         )
     fit = [e for e in payload["summary"] if "final_train_loss" in e]
     if fit:
@@ -362,6 +406,12 @@ def markdown(payload: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _time_ratio(vs: dict[str, Any]) -> str:
+    if vs["wall_time_fraction"] is None:
+        return "— (baseline reused)"
+    return f"{vs['wall_time_fraction']:.2f} ({vs['wall_time_fraction_with_range_test']:.2f})"
+
+
 def write_outputs(out_dir: Path, payload: dict[str, Any], lines: list[str]) -> None:
     write_results(NAME, payload, lines, out_dir=out_dir)
 
@@ -380,8 +430,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-subset", nargs="*", metavar="MODEL=N",
                    help="training examples per model ('all' for every one); default "
                         "resnet20=18000, others all")
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--weight-decay", type=float, default=5e-4)
+    p.add_argument("--batch-size", type=int, default=BASELINE_BATCH_SIZE,
+                   help="the baseline's batch size (and one-cycle's with "
+                        "--one-cycle-recipe baseline)")
+    p.add_argument("--weight-decay", type=float, default=BASELINE_WEIGHT_DECAY,
+                   help="the baseline's weight decay (and one-cycle's with "
+                        "--one-cycle-recipe baseline)")
+    p.add_argument("--one-cycle-recipe", choices=("pipeline", "baseline"), default="pipeline",
+                   help="one-cycle trains with the pipeline's defaults (default) or with the "
+                        "baseline's batch size and weight decay (the committed "
+                        "epoch_economy.json)")
+    p.add_argument("--one-cycle-config", default=None, metavar="KEY=VALUE,...",
+                   help="one-cycle fields changed on top of that recipe "
+                        "(recipe_ablation.py's variant syntax)")
+    p.add_argument("--economy-results", default=None, metavar="JSON",
+                   help="an earlier epoch_economy.json whose baselines (same seeds, N and "
+                        "baseline settings) are reused instead of trained again")
     p.add_argument("--baseline-lr", type=float, default=0.1)
     p.add_argument("--range-steps", type=int, default=None,
                    help="range-test steps (default: one epoch, the pipeline's default)")
@@ -401,15 +465,28 @@ def main(argv: list[str] | None = None) -> int:
     args.subsets = parse_subsets(args.train_subset, args.models)
     if sorted(set(args.fractions)) != sorted(args.fractions) or min(args.fractions) < 2:
         raise SystemExit("--fractions must be distinct whole numbers >= 2")
+    try:
+        from recipe_ablation import parse_variant
+
+        args.overrides = parse_variant(args.one_cycle_config) if args.one_cycle_config else {}
+    except argparse.ArgumentTypeError as error:
+        raise SystemExit(f"--one-cycle-config: {error}") from None
     plan = run_plan(args)
     sizes = dataset_sizes(args)
-    estimate = estimate_seconds(args, sizes)
-    logger.info("%d pipeline runs; estimated %.0f s (%s)", len(plan), estimate["total"],
+    reused = reusable_baselines(args, sizes)
+    for item in plan:
+        row = reused.get((item["model"], item["seed"])) if item["baseline_epochs"] else None
+        if row is not None:
+            item["baseline_epochs"], item["reused_baseline"] = 0, row
+    estimate = estimate_seconds(args, sizes, plan)
+    logger.info("%d pipeline runs (%d baselines reused); estimated %.0f s (%s)", len(plan),
+                len(reused), estimate["total"],
                 ", ".join(f"{k} {v:.0f} s" for k, v in estimate.items() if k != "total"))
     if args.plan:
         for item in plan:
             print(f"{item['model']} seed {item['seed']}: one-cycle {item['epochs']} epochs"
                   + (f" + baseline {item['baseline_epochs']}" if item["baseline_epochs"] else "")
+                  + (" (baseline reused)" if item.get("reused_baseline") else "")
                   + f" -> {item['dir']}")
         print(f"estimated wall time: {estimate['total'] / 60:.0f} min")
         return 0
@@ -426,6 +503,8 @@ def main(argv: list[str] | None = None) -> int:
             execute(args, item)
             logger.info("%s: done in %.0f s", label, time.perf_counter() - t0)
         rows.extend(collect(item))
+        if item.get("reused_baseline"):
+            rows.append(item["reused_baseline"])
 
     import keras
 
@@ -440,6 +519,12 @@ def main(argv: list[str] | None = None) -> int:
         "settings": {
             "dataset": args.dataset, "models": args.models, "seeds": args.seeds,
             "epochs": args.epochs, "fractions": args.fractions, "batch_size": args.batch_size,
+            "one_cycle_recipe": args.one_cycle_recipe,
+            "one_cycle_config": {k: list(v) if isinstance(v, tuple) else v
+                                 for k, v in args.overrides.items()},
+            "one_cycle_batch_size": run_config(args, plan[0]).batch_size,
+            "one_cycle_weight_decay": run_config(args, plan[0]).weight_decay,
+            "economy_results": args.economy_results,
             "train_subset": args.subsets, "train_examples": train_examples,
             "validation_examples": sizes[1], "test_examples": sizes[2],
             "weight_decay": args.weight_decay, "baseline_lr": args.baseline_lr,

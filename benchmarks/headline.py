@@ -37,6 +37,23 @@ PLOT = "epoch_economy_accuracy.png"
 START, END = "<!-- headline:start -->", "<!-- headline:end -->"
 
 
+def one_cycle_recipe_text(settings: dict[str, Any]) -> str:
+    """How the one-cycle runs were configured, for the Markdown and the headline."""
+    if settings.get("one_cycle_recipe") == "pipeline":
+        changes = settings.get("one_cycle_config") or {}
+        text = (f"one-cycle: the pipeline's default recipe (batch "
+                f"{settings['one_cycle_batch_size']}, weight decay "
+                f"{settings['one_cycle_weight_decay']}"
+                + "".join(f", {k} = {v}" for k, v in changes.items()) + ")")
+    else:  # files written before the option: one-cycle took the baseline's batch and decay
+        text = (f"one-cycle with the baseline's batch {settings['batch_size']} and weight decay "
+                f"{settings['weight_decay']}")
+    reused = settings.get("economy_results")
+    return (text + " and bounds from its own range test (`auto`)"
+            + (f"; baselines of the same seeds reused from `{reused}` where it has them"
+               if reused else ""))
+
+
 def _label(variant: str, n: int) -> str:
     if variant == "baseline":
         return "step decay (baseline)"
@@ -68,7 +85,9 @@ def table(payload: dict[str, Any]) -> list[str]:
                 + (f"{100 * delta['mean']:+.2f} ± {100 * delta['std']:.2f} | " if delta
                    else "— | ")
                 + f"{wall:.0f} + {rng:.0f} range test | {vs['epoch_fraction']:.2f}× | "
-                f"{vs['wall_time_fraction_with_range_test']:.2f}× |"
+                + (f"{vs['wall_time_fraction_with_range_test']:.2f}× |"
+                   if vs["wall_time_fraction_with_range_test"] is not None
+                   else "— (baseline reused) |")
             )
         else:
             lines.append(
@@ -93,9 +112,11 @@ def verdicts(payload: dict[str, Any]) -> list[str]:
         out.append(
             f"- {e['model']}, one-cycle in {e['epochs']} of {vs['baseline_epochs']} epochs "
             f"({_label(e['variant'], 0).split(', ')[1]}): {_pct(e['test_accuracy']['mean'])} % "
-            f"vs {_pct(b['test_accuracy']['mean'])} % — {verdict}, in "
-            f"{vs['wall_time_fraction_with_range_test']:.2f}× the baseline's wall time "
-            f"(range test included; {len(e['seeds'])} seeds)."
+            f"vs {_pct(b['test_accuracy']['mean'])} % — {verdict}"
+            + (f", in {vs['wall_time_fraction_with_range_test']:.2f}× the baseline's wall time "
+               "(range test included" if vs["wall_time_fraction_with_range_test"] is not None
+               else " (")
+            + f"; {len(e['seeds'])} seeds)."
         )
     return out
 
@@ -105,8 +126,8 @@ def settings_line(payload: dict[str, Any]) -> str:
     examples = ", ".join(f"{m} {n}" for m, n in s["train_examples"].items())
     return (
         f"{s['dataset']}, N = {s['epochs']} baseline epochs (SGD momentum 0.9, LR "
-        f"{s['baseline_lr']} ÷10 at 50% and 75%, weight decay {s['weight_decay']}); one-cycle "
-        f"with bounds from its own range test; batch {s['batch_size']}; training examples: "
+        f"{s['baseline_lr']} ÷10 at 50% and 75%, batch {s['batch_size']}, weight decay "
+        f"{s['weight_decay']}); {one_cycle_recipe_text(s)}; training examples: "
         f"{examples}; seeds {', '.join(map(str, s['seeds']))}; {payload['backend']} backend on "
         f"{payload['system']['cpus']} CPUs. Test accuracy is measured once per trained model; "
         "Δ is the paired difference to the same seed's baseline; one-cycle wall time includes "

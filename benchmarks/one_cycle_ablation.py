@@ -178,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
         subsets={args.model: es["train_subset"].get(args.model)},
         batch_size=es["batch_size"], augment=es["augment"], range_steps=es["range_steps"],
         baseline_lr=es["baseline_lr"], weight_decay=es["weight_decay"],
+        # the recipe the economy runs were made with (a variant changes it key by key)
+        one_cycle_recipe=es.get("one_cycle_recipe", "baseline"), overrides={},
     )
 
     started = time.perf_counter()

@@ -299,6 +299,8 @@ def main(argv: list[str] | None = None) -> int:
         subsets={args.model: es["train_subset"].get(args.model)},
         batch_size=es["batch_size"], augment=es["augment"], range_steps=es["range_steps"],
         baseline_lr=es["baseline_lr"], weight_decay=es["weight_decay"],
+        # the recipe the economy runs were made with (a variant changes it key by key)
+        one_cycle_recipe=es.get("one_cycle_recipe", "baseline"), overrides={},
     )
     out_json = args.out_dir / f"{args.name}.json"
     previous = read_json(out_json) if out_json.exists() else {}

@@ -102,9 +102,11 @@ def test_reproduction_smoke_runs_every_experiment(tmp_path):
 # ---------------------------------------------------------------------- epoch_economy + headline
 # 160 examples in batches of 16: 10 steps per epoch, the fewest a range test accepts (the
 # pipeline caps the range test at one epoch)
+# (one-cycle with the baseline's batch and weight decay: the pipeline's batch of 64 would
+# leave 3 steps per epoch)
 TOY = ["--dataset", "synthetic", "--models", "simple_cnn", "--epochs", "2", "--fractions", "2",
        "--seeds", "0", "1", "--batch-size", "16", "--range-steps", "10",
-       "--train-subset", "simple_cnn=160"]
+       "--train-subset", "simple_cnn=160", "--one-cycle-recipe", "baseline"]
 
 
 def test_default_plan_fits_about_two_hours():
@@ -160,6 +162,38 @@ def test_epoch_economy_toy_run_resume_and_headline(tmp_path):
                  "--no-headline")
     assert again.stderr.count("finished earlier") == 2
     assert json.loads((out / "epoch_economy.json").read_text())["summary"] == payload["summary"]
+
+    # another one-cycle recipe against the same baselines: they are reused, not trained
+    work2, out2 = tmp_path / "work2", tmp_path / "out2"
+    other = _run("epoch_economy.py", *TOY[:-2], "--one-cycle-config", "batch_size=16,"
+                 "weight_decay=0,label_smoothing=0.2", "--economy-results",
+                 str(out / "epoch_economy.json"), "--work-dir", str(work2), "--out-dir",
+                 str(out2))
+    assert "(2 baselines reused)" in other.stderr
+    assert not list(work2.rglob("baseline_history.csv"))
+    p2 = json.loads((out2 / "epoch_economy.json").read_text())
+    first = {(r["variant"], r["seed"]): r for r in runs}
+    for r in p2["runs"]:
+        if r["variant"] == "baseline":
+            assert r["source"].startswith("reused from")
+            assert r["test_accuracy"] == first[("baseline", r["seed"])]["test_accuracy"]
+        else:
+            assert "source" not in r and r["bounds"]["weight_decay"] == 0.0
+            config = json.loads((Path(r["run_dir"]) / "config.json").read_text())
+            assert (config["batch_size"], config["label_smoothing"]) == (16, 0.2)
+            assert config["lr_shape"] == "warmup_cosine"  # the pipeline's recipe underneath
+    s2 = p2["settings"]
+    assert s2["one_cycle_recipe"] == "pipeline" and s2["one_cycle_weight_decay"] == 0.0
+    assert s2["one_cycle_config"] == {"batch_size": 16, "weight_decay": 0.0,
+                                      "label_smoothing": 0.2}
+    vs2 = p2["summary"][1]["vs_baseline"]
+    assert vs2["wall_time_fraction"] is None and vs2["accuracy_difference"]["n"] == 2
+    assert "— (baseline reused)" in (out2 / "headline.md").read_text()
+    assert "pipeline's default recipe" in (out2 / "epoch_economy.md").read_text()
+    bad = subprocess.run([sys.executable, str(BENCH / "epoch_economy.py"), "--plan",
+                          "--one-cycle-config", "batch=16"], capture_output=True, text=True,
+                         cwd=ROOT)
+    assert bad.returncode != 0 and "--one-cycle-config: 'batch=16'" in bad.stderr
 
     # the ablation trains the same one-cycle runs with one setting changed and compares them
     # with these epoch-economy runs of the same seeds
