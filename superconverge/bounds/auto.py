@@ -16,8 +16,13 @@ Pipeline (``x = log10(lr)``, ``y`` the per-batch loss, ``σ`` its noise std):
    significance ``z = depth / σ_s``; the steepest point ``argmin s'`` before the minimum;
    the *basin*: the band ``s ≤ s_min + tol`` with ``tol = max(band_frac·depth, 3σ_s)``, its
    left edge ``x_L`` (where the descent is essentially complete) and right edge ``x_R``
-   (where the loss starts rising); *divergence* ``x_div``: the first LR past the minimum where
-   ``s ≥ s_min + max(div_frac·depth, 6σ_s)``, or the first non-finite loss.
+   (where the loss starts rising); *divergence* ``x_div``: the LR past the minimum from which
+   on ``s > s_min + max(div_frac·depth, 6σ_s)`` to the end of the sweep, or the first
+   non-finite loss. An excursion above that level which comes back below it before the end (a
+   *transient spike*, ``x_spike``: deeper networks with batch norm often jump to a worse
+   region of the loss surface for a few steps and recover) is not divergence: ``resnet20`` on
+   Fashion-MNIST trains as well or better at max LR 0.1 and 0.25 than at the 0.024–0.038 that
+   backing off from its spike gave (``benchmarks/results/recipe_ablation_resnet20.md``).
 4. **Pick.**
 
    .. math:: x_{max} = \min\bigl(x_R,\; x_{div} - \gamma\bigr)
@@ -124,6 +129,7 @@ class CurveAnalysis:
     x_basin: float
     x_rise: float | None
     x_div: float | None
+    x_spike: float | None
     divergence_kind: str | None
     x_nonfinite: float | None
     n_dropped: int
@@ -249,7 +255,9 @@ def analyse_curve(
     x_rise = sig.crossing(x, s, level, i_min, m - 1)
 
     div_level = s_min + max(div_frac * depth, 6.0 * sigma_s)
-    x_div_s = sig.crossing(x, s, div_level, i_min, m - 1)
+    x_first = sig.crossing(x, s, div_level, i_min, m - 1)
+    x_div_s = sig.final_rise(x, s, div_level, i_min) if x_first is not None else None
+    x_spike = x_first if x_first is not None and x_first != x_div_s else None
     kind: str | None = None
     x_div: float | None = None
     if x_div_s is not None:
@@ -277,6 +285,7 @@ def analyse_curve(
         x_basin=x_basin,
         x_rise=x_rise,
         x_div=x_div,
+        x_spike=x_spike if x_spike is not None and (x_div is None or x_spike < x_div) else None,
         divergence_kind=kind,
         x_nonfinite=x_nf,
         n_dropped=n_dropped,
@@ -370,6 +379,8 @@ def auto_method(
             f"is within {100 * band_frac:g}% of its minimum from {_lr(a.x_basin)} "
             f"(minimum at {_lr(float(a.x[a.i_min]))})",
         ]
+        if a.x_spike is not None:
+            parts.append(f"spikes at {_lr(a.x_spike)} and recovers (not divergence)")
         if a.diverged:
             parts.append(f"blows up at {_lr(a.x_div)}")
         elif a.x_rise is not None:
@@ -441,6 +452,7 @@ def auto_method(
         "rise_lr": None if a.x_rise is None else float(10.0**a.x_rise),
         "divergence_lr": None if a.x_div is None else float(10.0**a.x_div),
         "divergence_kind": a.divergence_kind,
+        "spike_lr": None if a.x_spike is None else float(10.0**a.x_spike),
         "nonfinite_lr": None if a.x_nonfinite is None else float(10.0**a.x_nonfinite),
         "diverged": a.diverged,
         "n_dropped_nonfinite": a.n_dropped,

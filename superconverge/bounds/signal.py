@@ -145,3 +145,16 @@ def crossing(x: np.ndarray, s: np.ndarray, level: float, i_from: int, i_to: int)
             return float(x[prev] + t * (x[i] - x[prev]))
         prev = i
     return None
+
+
+def final_rise(x: np.ndarray, s: np.ndarray, level: float, i_from: int) -> float | None:
+    """Position in ``x`` where ``s`` rises above ``level`` for the last time after index
+    ``i_from`` (``s[i_from] <= level``) and stays above it to the end, interpolated like
+    :func:`crossing`; ``None`` when ``s`` ends at or below ``level``. An excursion above
+    ``level`` that comes back below it before the end is skipped: only the final one counts.
+    """
+    if s[-1] <= level:
+        return None
+    below = np.flatnonzero(s[i_from:] <= level)
+    last_below = i_from + int(below[-1])
+    return crossing(x, s, level, last_below, s.size - 1)

@@ -124,6 +124,59 @@ def test_early_spike_ignored() -> None:
         assert s.diagnostics["steepest_lr"] > 1e-4  # not at the spike's edge
 
 
+def _with_bump(x: np.ndarray, y: np.ndarray, center: float, height: float = 2.5,
+               sigma: float = 0.1) -> np.ndarray:
+    """``y`` with a gentle rise after the basin (0.15 per decade from x = -2, so the minimum
+    comes before the bump) plus a transient excursion: a Gaussian bump in log-LR that comes
+    back down (what a batch-norm ResNet's range test shows, ``resnet20`` on Fashion-MNIST)."""
+    ramp = 0.15 * np.clip(x + 2.0, 0.0, None)
+    return y + ramp + height * np.exp(-0.5 * ((x - center) / sigma) ** 2)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_transient_spike_is_not_divergence(seed: int) -> None:
+    # a bump well above the divergence level at x = -1.5 that recovers to the basin, then the
+    # real blow-up: divergence is the real one and the pick stays below the spike (the basin
+    # ends where the spike starts) instead of backing off 0.8 decade from it
+    lrs, y = make(seed=seed)
+    x = np.log10(lrs)
+    s = suggest(lrs, _with_bump(x, y, center=-1.5))
+    d = s.diagnostics
+    assert abs(math.log10(d["divergence_lr"]) - true_divergence_x()) < 0.2, s.reason
+    assert -1.9 < math.log10(d["spike_lr"]) < -1.5
+    assert "spikes at" in s.reason and "recovers" in s.reason
+    pick = math.log10(s.max_lr)
+    assert math.log10(d["spike_lr"]) - 0.4 < pick < math.log10(d["spike_lr"]), s.reason
+    assert pick == pytest.approx(math.log10(d["rise_lr"]), abs=1e-9)  # the basin top
+
+
+def test_spike_then_no_divergence() -> None:
+    lrs, y = make(seed=0, x_blow=5.0)
+    x = np.log10(lrs)
+    s = suggest(lrs, _with_bump(x, y, center=-1.0))
+    assert not s.diagnostics["diverged"] and s.diagnostics["divergence_lr"] is None
+    assert -1.4 < math.log10(s.diagnostics["spike_lr"]) < -1.0
+    assert math.log10(s.max_lr) < math.log10(s.diagnostics["spike_lr"])
+
+
+def test_without_a_spike_divergence_is_the_first_rise() -> None:
+    for seed in range(3):
+        s = suggest(*make(seed=seed))
+        assert s.diagnostics["spike_lr"] is None
+        assert abs(math.log10(s.diagnostics["divergence_lr"]) - true_divergence_x()) < 0.2
+
+
+def test_final_rise_closed_form() -> None:
+    from superconverge.bounds.signal import crossing, final_rise
+
+    x = np.arange(7.0)
+    s = np.array([1.0, 0.0, 3.0, 0.5, 0.5, 2.0, 4.0])
+    assert crossing(x, s, 1.0, 1, 6) == pytest.approx(1 + 1 / 3)  # the first excursion
+    assert final_rise(x, s, 1.0, 1) == pytest.approx(4 + 1 / 3)  # the one that lasts
+    assert final_rise(x, s[:5], 1.0, 1) is None  # back below the level at the end
+    assert final_rise(x[:3], s[:3], 1.0, 1) == pytest.approx(1 + 1 / 3)
+
+
 def test_nan_tail() -> None:
     lrs, y = make(seed=0)
     x = np.log10(lrs)
