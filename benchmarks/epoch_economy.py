@@ -278,10 +278,12 @@ def collect(item: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 # -------------------------------------------------------------------------------- summaries
-def summarize(rows: list[dict[str, Any]], models: list[str], variants: list[str]) -> list[dict]:
+def summarize(rows: list[dict[str, Any]], models: list[str], variants: list[str],
+              shared_machine: bool = False) -> list[dict]:
     """Mean ± std per (model, variant) and ratios to the baseline of the same benchmark run.
-    Wall-time ratios only where every baseline was trained by this run (``None`` where one
-    was reused from another run: its seconds were measured on another day's machine)."""
+    Wall-time ratios only where every baseline was trained by this run on a machine of its
+    own (``None``, with the reason in ``untimed_because``, where one was reused from another
+    run or the runs shared the machine)."""
     summary = []
     for model in models:
         base = {r["seed"]: r for r in rows if r["model"] == model and r["variant"] == "baseline"}
@@ -301,6 +303,7 @@ def summarize(rows: list[dict[str, Any]], models: list[str], variants: list[str]
                 "wall_time": wall,
                 "wall_time_with_range_test": wall_all,
                 "range_test_s": stats([r["range_test_s"] for r in sel]),
+                "reused": any(r.get("source") for r in sel),
             }
             if all("final_train_loss" in r for r in sel):
                 entry["final_train_loss"] = stats([r["final_train_loss"] for r in sel])
@@ -309,7 +312,10 @@ def summarize(rows: list[dict[str, Any]], models: list[str], variants: list[str]
                 paired = [r["test_accuracy"] - base[r["seed"]]["test_accuracy"]
                           for r in sel if r["seed"] in base]
                 base_acc = stats([r["test_accuracy"] for r in base.values()])
-                timed_here = not any(r.get("source") for r in base.values())
+                untimed_because = ("baseline reused" if any(r.get("source")
+                                                            for r in base.values())
+                                   else "shared machine" if shared_machine else None)
+                timed_here = untimed_because is None
                 entry["vs_baseline"] = {
                     "baseline_epochs": next(iter(base.values()))["epochs"],
                     "epoch_fraction": sel[0]["epochs"] / next(iter(base.values()))["epochs"],
@@ -317,6 +323,7 @@ def summarize(rows: list[dict[str, Any]], models: list[str], variants: list[str]
                     else None,
                     "wall_time_fraction_with_range_test": wall_all["mean"] / base_wall["mean"]
                     if timed_here else None,
+                    "untimed_because": untimed_because,
                     "accuracy_difference": stats(paired) if paired else None,
                     "meets_baseline": entry["test_accuracy"]["mean"] >= base_acc["mean"],
                 }
@@ -408,7 +415,7 @@ def markdown(payload: dict[str, Any]) -> list[str]:
 
 def _time_ratio(vs: dict[str, Any]) -> str:
     if vs["wall_time_fraction"] is None:
-        return "— (baseline reused)"
+        return f"— ({vs.get('untimed_because') or 'baseline reused'})"
     return f"{vs['wall_time_fraction']:.2f} ({vs['wall_time_fraction_with_range_test']:.2f})"
 
 
@@ -453,6 +460,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--work-dir", default=str(DEFAULT_WORK),
                    help="pipeline run directories (checkpoints, models); resumable")
     p.add_argument("--out-dir", default=str(RESULTS))
+    p.add_argument("--shared-machine", action="store_true",
+                   help="the runs share the machine (accuracy only): no wall-time ratios")
     p.add_argument("--plan", action="store_true", help="print the runs and the time estimate")
     p.add_argument("--no-headline", action="store_true",
                    help="do not regenerate headline.md and the plot in --out-dir")
@@ -525,6 +534,7 @@ def main(argv: list[str] | None = None) -> int:
             "one_cycle_batch_size": run_config(args, plan[0]).batch_size,
             "one_cycle_weight_decay": run_config(args, plan[0]).weight_decay,
             "economy_results": args.economy_results,
+            "shared_machine": args.shared_machine,
             "train_subset": args.subsets, "train_examples": train_examples,
             "validation_examples": sizes[1], "test_examples": sizes[2],
             "weight_decay": args.weight_decay, "baseline_lr": args.baseline_lr,
@@ -532,7 +542,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "estimate_s": estimate,
         "elapsed_s": time.perf_counter() - started,
-        "summary": summarize(rows, args.models, variants),
+        "summary": summarize(rows, args.models, variants, args.shared_machine),
         "plateau": plateau(rows, args.models),
         "runs": rows,
     }

@@ -75,6 +75,7 @@ def table(payload: dict[str, Any]) -> list[str]:
     ]
     for e in payload["summary"]:
         acc, vs = e["test_accuracy"], e.get("vs_baseline")
+        shared = bool(s.get("shared_machine"))
         wall = e["wall_time"]["mean"]
         if vs:
             delta = vs["accuracy_difference"]
@@ -84,15 +85,18 @@ def table(payload: dict[str, Any]) -> list[str]:
                 f"{_pct(acc['mean'])} ± {_pct(acc['std'])} | "
                 + (f"{100 * delta['mean']:+.2f} ± {100 * delta['std']:.2f} | " if delta
                    else "— | ")
-                + f"{wall:.0f} + {rng:.0f} range test | {vs['epoch_fraction']:.2f}× | "
+                + (f"{wall:.0f} + {rng:.0f} range test" if not shared else "not timed")
+                + f" | {vs['epoch_fraction']:.2f}× | "
                 + (f"{vs['wall_time_fraction_with_range_test']:.2f}× |"
                    if vs["wall_time_fraction_with_range_test"] is not None
-                   else "— (baseline reused) |")
+                   else f"— ({vs.get('untimed_because') or 'baseline reused'}) |")
             )
         else:
             lines.append(
                 f"| {e['model']} | {_label(e['variant'], n)} | {e['epochs']} | "
-                f"{_pct(acc['mean'])} ± {_pct(acc['std'])} | — | {wall:.0f} | 1× | 1× |"
+                f"{_pct(acc['mean'])} ± {_pct(acc['std'])} | — | "
+                + (f"{wall:.0f}" if not shared else "not timed")
+                + (" (reused)" if e.get("reused") else "") + " | 1× | 1× |"
             )
     return lines
 

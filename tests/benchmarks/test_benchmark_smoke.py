@@ -189,6 +189,13 @@ def test_epoch_economy_toy_run_resume_and_headline(tmp_path):
     vs2 = p2["summary"][1]["vs_baseline"]
     assert vs2["wall_time_fraction"] is None and vs2["accuracy_difference"]["n"] == 2
     assert "— (baseline reused)" in (out2 / "headline.md").read_text()
+    assert p2["summary"][0]["reused"] and not payload["summary"][0]["reused"]
+    # runs that share the machine report no seconds as timings
+    shared = _run("epoch_economy.py", *TOY, "--work-dir", str(work), "--out-dir",
+                  str(tmp_path / "out3"), "--shared-machine")
+    assert shared.stderr.count("finished earlier") == 2
+    table = (tmp_path / "out3" / "headline.md").read_text()
+    assert "not timed" in table and "— (shared machine)" in table
     assert "pipeline's default recipe" in (out2 / "epoch_economy.md").read_text()
     bad = subprocess.run([sys.executable, str(BENCH / "epoch_economy.py"), "--plan",
                           "--one-cycle-config", "batch=16"], capture_output=True, text=True,
