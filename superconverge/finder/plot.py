@@ -59,6 +59,9 @@ def plot_range_test(
     if diagnostics.get("divergence_lr") is not None:
         ax.axvline(diagnostics["divergence_lr"], color="tab:red", lw=1.0, ls="--",
                    label=f"diverges at {diagnostics['divergence_lr']:.3g}")
+    if diagnostics.get("spike_lr") is not None:
+        ax.axvline(diagnostics["spike_lr"], color="tab:red", lw=1.0, ls=":",
+                   label=f"spike at {diagnostics['spike_lr']:.3g} (recovers)")
     if result.val_steps is not None and len(result.val_steps):
         ax.plot(result.val_lrs, result.val_losses, "o-", color="tab:orange", ms=3, lw=1.0,
                 label="validation loss")

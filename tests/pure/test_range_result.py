@@ -169,6 +169,29 @@ def test_plot_shows_what_auto_read(tmp_path):
     assert not any("auto" in k or "diverges" in k for k in plain)
 
 
+def test_plot_marks_a_transient_spike():
+    """A spike that recovers gets its own dotted line next to the divergence line (the curve
+    of ``test_suggest_auto``'s transient-spike test: a bump at 10^-1.5 that comes back down,
+    the blow-up near 10^-0.4)."""
+    x = np.linspace(-6.0, 1.0, 200)
+    y = (0.4 + 1.9 / (1 + np.exp((x + 3.0) / 0.175))
+         + np.where(x > -0.5, np.expm1(6.0 * np.clip(x + 0.5, 0, None)), 0.0)
+         + 0.15 * np.clip(x + 2.0, 0.0, None) + 2.5 * np.exp(-0.5 * ((x + 1.5) / 0.1) ** 2))
+    lrs = 10.0**x
+    r = _result(lrs=lrs, losses=y, smoothed_losses=smooth_losses(y, 0.9), stop_reason="completed",
+                stop_step=199, start_lr=1e-6, end_lr=10.0, num_steps=200, val_steps=None,
+                val_losses=None, val_accuracies=None)
+    s = r.suggest(method="auto")
+    assert -1.9 < math.log10(s.diagnostics["spike_lr"]) < -1.5
+    lines = {ln.get_label(): ln for ln in r.plot(suggestion=s).get_lines()}
+    spike = next(v for k, v in lines.items() if k.startswith("spike at"))
+    assert spike.get_xdata()[0] == pytest.approx(s.diagnostics["spike_lr"])
+    assert any(k.startswith("diverges at") for k in lines)
+    plain = _result()
+    assert not any(ln.get_label().startswith("spike at")
+                   for ln in plain.plot(suggestion=plain.suggest()).get_lines())
+
+
 def test_result_module_imports_without_keras():
     code = ("import sys, superconverge.finder as f; f.RangeTestResult; f.sweep_lrs; "
             "assert 'keras' not in sys.modules, 'keras imported'")
