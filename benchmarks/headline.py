@@ -44,7 +44,8 @@ def one_cycle_recipe_text(settings: dict[str, Any]) -> str:
         text = (f"one-cycle: the pipeline's default recipe (batch "
                 f"{settings['one_cycle_batch_size']}, weight decay "
                 f"{settings['one_cycle_weight_decay']}"
-                + "".join(f", {k} = {v}" for k, v in changes.items()) + ")")
+                + "".join(f", {k} = {v}" for k, v in changes.items()
+                          if k not in ("batch_size", "weight_decay")) + ")")
     else:  # files written before the option: one-cycle took the baseline's batch and decay
         text = (f"one-cycle with the baseline's batch {settings['batch_size']} and weight decay "
                 f"{settings['weight_decay']}")
