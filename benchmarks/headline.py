@@ -41,11 +41,11 @@ def one_cycle_recipe_text(settings: dict[str, Any]) -> str:
     """How the one-cycle runs were configured, for the Markdown and the headline."""
     if settings.get("one_cycle_recipe") == "pipeline":
         changes = settings.get("one_cycle_config") or {}
-        text = (f"one-cycle: the pipeline's default recipe (batch "
-                f"{settings['one_cycle_batch_size']}, weight decay "
-                f"{settings['one_cycle_weight_decay']}"
-                + "".join(f", {k} = {v}" for k, v in changes.items()
-                          if k not in ("batch_size", "weight_decay")) + ")")
+        text = ("one-cycle: the pipeline's default recipe"
+                + (" with " + ", ".join(f"{k} = {v}" for k, v in changes.items())
+                   if changes else "")
+                + f" (batch {settings['one_cycle_batch_size']}, weight decay "
+                  f"{settings['one_cycle_weight_decay']})")
     else:  # files written before the option: one-cycle took the baseline's batch and decay
         text = (f"one-cycle with the baseline's batch {settings['batch_size']} and weight decay "
                 f"{settings['weight_decay']}")
@@ -119,9 +119,9 @@ def verdicts(payload: dict[str, Any]) -> list[str]:
             f"({_label(e['variant'], 0).split(', ')[1]}): {_pct(e['test_accuracy']['mean'])} % "
             f"vs {_pct(b['test_accuracy']['mean'])} % — {verdict}"
             + (f", in {vs['wall_time_fraction_with_range_test']:.2f}× the baseline's wall time "
-               "(range test included" if vs["wall_time_fraction_with_range_test"] is not None
+               "(range test included; " if vs["wall_time_fraction_with_range_test"] is not None
                else " (")
-            + f"; {len(e['seeds'])} seeds)."
+            + f"{len(e['seeds'])} seeds)."
         )
     return out
 
