@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import platform
 import statistics
@@ -17,6 +18,8 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 BACKENDS = ("torch", "tensorflow", "jax")
+
+logger = logging.getLogger(__name__)
 
 
 def system_info() -> dict[str, Any]:
@@ -110,8 +113,6 @@ def economy_baselines(path: str | Path | None, model: str,
     is absent, ``"none"`` or made with other settings (logged). Training is deterministic on
     this machine, so a baseline of the same seed and settings is the same model: another
     benchmark may reuse it instead of training it again."""
-    import logging
-
     if not path or str(path).lower() == "none" or not Path(path).exists():
         return []
     from superconverge.io import read_json
@@ -121,8 +122,7 @@ def economy_baselines(path: str | Path | None, model: str,
     theirs["train_examples"] = (theirs.get("train_examples") or {}).get(model)
     mismatch = [key for key, ours in settings.items() if theirs.get(key) != ours]
     if mismatch:
-        logging.getLogger(__name__).info("%s: settings differ (%s); nothing reused", path,
-                                         ", ".join(mismatch))
+        logger.info("%s: settings differ (%s); nothing reused", path, ", ".join(mismatch))
         return []
     required = ("test_accuracy", "val_accuracy", "wall_time", "epochs", "seed")
     return [row for row in payload.get("runs", [])

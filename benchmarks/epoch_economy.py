@@ -518,6 +518,7 @@ def main(argv: list[str] | None = None) -> int:
     import keras
 
     variants = ["baseline"] + [f"one_cycle_n{f}" for f in args.fractions]
+    one_cycle = run_config(args, plan[0])
     train_examples = {m: next((r["train_examples"] for r in rows if r["model"] == m), None)
                       for m in args.models}
     payload = {
@@ -531,8 +532,8 @@ def main(argv: list[str] | None = None) -> int:
             "one_cycle_recipe": args.one_cycle_recipe,
             "one_cycle_config": {k: list(v) if isinstance(v, tuple) else v
                                  for k, v in args.overrides.items()},
-            "one_cycle_batch_size": run_config(args, plan[0]).batch_size,
-            "one_cycle_weight_decay": run_config(args, plan[0]).weight_decay,
+            "one_cycle_batch_size": one_cycle.batch_size,
+            "one_cycle_weight_decay": one_cycle.weight_decay,
             "economy_results": args.economy_results,
             "shared_machine": args.shared_machine,
             "train_subset": args.subsets, "train_examples": train_examples,

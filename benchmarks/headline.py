@@ -69,6 +69,7 @@ def table(payload: dict[str, Any]) -> list[str]:
     """The headline table rows (Markdown), from ``payload['summary']``."""
     s = payload["settings"]
     n = s["epochs"]
+    shared = bool(s.get("shared_machine"))
     lines = [
         "| model | schedule | epochs | test accuracy (%, mean ± std) | Δ vs baseline (pp) "
         "| wall time (s) | epochs vs baseline | wall time vs baseline |",
@@ -76,7 +77,6 @@ def table(payload: dict[str, Any]) -> list[str]:
     ]
     for e in payload["summary"]:
         acc, vs = e["test_accuracy"], e.get("vs_baseline")
-        shared = bool(s.get("shared_machine"))
         wall = e["wall_time"]["mean"]
         if vs:
             delta = vs["accuracy_difference"]

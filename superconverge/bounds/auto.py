@@ -257,14 +257,16 @@ def analyse_curve(
 
     div_level = s_min + max(div_frac * depth, 6.0 * sigma_s)
     x_first = sig.crossing(x, s, div_level, i_min, m - 1)
-    x_div_s = sig.final_rise(x, s, div_level, i_min) if x_first is not None else None
-    x_spike = x_first if x_first is not None and x_first != x_div_s else None
+    x_div_s = sig.final_rise(x, s, div_level, i_min)
     kind: str | None = None
     x_div: float | None = None
     if x_div_s is not None:
         x_div, kind = x_div_s, "smoothed loss rose above its minimum"
     if x_nf is not None and (x_div is None or x_nf < x_div):
         x_div, kind = x_nf, "loss became non-finite"
+    # an excursion above the level before the one that lasts (or before a NaN) came back down
+    x_spike = (x_first if x_first is not None and x_first != x_div_s
+               and (x_div is None or x_first < x_div) else None)
 
     return CurveAnalysis(
         x=x,
@@ -286,7 +288,7 @@ def analyse_curve(
         x_basin=x_basin,
         x_rise=x_rise,
         x_div=x_div,
-        x_spike=x_spike if x_spike is not None and (x_div is None or x_spike < x_div) else None,
+        x_spike=x_spike,
         divergence_kind=kind,
         x_nonfinite=x_nf,
         n_dropped=n_dropped,
