@@ -272,7 +272,8 @@ def collect(item: dict[str, Any]) -> list[dict[str, Any]]:
         }
         if name == "one_cycle":
             row["bounds"] = {k: bounds.get(k) for k in (
-                "max_lr", "min_lr", "method", "confidence", "bn_momentum", "weight_decay")}
+                "max_lr", "min_lr", "method", "confidence", "bn_momentum", "weight_decay",
+                "batch_size")}
         rows.append(row)
     return rows
 
@@ -305,6 +306,9 @@ def summarize(rows: list[dict[str, Any]], models: list[str], variants: list[str]
                 "range_test_s": stats([r["range_test_s"] for r in sel]),
                 "reused": any(r.get("source") for r in sel),
             }
+            batches = {(r.get("bounds") or {}).get("batch_size") for r in sel} - {None}
+            if batches:  # one-cycle runs that recorded their batch (the rule may differ)
+                entry["batch_sizes"] = sorted(batches)
             if all("final_train_loss" in r for r in sel):
                 entry["final_train_loss"] = stats([r["final_train_loss"] for r in sel])
                 entry["final_train_accuracy"] = stats([r["final_train_accuracy"] for r in sel])
@@ -379,9 +383,11 @@ def markdown(payload: dict[str, Any]) -> list[str]:
         acc = e["test_accuracy"]
         vs = e.get("vs_baseline")
         delta = vs and vs["accuracy_difference"]
+        batch = (" (batch " + "/".join(map(str, e["batch_sizes"])) + ")"
+                 if e.get("batch_sizes") else "")
         lines.append(
-            f"| {e['model']} | {variant_label(e['variant'], s['epochs'])} | {e['epochs']} | "
-            f"{100 * acc['mean']:.2f} ± {100 * acc['std']:.2f} | "
+            f"| {e['model']} | {variant_label(e['variant'], s['epochs'])}{batch} | "
+            f"{e['epochs']} | {100 * acc['mean']:.2f} ± {100 * acc['std']:.2f} | "
             + (f"{100 * delta['mean']:+.2f} ± {100 * delta['std']:.2f} | " if delta else "— | ")
             + f"{e['wall_time']['mean']:.0f} | {e['range_test_s']['mean']:.0f} | "
             + (f"{vs['epoch_fraction']:.2f} | {_time_ratio(vs)} |" if vs else "1 | 1 |")

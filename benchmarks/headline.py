@@ -37,6 +37,12 @@ PLOT = "epoch_economy_accuracy.png"
 START, END = "<!-- headline:start -->", "<!-- headline:end -->"
 
 
+def batch_text(batch_size: int | None) -> str:
+    """A one-cycle batch size as the tables say it (``None``: the pipeline's rule)."""
+    return (f"batch {batch_size}" if batch_size is not None
+            else "batch from the run's length (64, halved while the cycle has < 1,000 steps)")
+
+
 def one_cycle_recipe_text(settings: dict[str, Any]) -> str:
     """How the one-cycle runs were configured, for the Markdown and the headline."""
     if settings.get("one_cycle_recipe") == "pipeline":
@@ -44,7 +50,7 @@ def one_cycle_recipe_text(settings: dict[str, Any]) -> str:
         text = ("one-cycle: the pipeline's default recipe"
                 + (" with " + ", ".join(f"{k} = {v}" for k, v in changes.items())
                    if changes else "")
-                + f" (batch {settings['one_cycle_batch_size']}, weight decay "
+                + f" ({batch_text(settings['one_cycle_batch_size'])}, weight decay "
                   f"{settings['one_cycle_weight_decay']})")
     else:  # files written before the option: one-cycle took the baseline's batch and decay
         text = (f"one-cycle with the baseline's batch {settings['batch_size']} and weight decay "

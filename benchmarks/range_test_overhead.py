@@ -3,11 +3,13 @@
 Same model (small BN CNN), same synthetic 28×28×1 data, same number of steps and batch size.
 The range test runs with ``diverge=None`` so it always does every step. Each backend runs in
 its own subprocess (the Keras backend is fixed at import). Per backend: one warm-up call of
-each (compilation), then ``--repeats`` alternating timed calls; we report medians, mean ± std
-and the ratio of medians, all measured in the same process.
+each (compilation), then ``--repeats`` pairs of timed calls, the order alternating from pair to
+pair. Ratio: geometric mean over the pairs of range test / plain fit, with a 95 % t-interval
+of the mean log ratio (neighbouring calls share the machine's state, so slow drifts cancel).
+Run it alone on the machine; the 1-minute load average is recorded per backend.
 
     python benchmarks/range_test_overhead.py                # torch, tensorflow, jax
-    python benchmarks/range_test_overhead.py --backends torch --steps 60 --repeats 5
+    python benchmarks/range_test_overhead.py --backends torch --steps 60 --repeats 30
 
 Writes benchmarks/results/range_test_overhead.{json,md}.
 """
@@ -17,15 +19,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
+from common import RESULTS, geometric_interval, run_worker, system_info, write_results
 
 
 def _worker(steps: int, batch: int, repeats: int, seed: int) -> dict:
@@ -80,9 +79,13 @@ def _worker(steps: int, batch: int, repeats: int, seed: int) -> dict:
 
     plain(), range_test()  # warm-up: compile both paths
     t_plain, t_range = [], []
-    for _ in range(repeats):
-        t_plain.append(plain())
-        t_range.append(range_test())
+    for i in range(repeats):
+        if i % 2 == 0:
+            t_plain.append(plain())
+            t_range.append(range_test())
+        else:
+            t_range.append(range_test())
+            t_plain.append(plain())
 
     def stats(ts: list[float]) -> dict:
         return {
@@ -99,6 +102,7 @@ def _worker(steps: int, batch: int, repeats: int, seed: int) -> dict:
         "plain_fit": stats(t_plain),
         "range_test": stats(t_range),
         "ratio_of_medians": statistics.median(t_range) / statistics.median(t_plain),
+        "pair_ratios": [r / p for r, p in zip(t_range, t_plain, strict=True)],
         "restored_exactly": snapshot.differences(model) == [],
     }
 
@@ -108,29 +112,30 @@ def main() -> None:
     ap.add_argument("--backends", nargs="+", default=["torch", "tensorflow", "jax"])
     ap.add_argument("--steps", type=int, default=60)
     ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=30)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
 
     if args.worker:
-        json.dump(_worker(args.steps, args.batch, args.repeats, args.seed), sys.stdout)
+        print(json.dumps(_worker(args.steps, args.batch, args.repeats, args.seed)))
         return
 
     runs = []
     for backend in args.backends:
-        env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
-        cmd = [sys.executable, __file__, "--worker", "--steps", str(args.steps), "--batch",
-               str(args.batch), "--repeats", str(args.repeats), "--seed", str(args.seed)]
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True,
-                              cwd=HERE.parent, check=False)
-        if proc.returncode != 0:
-            sys.stderr.write(proc.stderr[-3000:])
-            runs.append({"backend": backend, "error": proc.stderr[-500:]})
+        load = os.getloadavg()[0]
+        try:
+            r = run_worker(Path(__file__), backend, [
+                "--steps", str(args.steps), "--batch", str(args.batch),
+                "--repeats", str(args.repeats), "--seed", str(args.seed)])
+        except RuntimeError as error:
+            sys.stderr.write(f"{error}\n")
+            runs.append({"backend": backend, "error": str(error)[-500:]})
             continue
-        runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-        r = runs[-1]
-        sys.stderr.write(f"{backend}: ratio {r['ratio_of_medians']:.3f}\n")
+        ratio, low, high = geometric_interval(r["pair_ratios"])
+        r.update(ratio=ratio, ratio_95=[low, high], load_average_1m=round(load, 2))
+        runs.append(r)
+        sys.stderr.write(f"{backend}: ratio {ratio:.4f} ({low:.4f} – {high:.4f})\n")
 
     out = {
         "benchmark": "range_test_overhead",
@@ -141,38 +146,40 @@ def main() -> None:
         "batch_size": args.batch,
         "repeats": args.repeats,
         "seed": args.seed,
-        "machine": {"python": platform.python_version(), "platform": platform.platform(),
-                    "cpus": os.cpu_count()},
+        "system": system_info(),
+        "measured": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
         "runs": runs,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "range_test_overhead.json").write_text(json.dumps(out, indent=1) + "\n")
+    system = out["system"]
     lines = [
         "# LR range test overhead",
         "",
         f"{out['description']}. Model: {out['model']}. Data: {out['data']}.",
-        f"{args.steps} steps × batch {args.batch}; {args.repeats} timed repeats after one "
-        f"warm-up each; seed {args.seed}; {out['machine']['cpus']} CPUs, "
-        f"Python {out['machine']['python']}.",
+        f"{args.steps} steps × batch {args.batch}; {args.repeats} timed pairs (order "
+        f"alternating) after one warm-up each; seed {args.seed}; {system['cpus']} CPUs "
+        f"({system['cpu']}), Python {system['python']}; measured {out['measured']} UTC, run "
+        "alone on the machine (1-minute load average per row).",
         "Range test = snapshot + fit with the LRRangeTest callback (LR assignment and "
-        "`reset_metrics()` every batch) + restore. Ratio = median range test / median fit.",
+        "`reset_metrics()` every batch) + restore. Ratio = geometric mean over the pairs of "
+        "range test / plain fit, 95 % t-interval of the mean log ratio.",
         "",
         "| backend | plain fit median s (mean ± std) | range test median s (mean ± std) "
-        "| ms/step fit | ms/step range | ratio | restored exactly |",
-        "|---|---|---|---|---|---|---|",
+        "| ms/step fit | ms/step range | ratio | 95 % interval | restored exactly | load |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
         if "error" in r:
-            lines.append(f"| {r['backend']} | error | | | | | |")
+            lines.append(f"| {r['backend']} | error | | | | | | | |")
             continue
         p, q = r["plain_fit"], r["range_test"]
         lines.append(
             f"| {r['backend']} | {p['median_s']:.3f} ({p['mean_s']:.3f} ± {p['std_s']:.3f}) "
             f"| {q['median_s']:.3f} ({q['mean_s']:.3f} ± {q['std_s']:.3f}) "
             f"| {p['median_step_ms']:.1f} | {q['median_step_ms']:.1f} "
-            f"| {r['ratio_of_medians']:.3f} | {r['restored_exactly']} |"
+            f"| {r['ratio']:.4f} | {r['ratio_95'][0]:.4f} – {r['ratio_95'][1]:.4f} "
+            f"| {r['restored_exactly']} | {r['load_average_1m']:.2f} |"
         )
-    (RESULTS / "range_test_overhead.md").write_text("\n".join(lines) + "\n")
+    write_results("range_test_overhead", out, lines, RESULTS)
 
 
 if __name__ == "__main__":

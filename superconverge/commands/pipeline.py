@@ -28,7 +28,8 @@ _OPTIONS: dict[str, tuple[str, Any, str]] = {
                  "wall-clock budget of range test + one-cycle (e.g. 5m, 90s, 1h): the epochs "
                  "that fit replace --epochs"),
     "--baseline-epochs": ("baseline_epochs", int, "baseline epochs (0: no baseline)"),
-    "--batch-size": ("batch_size", int, "examples per batch"),
+    "--batch-size": ("batch_size", int, "examples per one-cycle batch (default: 64, halved "
+                     "while the cycle has under 1,000 steps)"),
     "--train-subset": ("train_subset", int, "train on the first N training examples"),
     "--validation-split": ("validation_split", float, "fraction held out for validation"),
     "--max-lr": ("max_lr", float, "skip the range test and use this max LR"),

@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
         trial_epochs=args.trial_epochs,
         cost_limit=args.cost,
         max_lr=config.max_lr,
-        batch_size=config.batch_size,
+        batch_size=pipeline.batch_size,
         seed=config.seed,
         precise_bn=args.precise_bn,
         **short_run_recipe(pipeline),  # the training `run` would give the final model

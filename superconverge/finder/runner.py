@@ -212,8 +212,9 @@ def lr_range_test(
     )
     if is_array_like(x):
         cb.batch_size = int(batch_size or DEFAULT_BATCH_SIZE)
-    else:
-        cb.batch_size = batch_size
+    else:  # a batch source: its own batch size where it has one (Batches, PyDataset)
+        size = batch_size if batch_size is not None else getattr(x, "batch_size", None)
+        cb.batch_size = int(size) if isinstance(size, int) else None
 
     prepare_model(model, x, y, batch_size)
     inputs_checked = check_inputs(model, x, y)

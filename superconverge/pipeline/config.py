@@ -16,7 +16,6 @@ from superconverge.defaults import (
     BASELINE_WEIGHT_DECAY,
     DIVERGENCE_FACTOR,
     MIN_LR_RATIO,
-    PIPELINE_BATCH_SIZE,
     PIPELINE_EMA_MOMENTUM,
     PIPELINE_FUSED_BN,
     PIPELINE_LABEL_SMOOTHING,
@@ -58,6 +57,9 @@ class RunConfig:
     are what the recipe ablation chose on validation; the step-decay baseline never uses them
     and has its own ``baseline_batch_size`` and ``baseline_weight_decay``):
 
+    * ``batch_size``: ``None`` (default) = the largest of 64, 32, 16 whose one-cycle run has
+      at least 1,000 optimizer steps (:mod:`superconverge.batch_rule`; 64 for a time budget);
+      a number fixes it.
     * ``lr_end``: how the LR ends: ``"annihilate"`` (``min_lr → min_lr/100`` over the last
       10%), ``"zero_tail"`` (``min_lr → 0`` over the last 10%) or ``"zero_half"`` (``max_lr →
       0`` linearly over the whole second half, Li et al. 2020).
@@ -99,7 +101,8 @@ class RunConfig:
     image_size: int | None = None
     color_mode: str = "rgb"
     seed: int = 0
-    batch_size: int = PIPELINE_BATCH_SIZE
+    # one-cycle (and range-test) batch; None = chosen from the run's length (batch_rule)
+    batch_size: int | None = None
     # one-cycle training; with budget_seconds, the epochs that fit it replace `epochs`
     epochs: int = 4
     budget_seconds: float | None = None
@@ -313,7 +316,7 @@ def validate(config: RunConfig) -> None:
         if not isinstance(getattr(config, name), str) or not getattr(config, name):
             raise ConfigError(f"{name} must be a non-empty string, got {getattr(config, name)!r}")
     _positive_int(config, "epochs")
-    _positive_int(config, "batch_size")
+    _positive_int(config, "batch_size", allow_none=True)
     _positive_int(config, "baseline_batch_size")
     if config.baseline_weight_decay < 0:
         raise ConfigError(f"baseline_weight_decay must be >= 0, got {config.baseline_weight_decay}")

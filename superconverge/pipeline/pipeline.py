@@ -8,6 +8,7 @@ training from its newest checkpoint.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import time
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from superconverge.defaults import PIPELINE_BATCH_SIZE
 from superconverge.io import atomic_write_csv, atomic_write_json, atomic_write_with, read_json
 from superconverge.pipeline.config import ConfigError, RunConfig, saved_defaults
 from superconverge.pipeline.environment import environment_info
@@ -211,9 +213,32 @@ class Pipeline:
         return {"color_mode": self.config.color_mode,
                 "image_size": None if size is None else (size, size)}
 
+    def batch_choice(self) -> Any:
+        """The one-cycle (and range-test, tuning) batch: ``config.batch_size`` when set, else
+        chosen from the run's length (:func:`superconverge.batch_rule.choose_batch_size`,
+        ``config.epochs`` of the training split). A budgeted run's length is planned only
+        after its range test has run at some batch, so it keeps ``PIPELINE_BATCH_SIZE``."""
+        from superconverge.batch_rule import BatchChoice, choose_batch_size
+
+        n = len(self.data.train)
+        given = self.config.batch_size
+        if given is not None:
+            return BatchChoice(given, self.config.epochs * math.ceil(n / given),
+                               f"batch {given}: set in the configuration")
+        if self.config.budget_seconds is not None:
+            return BatchChoice(PIPELINE_BATCH_SIZE, None, f"batch {PIPELINE_BATCH_SIZE}: the "
+                               "default for a time budget (its length is planned after the "
+                               "range test)")
+        return choose_batch_size(n, self.config.epochs)
+
+    @functools.cached_property
+    def batch_size(self) -> int:
+        """The one-cycle batch size (see :meth:`batch_choice`)."""
+        return self.batch_choice().batch_size
+
     def steps_per_epoch(self, batch_size: int | None = None) -> int:
         """Optimizer steps per epoch at ``batch_size`` (default: one-cycle's)."""
-        return math.ceil(len(self.data.train) / (batch_size or self.config.batch_size))
+        return math.ceil(len(self.data.train) / (batch_size or self.batch_size))
 
     def _budget_plan(self) -> dict[str, Any] | None:
         if self.config.budget_seconds is not None and self.directory.budget.exists():
@@ -401,7 +426,7 @@ class Pipeline:
             pad = self.data.augmentation.pad if augment and self.data.augmentation else 0
             augment = Augmentation(pad=pad, flip=True)
         return self.data.train_batches(
-            batch_size or self.config.batch_size,
+            batch_size or self.batch_size,
             augment=augment,
             shuffle=True,
             seed=self.config.seed,
@@ -447,7 +472,7 @@ class Pipeline:
         batches (``tuning.precise_bn``); returns the number of BN layers set."""
         from superconverge.tuning.trial import precise_bn
 
-        batch = self.config.batch_size
+        batch = self.batch_size
         return precise_bn(model, self.data.train.x, batch_size=batch,
                           num_batches=max(50, math.ceil(6400 / batch)), seed=self.config.seed)
 
@@ -533,6 +558,8 @@ class Pipeline:
         bounds["planned_epochs"] = self.epochs()
         bounds["planned_steps"] = planned_steps
         bounds["budget_aware"] = bool(bounds.get("diagnostics", {}).get("budget_aware", False))
+        choice = self.batch_choice()
+        bounds["batch_size"], bounds["batch_size_reason"] = choice.batch_size, choice.reason
         atomic_write_json(self.directory.bounds, bounds)
         if bounds["low_confidence"]:
             logger.warning(

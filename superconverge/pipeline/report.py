@@ -204,6 +204,8 @@ def write_report(run_dir: str | Path) -> Path:
             + "</p>"
         )
         sections.append(f"<p class='reason'>{_fmt(bounds.get('reason'))}</p>")
+        if bounds.get("batch_size_reason"):
+            sections.append(f"<p>Batch size: {_fmt(bounds.get('batch_size_reason'))}.</p>")
         sections.append(
             "<p class='muted'>The validation probes run in inference mode with batch-norm "
             "moving statistics that lag weights changing this fast, which is why their loss "

@@ -68,7 +68,7 @@ def tune_stage(pipeline: Pipeline) -> TuningResult:
         out_dir=pipeline.run_dir,
         epochs=config.epochs,
         max_lr=config.max_lr,
-        batch_size=config.batch_size,
+        batch_size=pipeline.batch_size,
         seed=config.seed,
         min_lr_ratio=config.min_lr_ratio,
         augment=config.augment,

@@ -224,3 +224,20 @@ def test_fused_bn_trains_fused_and_writes_plain_keras_files(tmp_path):
     assert {type(layer) for layer in keras.saving.load_model(checkpoint).layers
             if isinstance(layer, keras.layers.BatchNormalization)} == {
         keras.layers.BatchNormalization}
+
+
+def test_an_unset_batch_size_is_chosen_from_the_run_length_for_every_stage(tmp_path):
+    """batch_size None: the range test, the one-cycle schedule and the report all use the
+    batch the rule chose (160 examples × 1 epoch: 3 steps at 64 → 16, 10 steps)."""
+    out = tmp_path / "auto"
+    config = RunConfig(dataset="synthetic", model="simple_cnn", train_subset=160, epochs=1,
+                       baseline_epochs=0, range_steps=10, out=str(out))
+    Pipeline(config, quiet=True).run(["prepare", "range_test", "bounds", "one_cycle", "report"])
+    assert json.loads((out / "range_test.json").read_text())["batch_size"] == 16
+    bounds = json.loads((out / "bounds.json").read_text())
+    assert bounds["batch_size"] == 16 and bounds["planned_steps"] == 10
+    assert "instead of 64" in bounds["batch_size_reason"]
+    schedule = json.loads((out / "one_cycle_schedule.json").read_text())
+    assert sum(p["length"] for p in schedule["lr"]["phases"]) == pytest.approx(10)
+    assert len(_applied(out)) == 10
+    assert "Batch size: batch 16 instead of 64" in (out / "report.html").read_text()

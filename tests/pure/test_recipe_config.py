@@ -16,7 +16,7 @@ def test_defaults_are_the_measured_recipe():
     assert (config.lr_end, config.optimizer, config.nesterov, config.momentum,
             config.batch_size, config.weight_decay, config.label_smoothing,
             config.ema_momentum, config.precise_bn, config.train_flip, config.tta_flip) == (
-        "annihilate", "sgd", None, (0.9, 0.9), 64, 1e-4, 0.1, None, True, False, False)
+        "annihilate", "sgd", None, (0.9, 0.9), None, 1e-4, 0.1, None, True, False, False)
     assert (config.baseline_batch_size, config.baseline_weight_decay) == (128, 5e-4)
     assert (config.lr_shape, config.warmup_fraction) == ("warmup_cosine", 0.1)
 
