@@ -81,7 +81,7 @@ from common import (
     system_info,
     write_results,
 )
-from headline import one_cycle_recipe_text
+from headline import batch_suffix, one_cycle_recipe_text
 
 from superconverge.defaults import BASELINE_BATCH_SIZE, BASELINE_WEIGHT_DECAY
 
@@ -274,6 +274,8 @@ def collect(item: dict[str, Any]) -> list[dict[str, Any]]:
             row["bounds"] = {k: bounds.get(k) for k in (
                 "max_lr", "min_lr", "method", "confidence", "bn_momentum", "weight_decay",
                 "batch_size")}
+            if row["bounds"]["batch_size"] is None:  # a run from before bounds.json said it
+                row["bounds"]["batch_size"] = read_json(run_dir / "config.json")["batch_size"]
         rows.append(row)
     return rows
 
@@ -383,10 +385,8 @@ def markdown(payload: dict[str, Any]) -> list[str]:
         acc = e["test_accuracy"]
         vs = e.get("vs_baseline")
         delta = vs and vs["accuracy_difference"]
-        batch = (" (batch " + "/".join(map(str, e["batch_sizes"])) + ")"
-                 if e.get("batch_sizes") else "")
         lines.append(
-            f"| {e['model']} | {variant_label(e['variant'], s['epochs'])}{batch} | "
+            f"| {e['model']} | {variant_label(e['variant'], s['epochs'])}{batch_suffix(e)} | "
             f"{e['epochs']} | {100 * acc['mean']:.2f} ± {100 * acc['std']:.2f} | "
             + (f"{100 * delta['mean']:+.2f} ± {100 * delta['std']:.2f} | " if delta else "— | ")
             + f"{e['wall_time']['mean']:.0f} | {e['range_test_s']['mean']:.0f} | "

@@ -67,6 +67,12 @@ def _label(variant: str, n: int) -> str:
     return f"one-cycle, N/{variant.removeprefix('one_cycle_n')}"
 
 
+def batch_suffix(entry: dict[str, Any]) -> str:
+    """" (batch 32)" for a summary entry whose runs recorded their one-cycle batch."""
+    sizes = entry.get("batch_sizes")
+    return " (batch " + "/".join(map(str, sizes)) + ")" if sizes else ""
+
+
 def _pct(value: float) -> str:
     return f"{100 * value:.2f}"
 
@@ -88,7 +94,7 @@ def table(payload: dict[str, Any]) -> list[str]:
             delta = vs["accuracy_difference"]
             rng = e["range_test_s"]["mean"]
             lines.append(
-                f"| {e['model']} | {_label(e['variant'], n)} | {e['epochs']} | "
+                f"| {e['model']} | {_label(e['variant'], n)}{batch_suffix(e)} | {e['epochs']} | "
                 f"{_pct(acc['mean'])} ± {_pct(acc['std'])} | "
                 + (f"{100 * delta['mean']:+.2f} ± {100 * delta['std']:.2f} | " if delta
                    else "— | ")
