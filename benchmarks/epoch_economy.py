@@ -276,6 +276,11 @@ def collect(item: dict[str, Any]) -> list[dict[str, Any]]:
                 "batch_size")}
             if row["bounds"]["batch_size"] is None:  # a run from before bounds.json said it
                 row["bounds"]["batch_size"] = read_json(run_dir / "config.json")["batch_size"]
+            # the final model's validation accuracy (after the EMA swap and precise BN, where
+            # set): what recipe choices are made on; the last epoch's where not recorded
+            training = run_dir / "one_cycle_training.json"
+            final = (read_json(training).get("final") or {}) if training.exists() else {}
+            row["val_accuracy_final"] = float(final.get("val_accuracy", row["val_accuracy"][-1]))
         rows.append(row)
     return rows
 

@@ -146,7 +146,6 @@ def collect(item: dict[str, Any], changes: dict[str, Any], config: dict[str, Any
     row.update(
         variant=item["label"],
         changes={k: list(v) if isinstance(v, tuple) else v for k, v in changes.items()},
-        val_accuracy_final=float(final.get("val_accuracy", row["val_accuracy"][-1])),
         final_steps=final,
         config={k: config[k] for k in VARIANT_FIELDS if k in config},
         load_average=item.get("load_average"),
