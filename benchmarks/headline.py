@@ -213,7 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--results-dir", default=str(RESULTS), help=f"where {SOURCE} is")
-    p.add_argument("--out-dir", default=str(RESULTS), help=f"where {TABLE} and {PLOT} go")
+    p.add_argument("--out-dir", default=None,
+                   help=f"where {TABLE} and {PLOT} go (default: --results-dir)")
     p.add_argument("--readme", default=None,
                    help="also replace the headline block of this Markdown file")
     args = p.parse_args(argv)
@@ -221,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     if not source.exists():
         raise SystemExit(f"{source} does not exist: run benchmarks/epoch_economy.py first")
     payload = json.loads(source.read_text(encoding="utf-8"))
-    out_dir = Path(args.out_dir)
+    out_dir = Path(args.out_dir or args.results_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     plot(payload, out_dir / PLOT)
     lines = write_table_and_readme(out_dir, TABLE, PLOT, lambda image: render(payload, image),
