@@ -8,7 +8,7 @@ examples. For ``n`` training examples and ``E`` epochs the rule takes the larges
 whose cycle has ``E · ceil(n / b) ≥ min_cycle_steps`` steps, and ``smallest`` when none has.
 With the defaults (``superconverge.defaults``: 64, 16, 1,000 steps) Fashion-MNIST's 54,000
 training images keep batch 64 at any budget of 2 epochs or more (1,688 steps at 2 epochs);
-12,000 images at 4 epochs (750 steps at 64) train at 32 (1,500 steps).
+12,000 images at 4 epochs (752 steps at 64) train at 32 (1,500 steps).
 """
 
 from __future__ import annotations
@@ -36,10 +36,6 @@ class BatchChoice:
     #: one-cycle steps at ``batch_size``; ``None`` where the length is not known yet
     cycle_steps: int | None
     reason: str
-
-    def to_dict(self) -> dict[str, object]:
-        return {"batch_size": self.batch_size, "cycle_steps": self.cycle_steps,
-                "reason": self.reason}
 
 
 def choose_batch_size(train_examples: int, epochs: int, *,

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from superconverge.batch_rule import BatchChoice, choose_batch_size
 from superconverge.defaults import PIPELINE_BATCH_SIZE
 from superconverge.io import atomic_write_csv, atomic_write_json, atomic_write_with, read_json
 from superconverge.pipeline.config import ConfigError, RunConfig, saved_defaults
@@ -213,13 +214,11 @@ class Pipeline:
         return {"color_mode": self.config.color_mode,
                 "image_size": None if size is None else (size, size)}
 
-    def batch_choice(self) -> Any:
+    def batch_choice(self) -> BatchChoice:
         """The one-cycle (and range-test, tuning) batch: ``config.batch_size`` when set, else
         chosen from the run's length (:func:`superconverge.batch_rule.choose_batch_size`,
         ``config.epochs`` of the training split). A budgeted run's length is planned only
         after its range test has run at some batch, so it keeps ``PIPELINE_BATCH_SIZE``."""
-        from superconverge.batch_rule import BatchChoice, choose_batch_size
-
         n = len(self.data.train)
         given = self.config.batch_size
         if given is not None:
