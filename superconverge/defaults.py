@@ -44,10 +44,12 @@ PIPELINE_NESTEROV: bool | None = None
 PIPELINE_BATCH_SIZE: int = 64
 #: ``RunConfig.batch_size = None`` (the default) chooses the one-cycle batch from the run's
 #: length (``superconverge.batch_rule``): the largest of 64, 32, 16 whose cycle has at least
-#: this many optimizer steps. Measured (Fashion-MNIST, N/5 = 4 epochs, 3 seeds, test vs the
-#: 20-epoch baseline): resnet20 on 12,000 images (750 steps at 64) -0.97 ± 0.47 points at
-#: batch 64, -0.25 ± 0.41 at 32 (1,500 steps); simple_cnn on all 54,000 (3,375 steps at 64)
-#: is 0.32 points of validation accuracy better at 64 than at 32.
+#: this many optimizer steps. Found on resnet20 (12,000 Fashion-MNIST images, N/5 = 4 epochs,
+#: 752 steps at 64: test −0.97 ± 0.47 points against the 20-epoch baseline at batch 64,
+#: −0.25 ± 0.41 at 32) and simple_cnn on all 54,000 (3,376 steps at 64: 64 ahead by 0.32 on
+#: validation); checked on cells it was not fitted on (benchmarks/results/batch_rule_check.md,
+#: 3 seeds, validation): simple_cnn 12,000 × 4 and × 5 epochs +0.42 and +0.30 for 32,
+#: 9,000 × 2 epochs 16 best (+0.36 over 64), 18,000 × 4 (1,128 steps) a tie (+0.11 ± 0.28).
 PIPELINE_MIN_CYCLE_STEPS: int = 1000
 PIPELINE_SMALLEST_BATCH_SIZE: int = 16
 #: Weight decay 1e-4 and no weight average replaced 2.5e-4 and an EMA of 0.995 once the

@@ -43,8 +43,19 @@ def test_a_rule_that_picks_the_worse_batch_is_reported(check, tmp_path):
     small = _economy(tmp_path / "a.json", 32, vals=[0.89, 0.89], tests=[0.9, 0.9])
     large = _economy(tmp_path / "b.json", 64, vals=[0.90, 0.90], tests=[0.9, 0.9])
     cells = check.cells(check.one_cycle_rows(small) + check.one_cycle_rows(large))
-    assert cells[0]["rule_agrees"] is False
-    assert "| no |" in "\n".join(check.markdown({"cells": cells, "sources": [], "command": ""}))
+    assert cells[0]["rule_agrees"] is False and cells[0]["rule_ties"] is False
+    text = "\n".join(check.markdown({"cells": cells, "sources": [], "command": ""}))
+    assert "| no: the pick gives away 1.00 ± 0.00 |" in text
+
+
+def test_a_loss_within_the_seed_noise_is_a_tie(check, tmp_path):
+    # 64 better by +1.0 and -0.6 points on the two seeds: mean 0.2 < its sample std
+    small = _economy(tmp_path / "a.json", 32, vals=[0.89, 0.906], tests=[0.9, 0.9])
+    large = _economy(tmp_path / "b.json", 64, vals=[0.90, 0.90], tests=[0.9, 0.9])
+    (cell,) = check.cells(check.one_cycle_rows(small) + check.one_cycle_rows(large))
+    assert (cell["best_on_validation"], cell["rule_batch_size"]) == (64, 32)
+    assert cell["rule_ties"] is True
+    assert cell["rule_loses_on_validation"]["mean"] == pytest.approx(0.002)
 
 
 def test_one_arm_alone_is_a_clear_error(check, tmp_path):
