@@ -68,7 +68,7 @@ def _label(variant: str, n: int) -> str:
 
 
 def batch_suffix(entry: dict[str, Any]) -> str:
-    """" (batch 32)" for a summary entry whose runs recorded their one-cycle batch."""
+    """The " (batch 32)" label suffix of a summary entry whose runs recorded their batch."""
     sizes = entry.get("batch_sizes")
     return " (batch " + "/".join(map(str, sizes)) + ")" if sizes else ""
 

@@ -154,7 +154,12 @@ def test_epoch_economy_toy_run_resume_and_headline(tmp_path):
     png = (out / "epoch_economy_accuracy.png").read_bytes()
     assert png.startswith(b"\x89PNG")
     headline = (out / "headline.md").read_text()
-    assert "| simple_cnn | one-cycle, N/2 | 1 |" in headline
+    # the one-cycle rows name the batch their runs recorded (bounds.json)
+    (batch,) = {r["bounds"]["batch_size"] for r in runs if r["variant"] != "baseline"}
+    assert isinstance(batch, int) and one["batch_sizes"] == [batch]
+    assert f"| simple_cnn | one-cycle, N/2 (batch {batch}) | 1 |" in headline
+    assert f"| simple_cnn | one-cycle, N/2 (batch {batch}) | 1 |" in (
+        out / "epoch_economy.md").read_text()
     assert f"{100 * one['test_accuracy']['mean']:.2f} ± " in headline
 
     # a second invocation reads the finished runs and trains nothing
