@@ -280,6 +280,7 @@ def collect(item: dict[str, Any]) -> list[dict[str, Any]]:
             # set): what recipe choices are made on; the last epoch's where not recorded
             training = run_dir / "one_cycle_training.json"
             final = (read_json(training).get("final") or {}) if training.exists() else {}
+            row["final_steps"] = final
             row["val_accuracy_final"] = float(final.get("val_accuracy", row["val_accuracy"][-1]))
         rows.append(row)
     return rows

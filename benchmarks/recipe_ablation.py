@@ -138,15 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def collect(item: dict[str, Any], changes: dict[str, Any], config: dict[str, Any]
             ) -> dict[str, Any]:
-    from superconverge.io import read_json
-
-    (row,) = ee.collect(item)
-    training = read_json(item["dir"] / "one_cycle_training.json")
-    final = training.get("final") or {}
+    (row,) = ee.collect(item)  # with the final model's steps and validation (final_steps)
     row.update(
         variant=item["label"],
         changes={k: list(v) if isinstance(v, tuple) else v for k, v in changes.items()},
-        final_steps=final,
         config={k: config[k] for k in VARIANT_FIELDS if k in config},
         load_average=item.get("load_average"),
     )

@@ -221,9 +221,10 @@ class Pipeline:
         after its range test has run at some batch, so it keeps ``PIPELINE_BATCH_SIZE``."""
         n = len(self.data.train)
         given = self.config.batch_size
-        if given is not None:
-            return BatchChoice(given, self.config.epochs * math.ceil(n / given),
-                               f"batch {given}: set in the configuration")
+        if given is not None:  # a budgeted run's length is not known here
+            steps = (None if self.config.budget_seconds is not None
+                     else self.config.epochs * math.ceil(n / given))
+            return BatchChoice(given, steps, f"batch {given}: set in the configuration")
         if self.config.budget_seconds is not None:
             return BatchChoice(PIPELINE_BATCH_SIZE, None, f"batch {PIPELINE_BATCH_SIZE}: the "
                                "default for a time budget (its length is planned after the "
