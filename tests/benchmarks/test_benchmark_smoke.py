@@ -509,3 +509,17 @@ def test_tuning_signal_toy_run_ranks_the_grid_and_resumes(tmp_path):
     before = {p: p.stat().st_mtime_ns for p in work.rglob("one_cycle_training.json")}
     _run("tuning_signal.py", *args)
     assert before == {p: p.stat().st_mtime_ns for p in work.rglob("one_cycle_training.json")}
+
+
+def test_interleaved_overhead_toy_run_pairs_every_step(tmp_path):
+    # the worker itself fails when the OneCycle schedule did not run inside the cycled model's
+    # steps (its weights would equal the plain model's) or the range test missed a step
+    _run("interleaved_overhead.py", "--backends", "torch", "--steps", "4", "--batch", "16",
+         "--out-dir", str(tmp_path))
+    (row,) = json.loads((tmp_path / "interleaved_overhead.json").read_text())["results"]
+    assert {len(t) for t in row["times_s"].values()} == {4}
+    for name in ("one_cycle", "range_test"):
+        low, high = row[name]["ratio_95"]
+        assert low <= row[name]["ratio"] <= high
+    assert row["one_cycle_epoch_end_s"] > 0 and row["range_test_restore_s"] > 0
+    assert "| torch | 4 |" in (tmp_path / "interleaved_overhead.md").read_text()
