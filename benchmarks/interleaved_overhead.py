@@ -10,8 +10,8 @@ side in one process, one step each in turn, and every step is timed:
 * ``one_cycle``: the same with a :class:`superconverge.OneCycle` attached the way ``fit`` does
   it (``on_train_begin``, ``on_epoch_begin``): its schedule runs inside the compiled step;
 * ``range_test``: the same with :class:`superconverge.finder.LRRangeTest`'s per-batch hooks
-  around each step (LR assignment and ``reset_metrics`` before, loss bookkeeping after), over
-  a sweep low enough (1e-4 → 1e-2) that nothing diverges.
+  around each step (LR assignment and a reset of the loss metric before, loss bookkeeping
+  after), over a sweep low enough (1e-4 → 1e-2) that nothing diverges.
 
 The order of the three rotates from step to step. The ratio of a variant: the geometric mean
 over steps of (its step time / the plain step time of the same turn), with a 95 % t-interval of

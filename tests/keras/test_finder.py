@@ -81,7 +81,7 @@ class _Changed(keras.callbacks.Callback):
 
 
 # ---------------------------------------------------------------------- what is recorded
-def _linear_loss_model(w0: float):
+def _linear_loss_model(w0: float, metrics: list[str] | None = None):
     """y_pred = w·x with x = 1 and loss = mean(y_pred): loss = w, dloss/dw = 1, so plain SGD
     gives w_{i+1} = w_i - lr_i and the loss of batch i is w0 - Σ_{j<i} lr_j exactly."""
     model = keras.Sequential(
@@ -92,13 +92,17 @@ def _linear_loss_model(w0: float):
             ),
         ]
     )
-    model.compile(optimizer=keras.optimizers.SGD(0.5), loss=lambda yt, yp: ops.mean(yp))
+    model.compile(optimizer=keras.optimizers.SGD(0.5), loss=lambda yt, yp: ops.mean(yp),
+                  metrics=metrics)
     return model
 
 
-def test_records_each_batch_loss_and_lr_reaches_the_compiled_step():
+# with another metric, only the loss metric is reset before each step (the other keeps its
+# running mean) and the loss logged must still be that batch's own
+@pytest.mark.parametrize("metrics", [None, ["mae"]], ids=["loss-only", "with-metric"])
+def test_records_each_batch_loss_and_lr_reaches_the_compiled_step(metrics):
     n, bs, w0 = 20, 4, 100.0
-    model = _linear_loss_model(w0)
+    model = _linear_loss_model(w0, metrics)
     x = np.ones((n * bs, 1), "float32")
     y = np.zeros((n * bs, 1), "float32")
     cb = LRRangeTest(1e-2, 2.0, steps=n, diverge=None)
