@@ -94,18 +94,20 @@ class Scorer:
     """Estimated regret per repetition and spread per spread-task, for any rule."""
 
     def __init__(self, reps: Sequence[Mapping[str, Any]], regret_at: Callable[..., float],
-                 spread_sets: Mapping[str, Sequence[Landmarks]]) -> None:
+                 spread_sets: Mapping[str, Sequence[Any]],
+                 pick_of: Callable[..., float] | None = None) -> None:
         self.reps, self._regret_at, self.spread_sets = reps, regret_at, spread_sets
+        self.pick_of = pick if pick_of is None else pick_of  # (landmarks, *rule) -> log10 lr
 
     def regret(self, i: int, rule: Rule) -> float:
         rep = self.reps[i]
-        return self._regret_at(rep, 10.0 ** pick(rep["landmarks"], *rule))
+        return self._regret_at(rep, 10.0 ** self.pick_of(rep["landmarks"], *rule))
 
     def mean_regret(self, idx: Sequence[int], rule: Rule) -> float:
         return statistics.fmean(self.regret(i, rule) for i in idx)
 
     def spread(self, rule: Rule) -> dict[str, float]:
-        return {task: statistics.stdev(pick(lm, *rule) for lm in lms)
+        return {task: statistics.stdev(self.pick_of(lm, *rule) for lm in lms)
                 for task, lms in self.spread_sets.items()}
 
     def meets_spread(self, rule: Rule) -> bool:
