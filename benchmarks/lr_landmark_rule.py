@@ -205,21 +205,37 @@ def markdown(scorer: Scorer, table: Sequence[Mapping[str, Any]], cvs: Mapping[st
     return lines
 
 
+def add_input_output_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--spread", type=Path, default=RESULTS / "lr_spread.json")
+    p.add_argument("--out-dir", type=Path, default=RESULTS)
+
+
+def load_scored_repetitions(lr_selection_args: Sequence[str],
+                            landmarks: Callable[..., Any]) -> list[dict[str, Any]]:
+    """The stored repetitions of the ``lr_selection.py`` run those flags name, each with the
+    ``landmarks`` of its range-test curve."""
+    import lr_budget_rule
+    import lr_selection
+
+    reps = lr_budget_rule.load_repetitions(lr_selection,
+                                           lr_selection.parse_args(lr_selection_args))
+    for rep in reps:
+        rep["landmarks"] = landmarks(rep["result"].lrs, rep["result"].losses)
+    return reps
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     own, rest = split_forwarded_args(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--weights", nargs="+", type=float, default=list(DEFAULT_WEIGHTS))
     p.add_argument("--offsets", nargs="+", type=float, default=list(DEFAULT_OFFSETS))
-    p.add_argument("--spread", type=Path, default=RESULTS / "lr_spread.json")
-    p.add_argument("--out-dir", type=Path, default=RESULTS)
+    add_input_output_args(p)
     args = p.parse_args(own)
 
     import lr_budget_rule
-    import lr_selection
 
-    reps = lr_budget_rule.load_repetitions(lr_selection, lr_selection.parse_args(rest))
+    reps = load_scored_repetitions(rest, landmarks_of)
     for rep in reps:
-        rep["landmarks"] = landmarks_of(rep["result"].lrs, rep["result"].losses)
         today = math.log10(rep["result"].suggest(method="auto",
                                                  guard_decades=CURRENT[1]).max_lr)
         if abs(pick(rep["landmarks"], *CURRENT) - today) > 1e-9:  # the rule is auto's

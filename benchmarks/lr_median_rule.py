@@ -32,8 +32,16 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from common import RESULTS, split_forwarded_args, write_results  # noqa: E402
-from lr_landmark_rule import CURRENT, SPREAD_TARGET, SPREAD_TASKS, Scorer, cross_validate  # noqa: E402
+from common import split_forwarded_args, write_results  # noqa: E402
+from lr_landmark_rule import (  # noqa: E402
+    CURRENT,
+    SPREAD_TARGET,
+    SPREAD_TASKS,
+    Scorer,
+    add_input_output_args,
+    cross_validate,
+    load_scored_repetitions,
+)
 
 NAME = "lr_median_rule"
 OFFSETS_C = tuple(round(0.1 * k, 1) for k in range(16))  # 0 … 1.5 decades below x_div
@@ -89,16 +97,12 @@ def load_spread_sets(path: Path) -> dict[str, list[Landmarks3]]:
 def main(argv: Sequence[str] | None = None) -> None:
     own, rest = split_forwarded_args(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--spread", type=Path, default=RESULTS / "lr_spread.json")
-    p.add_argument("--out-dir", type=Path, default=RESULTS)
+    add_input_output_args(p)
     args = p.parse_args(own)
 
     import lr_budget_rule
-    import lr_selection
 
-    reps = lr_budget_rule.load_repetitions(lr_selection, lr_selection.parse_args(rest))
-    for rep in reps:
-        rep["landmarks"] = landmarks_of(rep["result"].lrs, rep["result"].losses)
+    reps = load_scored_repetitions(rest, landmarks_of)
     scorer = Scorer(reps, lr_budget_rule.estimated_regret, load_spread_sets(args.spread),
                     pick_of=pick)
     today = ("current", CURRENT[1], 0.0)
