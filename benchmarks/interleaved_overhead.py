@@ -37,7 +37,15 @@ import sys
 import time
 from pathlib import Path
 
-from common import BACKENDS, RESULTS, geometric_interval, run_worker, system_info, write_results
+from common import (
+    BACKENDS,
+    RESULTS,
+    geometric_interval,
+    merge_runs,
+    run_worker,
+    system_info,
+    write_results,
+)
 
 VARIANTS = ("plain", "one_cycle", "range_test")
 WARMUP_STEPS = 10
@@ -169,6 +177,13 @@ def main() -> None:
         print(f"{backend}: " + "; ".join(
             f"{name} {result[name]['ratio']:.4f} ({result[name]['ratio_95'][0]:.4f} – "
             f"{result[name]['ratio_95'][1]:.4f})" for name in VARIANTS[1:]), file=sys.stderr)
+    # a run for some backends replaces their rows and keeps the others' (each row has its
+    # own date and load)
+    previous = args.out_dir / "interleaved_overhead.json"
+    if previous.exists():
+        rows = merge_runs(rows, json.loads(previous.read_text())["results"],
+                          key=lambda r: r["backend"])
+        rows.sort(key=lambda r: BACKENDS.index(r["backend"]))
     system = system_info()
     payload = {"benchmark": "interleaved_overhead", "system": system, "model": "simple_cnn",
                "data": "fashion_mnist", "results": rows}
@@ -184,8 +199,8 @@ def main() -> None:
         "Per-epoch and once-per-test costs are timed directly (µs). Every variant syncs each "
         "step (`train_on_batch` returns NumPy logs). "
         f"{system['cpus']} CPUs ({system['cpu']}), run alone; 1-minute load average before → "
-        "after each backend. Command: `python benchmarks/interleaved_overhead.py --steps "
-        f"{args.steps}`.",
+        "after each backend; a run for some backends (`--backends`) keeps the other rows. "
+        f"Command: `python benchmarks/interleaved_overhead.py --steps {args.steps}`.",
         "",
         "| backend | steps | plain ms/step (median) | OneCycle ratio | 95 % interval "
         "| median ratio | range-test ratio | 95 % interval | median ratio "

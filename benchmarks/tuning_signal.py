@@ -233,8 +233,10 @@ def analyse(runs: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, A
     # like their accuracy? (Keras's loss holds the L2 term; the data loss does not)
     criterion = {}
     for seed in seeds:
-        cells = sorted({r["cell"] for r in runs if r["kind"] not in ("final", "tuned")
-                        and r["seed"] == seed and (seed, r["cell"]) in final})
+        # every final cell of the seed (the default's included), with or without short runs
+        cells = sorted(c for (s, c) in final if s == seed)
+        if len(cells) < 2:
+            continue
         target = [final[(seed, c)]["val_accuracy"] for c in cells]
         criterion[seed] = {
             "rho_loss": _rho([-final[(seed, c)]["val_loss"] for c in cells], target),
