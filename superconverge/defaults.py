@@ -37,7 +37,9 @@ PIPELINE_RANGE_START_LR: float = 1e-5
 #: constant Nesterov momentum 0.9 (the one clear lever: +0.81 points of validation accuracy
 #: alone), with batch 64, weight decay 2.5e-4, label smoothing 0.1 and an EMA of the weights
 #: (0.995) with precise BN (each within the noise alone, +0.25 together); 3 seeds: 92.02 ± 0.19 %
-#: test. The step-decay baseline keeps its own batch and weight decay (BASELINE_*).
+#: test. Since then the weight decay, the EMA, the LR shape and the batch have changed (each
+#: below, with its measurement). The step-decay baseline keeps its own batch and weight decay
+#: (BASELINE_*).
 PIPELINE_MOMENTA: tuple[float, float] = (0.9, 0.9)
 #: ``None`` = automatic: Nesterov for SGD (measured, above); Adam and AdamW have none
 PIPELINE_NESTEROV: bool | None = None
