@@ -57,6 +57,7 @@ HOOK_CALLS = 200
 
 def _worker(steps: int, batch: int, seed: int) -> dict:
     import keras
+    import numpy as np
 
     import superconverge as sc
     from superconverge import data, models
@@ -117,8 +118,6 @@ def _worker(steps: int, batch: int, seed: int) -> dict:
     applied = one_cycle.applied["learning_rate"]
     # the schedule ran inside the cycled model's steps: same data and initial weights as the
     # plain model, different weights now (the plain one kept LR 0.01 throughout)
-    import numpy as np
-
     drift = max(float(np.max(np.abs(keras.ops.convert_to_numpy(a) - keras.ops.convert_to_numpy(b))))
                 for a, b in zip(cycled.trainable_weights, plain.trainable_weights, strict=True))
     assert len(applied) == total and drift > 1e-3, (len(applied), drift)

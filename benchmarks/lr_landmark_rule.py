@@ -66,6 +66,7 @@ class Landmarks(NamedTuple):
     flat: bool
     lo: float  # first and last LR swept (the pick is clamped to them)
     hi: float
+    x_min: float = math.nan  # LR of the smoothed loss's minimum (lr_median_rule.py reads it)
 
 
 def landmarks_of(lrs: Sequence[float], losses: Sequence[float]) -> Landmarks:
@@ -74,7 +75,8 @@ def landmarks_of(lrs: Sequence[float], losses: Sequence[float]) -> Landmarks:
     a = analyse_curve(np.asarray(lrs, float), np.asarray(losses, float))
     lo, hi = math.log10(lrs[0]), math.log10(lrs[-1])
     return Landmarks(top=a.x_rise if a.x_rise is not None else hi,
-                     ref=a.x_div if a.diverged else hi, flat=bool(a.flat), lo=lo, hi=hi)
+                     ref=a.x_div if a.diverged else hi, flat=bool(a.flat), lo=lo, hi=hi,
+                     x_min=float(a.x[a.i_min]))
 
 
 def pick(lm: Landmarks, weight: float, offset: float) -> float:
@@ -159,7 +161,8 @@ def load_spread_sets(path: Path) -> dict[str, list[Landmarks]]:
                                is not None else hi,
                                ref=r["landmarks"]["x_div"] if r["landmarks"]["x_div"]
                                is not None else hi,
-                               flat=False, lo=-math.inf, hi=math.inf) for r in runs]
+                               flat=False, lo=-math.inf, hi=math.inf,
+                               x_min=r["landmarks"]["x_min"]) for r in runs]
     return out
 
 

@@ -20,12 +20,10 @@ Writes benchmarks/results/lr_median_rule.{json,md}.
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
@@ -36,62 +34,29 @@ from common import split_forwarded_args, write_results  # noqa: E402
 from lr_landmark_rule import (  # noqa: E402
     CURRENT,
     SPREAD_TARGET,
-    SPREAD_TASKS,
+    Landmarks,
     Scorer,
     add_input_output_args,
     cross_validate,
+    landmarks_of,
     load_scored_repetitions,
+    load_spread_sets,
 )
+from lr_landmark_rule import pick as blend_pick  # noqa: E402
 
 NAME = "lr_median_rule"
 OFFSETS_C = tuple(round(0.1 * k, 1) for k in range(16))  # 0 … 1.5 decades below x_div
 OFFSETS_D = tuple(round(0.1 * k, 1) for k in range(-6, 7))  # −0.6 … +0.6 around x_min
 
 
-class Landmarks3(NamedTuple):
-    top: float  # basin top x_R (end of the sweep without a rise)
-    ref: float  # divergence x_div (end of the sweep without divergence)
-    x_min: float  # LR of the smoothed loss's minimum
-    flat: bool
-    lo: float
-    hi: float
-
-
-def landmarks_of(lrs: Sequence[float], losses: Sequence[float]) -> Landmarks3:
-    from superconverge.bounds.auto import analyse_curve
-
-    a = analyse_curve(np.asarray(lrs, float), np.asarray(losses, float))
-    lo, hi = math.log10(lrs[0]), math.log10(lrs[-1])
-    return Landmarks3(top=a.x_rise if a.x_rise is not None else hi,
-                      ref=a.x_div if a.diverged else hi, x_min=float(a.x[a.i_min]),
-                      flat=bool(a.flat), lo=lo, hi=hi)
-
-
-def pick(lm: Landmarks3, kind: str, c: float, d: float = 0.0) -> float:
-    """``"current"``: ``min(x_R, x_div − c)``; ``"median"``: ``median(x_R, x_div − c,
-    x_min + d)``; clamped to the sweep; a flat curve keeps ``auto``'s placeholder."""
-    if lm.flat:
-        x = lm.ref - CURRENT[1]
-    elif kind == "current":
-        x = min(lm.top, lm.ref - c)
-    else:
-        x = float(np.median([lm.top, lm.ref - c, lm.x_min + d]))
+def pick(lm: Landmarks, kind: str, c: float, d: float = 0.0) -> float:
+    """``"current"``: ``min(x_R, x_div − c)`` (``lr_landmark_rule.pick`` at ``w = 0``);
+    ``"median"``: ``median(x_R, x_div − c, x_min + d)``; clamped to the sweep; a flat curve
+    keeps ``auto``'s placeholder."""
+    if lm.flat or kind == "current":
+        return blend_pick(lm, 0.0, c)
+    x = float(np.median([lm.top, lm.ref - c, lm.x_min + d]))
     return min(max(x, lm.lo), lm.hi)
-
-
-def load_spread_sets(path: Path) -> dict[str, list[Landmarks3]]:
-    payload = json.loads(path.read_text())
-    out = {}
-    for task in SPREAD_TASKS:
-        runs = payload["tasks"][task]["runs"]
-        hi = max(max(x for x in (r["landmarks"]["x_div"], r["landmarks"]["x_rise"])
-                     if x is not None) for r in runs)
-        out[task] = [Landmarks3(
-            top=hi if r["landmarks"]["x_rise"] is None else r["landmarks"]["x_rise"],
-            ref=hi if r["landmarks"]["x_div"] is None else r["landmarks"]["x_div"],
-            x_min=r["landmarks"]["x_min"], flat=False, lo=-math.inf, hi=math.inf)
-            for r in runs]
-    return out
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -13,7 +13,7 @@ def rule():
 
 
 def test_pick_closed_form(rule):
-    lm = rule.Landmarks3(top=-0.2, ref=0.6, x_min=-0.6, flat=False, lo=-5.0, hi=1.0)
+    lm = rule.Landmarks(top=-0.2, ref=0.6, x_min=-0.6, flat=False, lo=-5.0, hi=1.0)
     assert rule.pick(lm, "current", 0.8) == pytest.approx(-0.2)           # min(x_R, x_div − c)
     assert rule.pick(lm, "current", 1.0) == pytest.approx(-0.4)
     assert rule.pick(lm, "median", 1.0, 0.0) == pytest.approx(-0.4)       # x_div − c between
@@ -27,7 +27,7 @@ def test_pick_closed_form(rule):
 def test_scorer_uses_the_median_pick(rule):
     from lr_landmark_rule import Scorer
 
-    lm = rule.Landmarks3(top=-0.2, ref=0.6, x_min=-0.6, flat=False, lo=-5.0, hi=1.0)
+    lm = rule.Landmarks(top=-0.2, ref=0.6, x_min=-0.6, flat=False, lo=-5.0, hi=1.0)
     reps = [{"task": "a", "seed": 0, "epochs": 2, "landmarks": lm}]
     scorer = Scorer(reps, lambda rep, lr: lr, {"a": [lm, lm._replace(x_min=-0.4)]},
                     pick_of=rule.pick)
