@@ -9,11 +9,16 @@ side in one process, one step each in turn, and every step is timed:
 * ``plain``: ``model.train_on_batch`` of a plain compiled model;
 * ``one_cycle``: the same with a :class:`superconverge.OneCycle` attached the way ``fit`` does
   it (``on_train_begin``, ``on_epoch_begin``): its schedule runs inside the compiled step;
-* ``range_test``: the same with :class:`superconverge.finder.LRRangeTest`'s per-batch hooks
-  around each step (LR assignment and a reset of the loss metric before, loss bookkeeping
-  after), over a sweep low enough (1e-4 → 1e-2) that nothing diverges.
+* ``range_test``: the same with :class:`superconverge.finder.LRRangeTest` attached to a
+  freshly compiled model, as ``fit`` attaches it: the sweep's LR and the zeroing of the loss
+  metric run inside the compiled step (:mod:`superconverge.finder.in_step`), its per-batch
+  hooks around each step do the loss bookkeeping; over a sweep low enough (1e-4 → 1e-2) that
+  nothing diverges;
+* ``range_test_host``: the same on a model whose train step was traced before (one step
+  trained first): the range test then sets the LR and zeroes the loss metric from the host
+  before each step.
 
-The order of the three rotates from step to step. The ratio of a variant: the geometric mean
+The order of the four rotates from step to step. The ratio of a variant: the geometric mean
 over steps of (its step time / the plain step time of the same turn), with a 95 % t-interval of
 the mean log ratio; the median of the per-turn ratios is given too. What this leaves out is
 timed directly and reported beside it: OneCycle's per-epoch hooks (``on_epoch_end``) and
@@ -35,6 +40,7 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from common import (
@@ -47,7 +53,7 @@ from common import (
     write_results,
 )
 
-VARIANTS = ("plain", "one_cycle", "range_test")
+VARIANTS = ("plain", "one_cycle", "range_test", "range_test_host")
 WARMUP_STEPS = 10
 #: batches cycled through (distinct data, little memory)
 DISTINCT_BATCHES = 20
@@ -61,8 +67,9 @@ def _worker(steps: int, batch: int, seed: int) -> dict:
 
     import superconverge as sc
     from superconverge import data, models
+    from superconverge.callbacks import leftovers
     from superconverge.callbacks import one_cycle as one_cycle_module
-    from superconverge.finder import LRRangeTest
+    from superconverge.finder import LRRangeTest, in_step
     from superconverge.finder.state import TrainingState
 
     splits = data.load("fashion_mnist", seed=seed, train_subset=DISTINCT_BATCHES * batch)
@@ -78,19 +85,30 @@ def _worker(steps: int, batch: int, seed: int) -> dict:
                       "sparse_categorical_crossentropy", metrics=["accuracy"])
         return model
 
-    plain, cycled, ranged = build(), build(), build()
+    plain, cycled, ranged, ranged_host = build(), build(), build(), build()
     one_cycle = sc.OneCycle(0.1, total_steps=total)
     one_cycle.set_model(cycled)
     one_cycle.set_params({"epochs": 1, "steps": total, "verbose": 0})
     one_cycle.on_train_begin()
     one_cycle.on_epoch_begin(0)
-    # fit calls make_train_function once; train_on_batch calls it every step, and OneCycle's
-    # guard (which drops hooks left by a fit that raised) would detach the schedule there
-    vars(cycled).pop(one_cycle_module._GUARD_ATTR, None)
-    range_test = LRRangeTest(1e-4, 1e-2, steps=total, diverge=None)
-    range_test.set_model(ranged)
-    range_test.set_params({"epochs": 1, "steps": total, "verbose": 0})
-    range_test.on_train_begin()
+    # fit calls make_train_function once; train_on_batch calls it every step, and the guard
+    # that drops hooks left by a fit that raised would remove the schedule there
+    leftovers.withdraw(cycled, one_cycle_module._LEFTOVER_NAME)
+
+    def start_range_test(model: keras.Model) -> LRRangeTest:
+        callback = LRRangeTest(1e-4, 1e-2, steps=total, diverge=None)
+        callback.set_model(model)  # before fit makes a train function, as in fit
+        callback.set_params({"epochs": 1, "steps": total, "verbose": 0})
+        model.make_train_function()
+        callback.on_train_begin()
+        leftovers.withdraw(model, in_step.LEFTOVER_NAME)
+        return callback
+
+    range_test = start_range_test(ranged)
+    # one plain step first: its train step is traced, so the range test works from the host
+    ranged_host.train_on_batch(*batches[0])
+    range_test_host = start_range_test(ranged_host)
+    assert range_test.in_step and not range_test_host.in_step
 
     def step_plain(xb, yb, i):
         plain.train_on_batch(xb, yb, return_dict=True)
@@ -98,12 +116,16 @@ def _worker(steps: int, batch: int, seed: int) -> dict:
     def step_cycle(xb, yb, i):
         cycled.train_on_batch(xb, yb, return_dict=True)
 
-    def step_range(xb, yb, i):
-        range_test.on_train_batch_begin(i)
-        logs = ranged.train_on_batch(xb, yb, return_dict=True)
-        range_test.on_train_batch_end(i, logs)
+    def range_step(callback: LRRangeTest, model: keras.Model) -> Callable:
+        def step(xb, yb, i):
+            callback.on_train_batch_begin(i)
+            logs = model.train_on_batch(xb, yb, return_dict=True)
+            callback.on_train_batch_end(i, logs)
+        return step
 
-    runners = {"plain": step_plain, "one_cycle": step_cycle, "range_test": step_range}
+    runners = {"plain": step_plain, "one_cycle": step_cycle,
+               "range_test": range_step(range_test, ranged),
+               "range_test_host": range_step(range_test_host, ranged_host)}
     times: dict[str, list[float]] = {name: [] for name in VARIANTS}
     for i in range(total):
         xb, yb = batches[i % DISTINCT_BATCHES]
@@ -116,12 +138,18 @@ def _worker(steps: int, batch: int, seed: int) -> dict:
                 times[name].append(elapsed)
     one_cycle.on_epoch_end(0, {})
     applied = one_cycle.applied["learning_rate"]
-    # the schedule ran inside the cycled model's steps: same data and initial weights as the
-    # plain model, different weights now (the plain one kept LR 0.01 throughout)
-    drift = max(float(np.max(np.abs(keras.ops.convert_to_numpy(a) - keras.ops.convert_to_numpy(b))))
-                for a, b in zip(cycled.trainable_weights, plain.trainable_weights, strict=True))
-    assert len(applied) == total and drift > 1e-3, (len(applied), drift)
-    assert range_test.steps_recorded == total
+
+    def drift(model: keras.Model) -> float:
+        return max(float(np.max(np.abs(keras.ops.convert_to_numpy(a)
+                                       - keras.ops.convert_to_numpy(b))))
+                   for a, b in zip(model.trainable_weights, plain.trainable_weights, strict=True))
+
+    # the schedules ran inside the steps: same data and initial weights as the plain model,
+    # different weights now (the plain one kept LR 0.01 throughout; the in-step sweep went
+    # 1e-4 -> 1e-2, so a sweep that never reached the step would leave the weights equal)
+    assert len(applied) == total and drift(cycled) > 1e-3, (len(applied), drift(cycled))
+    assert drift(ranged) > 1e-3, drift(ranged)
+    assert range_test.steps_recorded == range_test_host.steps_recorded == total
 
     def per_call(function, calls: int = HOOK_CALLS) -> float:
         start = time.perf_counter()
@@ -192,7 +220,10 @@ def main() -> None:
         f"`simple_cnn`, Fashion-MNIST batches of {args.batch}, SGD momentum 0.9. Three models "
         "of the same weights train in one process, one step each in turn (order rotating): "
         "plain `train_on_batch`; the same with `OneCycle` attached (its schedule inside the "
-        "compiled step); the same with `LRRangeTest`'s per-batch hooks around each step. "
+        "compiled step); the same with `LRRangeTest` attached to a fresh model (LR and loss-"
+        "metric reset inside the compiled step, loss bookkeeping after each step); the same "
+        "on a model trained one step before (its traced step is kept: LR and reset from the "
+        "host before each step). "
         "Ratio = geometric mean over turns of (variant step / plain step of the same turn), "
         "95 % t-interval of the mean log ratio; the per-turn median ratio beside it. "
         "Per-epoch and once-per-test costs are timed directly (µs). Every variant syncs each "
@@ -202,18 +233,22 @@ def main() -> None:
         f"Command: `python benchmarks/interleaved_overhead.py --steps {args.steps}`.",
         "",
         "| backend | steps | plain ms/step (median) | OneCycle ratio | 95 % interval "
-        "| median ratio | range-test ratio | 95 % interval | median ratio "
+        "| median ratio | range test, in step: ratio | 95 % interval | median ratio "
+        "| range test, from the host: ratio | 95 % interval "
         "| OneCycle on_epoch_end µs | range test capture + restore µs | measured | load |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        c, g = r["one_cycle"], r["range_test"]
+        c, g, h = r["one_cycle"], r["range_test"], r.get("range_test_host")
         lines.append(
             f"| {r['backend']} | {r['steps']} | {r['plain_median_ms']:.1f} "
             f"| {c['ratio']:.4f} | {c['ratio_95'][0]:.4f} – {c['ratio_95'][1]:.4f} "
             f"| {c['median_ratio']:.4f} "
             f"| {g['ratio']:.4f} | {g['ratio_95'][0]:.4f} – {g['ratio_95'][1]:.4f} "
-            f"| {g['median_ratio']:.4f} | {1e6 * r['one_cycle_epoch_end_s']:.0f} "
+            f"| {g['median_ratio']:.4f} "
+            + (f"| {h['ratio']:.4f} | {h['ratio_95'][0]:.4f} – {h['ratio_95'][1]:.4f} "
+               if h else "| — | — ")
+            + f"| {1e6 * r['one_cycle_epoch_end_s']:.0f} "
             f"| {1e6 * (r['range_test_capture_s'] + r['range_test_restore_s']):.0f} "
             f"| {r['measured']} | {r['load_before'][0]:.2f} → {r['load_after'][0]:.2f} |")
     write_results("interleaved_overhead", payload, lines, args.out_dir)

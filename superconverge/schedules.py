@@ -12,6 +12,9 @@ step ``s`` with ``o_k <= s <= o_k + length_k`` its value is::
     shape(τ) = τ                      (linear)
              = (1 - cos(pi * τ)) / 2  (cos)
 
+and, for a phase with ``interpolation="exp"`` (geometric: the range test's sweep),
+``value = start_k * (end_k / start_k) ** τ`` (``start_k, end_k > 0``).
+
 ``a_k = 0, b_k = 1`` (the whole curve) in every preset; :func:`stretch` splits a phase into two
 parts of its curve when it lengthens a schedule from a step inside it.
 
@@ -43,6 +46,8 @@ from superconverge.errors import ArgumentError
 
 Interpolation = Literal["linear", "cos"]
 INTERPOLATIONS: tuple[str, ...] = ("linear", "cos")
+#: what a single :class:`Phase` accepts: the presets' shapes and the geometric "exp"
+PHASE_INTERPOLATIONS: tuple[str, ...] = (*INTERPOLATIONS, "exp")
 LrEnd = Literal["annihilate", "zero_tail", "zero_half"]
 LR_ENDS: tuple[str, ...] = ("annihilate", "zero_tail", "zero_half")
 
@@ -61,7 +66,7 @@ class Phase:
     start: float
     end: float
     length: float
-    interpolation: Interpolation = "linear"
+    interpolation: Interpolation | Literal["exp"] = "linear"
     #: the part ``[curve_from, curve_to]`` of the start → end curve this phase runs through
     curve_from: float = 0.0
     curve_to: float = 1.0
@@ -77,15 +82,23 @@ class Phase:
                 f"{self.curve_from!r}, {self.curve_to!r}.")
         if self.length < 0:
             raise ArgumentError(f"Phase.length must be >= 0 steps, got {self.length}.")
-        if self.interpolation not in INTERPOLATIONS:
+        if self.interpolation not in PHASE_INTERPOLATIONS:
             raise ArgumentError(
-                f"Phase.interpolation must be one of {INTERPOLATIONS}, got {self.interpolation!r}."
+                f"Phase.interpolation must be one of {PHASE_INTERPOLATIONS}, got "
+                f"{self.interpolation!r}."
+            )
+        if self.interpolation == "exp" and not (self.start > 0 and self.end > 0):
+            raise ArgumentError(
+                "An 'exp' (geometric) phase needs start > 0 and end > 0, got "
+                f"{self.start!r} and {self.end!r}."
             )
 
     def at(self, t: Any, xp: Any = np) -> Any:
         """Value at relative positions ``t`` in [0, 1]; ``xp`` is the array namespace."""
         if (self.curve_from, self.curve_to) != (0.0, 1.0):
             t = self.curve_from + (self.curve_to - self.curve_from) * t
+        if self.interpolation == "exp":
+            return self.start * xp.exp(math.log(self.end / self.start) * t)
         shape = (1.0 - xp.cos(math.pi * t)) / 2.0 if self.interpolation == "cos" else t
         return self.start + (self.end - self.start) * shape
 
@@ -159,7 +172,8 @@ class PiecewiseSchedule:
     def evaluate(self, s: Any, xp: Any) -> Any:
         """The formula of the module docstring on steps ``s`` already clamped to
         ``[0, span]``, in the array namespace ``xp`` (``numpy``, or ``keras.ops`` inside a
-        compiled train step): anything with ``clip``, ``cos``, ``where`` and ``full_like``."""
+        compiled train step): anything with ``clip``, ``cos``, ``exp``, ``where`` and
+        ``full_like``."""
         value = xp.full_like(s, self.final_value)
         # Walk backwards so that the first phase containing a step wins at shared borders.
         for phase, end in zip(reversed(self.phases), reversed(self.boundaries)):

@@ -10,7 +10,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from superconverge.callbacks import optimizer_hooks
+from superconverge.callbacks import leftovers, optimizer_hooks
 from superconverge.errors import ArgumentError
 from superconverge.schedules import (
     PRESETS,
@@ -22,7 +22,8 @@ from superconverge.schedules import (
 
 logger = logging.getLogger(__name__)
 
-_GUARD_ATTR = "make_train_function"  # the instance attribute the guard occupies
+#: the name OneCycle's clean-up is registered under (:mod:`superconverge.callbacks.leftovers`)
+_LEFTOVER_NAME = "OneCycle"
 
 
 def detach(model: keras.Model, *, keep_last_lr: bool = False) -> None:
@@ -35,35 +36,13 @@ def detach(model: keras.Model, *, keep_last_lr: bool = False) -> None:
     if optimizer is not None and optimizer_hooks.is_attached(optimizer):
         optimizer_hooks.detach(optimizer, keep_last_lr=keep_last_lr)
         model.train_function = None
-    vars(model).pop(_GUARD_ATTR, None)
+    leftovers.withdraw(model, _LEFTOVER_NAME)
 
 
 def _rebuild_train_function(model: keras.Model) -> None:
-    # the class's method, not the guard below: rebuilding is OneCycle's own doing
+    # the class's method, not the leftovers guard: rebuilding is OneCycle's own doing
     type(model).make_train_function(model, force=True)
 
-
-def _install_guard(model: keras.Model) -> None:
-    """Make the *next* ``fit`` drop hooks left behind by a ``fit`` that raised.
-
-    Keras calls ``on_train_end`` only when ``fit`` returns, so after an exception the hooks
-    would stay on the optimizer and a later plain ``fit`` would still follow the schedule.
-    Every ``fit`` calls ``model.make_train_function()`` before any callback runs; this
-    instance-level wrapper detaches left-over hooks there (a OneCycle of the new ``fit``
-    attaches its own in ``on_train_begin``), then removes itself.
-    """
-    if _GUARD_ATTR in vars(model):
-        return
-
-    def make_train_function(force: bool = False) -> Any:
-        if optimizer_hooks.is_attached(model.optimizer):
-            logger.info("OneCycle: removing schedule hooks left by a fit that raised")
-            detach(model)
-            force = True
-        vars(model).pop(_GUARD_ATTR, None)
-        return type(model).make_train_function(model, force=force)
-
-    object.__setattr__(model, _GUARD_ATTR, make_train_function)
 
 @dataclass
 class _AppliedRange:
@@ -210,7 +189,8 @@ class OneCycle(keras.callbacks.Callback):
         )
         # The train step may have been traced before the hooks existed: rebuild it.
         _rebuild_train_function(model)
-        _install_guard(model)
+        # a fit that raises never reaches on_train_end: the next fit removes the hooks
+        leftovers.register(model, _LEFTOVER_NAME, lambda: detach(model))
         self._applied_ranges.append(_AppliedRange(self.schedule, 0, 0))
         self._placed = False
         self._accumulation = accumulation

@@ -11,6 +11,7 @@ import numpy as np
 
 from superconverge.defaults import DIVERGENCE_FACTOR, LOSS_EMA_BETA, RANGE_START_LR
 from superconverge.finder.errors import RangeTestError
+from superconverge.finder.in_step import InStepSweep, unusable_reason
 from superconverge.finder.result import RangeTestResult
 from superconverge.finder.sweep import (
     LossEMA,
@@ -18,6 +19,7 @@ from superconverge.finder.sweep import (
     check_num_steps,
     check_sweep_args,
     sweep_lrs,
+    sweep_schedule,
 )
 
 logger = logging.getLogger(__name__)
@@ -118,11 +120,15 @@ def materialize_batches(data: Any, num_batches: int, batch_size: int | None) -> 
 class LRRangeTest(keras.callbacks.Callback):
     """LR range test as a callback: sweeps the learning rate up, records each batch's loss.
 
-    Before step ``i`` it assigns ``optimizer.learning_rate = lr_i`` (see :func:`sweep_lrs`:
-    ``lr_i = start·(end/start)^(i/(N-1))`` for ``mode="exp"``, linear interpolation for
-    ``"linear"``) and resets Keras's loss metric (``model.reset_metrics()`` for a model without
-    one), so the ``loss`` Keras logs at the end of the batch is *that batch's* loss rather than
-    the running mean since the epoch start; other metrics keep their running means.
+    Step ``i`` runs at ``lr_i`` (see :func:`sweep_lrs`: ``lr_i = start·(end/start)^(i/(N-1))``
+    for ``mode="exp"``, linear interpolation for ``"linear"``) with Keras's loss metric zeroed
+    before it, so the ``loss`` Keras logs at the end of the batch is *that batch's* loss rather
+    than the running mean since the epoch start; other metrics keep their running means.
+    For a model whose train step this ``fit`` traces anyway (freshly compiled), both happen
+    inside the compiled step (:mod:`superconverge.finder.in_step`: no host work per step, the
+    model's own train function given back afterwards); otherwise from the host before each
+    step (``optimizer.learning_rate = lr_i``, and the loss metric's ``reset_state()``, or
+    ``model.reset_metrics()`` for a model without one).
     It keeps a bias-corrected EMA ``smoothed_i = avg_i / (1 - β^(i+1))`` with
     ``avg_i = β·avg_{i-1} + (1-β)·loss_i`` and stops training (``model.stop_training``) when
 
@@ -197,6 +203,10 @@ class LRRangeTest(keras.callbacks.Callback):
         self.validation_batches = int(validation_batches)
         self.validation_batch_size = validation_batch_size
         self.batch_size: int | None = None  # metadata only; set by the runner
+        # whether the model had no train function when fit handed it over (set_model runs
+        # before fit makes one): then the in-step sweep costs no extra trace
+        self._model_was_fresh = False
+        self._in_step: InStepSweep | None = None
         self._reset()
 
     # ------------------------------------------------------------------ state
@@ -256,8 +266,24 @@ class LRRangeTest(keras.callbacks.Callback):
             metadata={"min_steps": self.min_steps},
         )
 
+    @property
+    def in_step(self) -> bool:
+        """Whether the current (or last) sweep ran inside the compiled train step."""
+        return self._in_step is not None
+
+    def release(self) -> None:
+        """Take the in-step sweep's hooks out of the model now (``on_train_end`` does it
+        when ``fit`` returns; the runner calls this when ``fit`` raised). Idempotent."""
+        if self._in_step is not None:
+            self._in_step.remove()
+
     # ------------------------------------------------------------------ Keras hooks
+    def set_model(self, model: keras.Model) -> None:
+        super().set_model(model)
+        self._model_was_fresh = getattr(model, "train_function", None) is None
+
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self.release()
         self._reset()
         model = self.model
         check_learning_rate_settable(model.optimizer)
@@ -275,6 +301,16 @@ class LRRangeTest(keras.callbacks.Callback):
         self._schedule = sweep_lrs(self.start_lr, self.end_lr, int(steps), self.mode)
         # Keras's running mean of the training loss (what logs["loss"] reports), if it has one
         self._loss_metric = next((m for m in model.metrics if m.name == "loss"), None)
+        self._in_step = None
+        reason = unusable_reason(model, self._loss_metric, self._model_was_fresh)
+        if reason is None:
+            self._in_step = InStepSweep(
+                model, sweep_schedule(self.start_lr, self.end_lr, int(steps), self.mode),
+                self._loss_metric)
+            self._in_step.install()
+        else:
+            logger.debug("LR range test sets the LR from the host each step: %s", reason)
+        self._model_was_fresh = False  # a second fit with this callback finds a traced step
         if self.validation_data is not None:
             self._val_sample = materialize_batches(
                 self.validation_data, self.validation_batches, self.validation_batch_size
@@ -285,6 +321,8 @@ class LRRangeTest(keras.callbacks.Callback):
     def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         if self._schedule is None:  # pragma: no cover - Keras always calls on_train_begin
             raise RangeTestError("LRRangeTest used without on_train_begin.")
+        if self._in_step is not None:
+            return  # the compiled step sets the LR and zeroes the loss metric itself
         # `self.model` (the property) re-attaches JAX state, so the assignments below reach
         # the next compiled step; on TF/torch it is a plain attribute.
         model = self.model
@@ -331,6 +369,7 @@ class LRRangeTest(keras.callbacks.Callback):
             self.model.stop_training = True
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        self.release()
         if self.stop_reason is None:
             n = self.num_steps or 0
             self.stop_reason = "completed" if self._step >= n else "exhausted"

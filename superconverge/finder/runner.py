@@ -257,6 +257,7 @@ def lr_range_test(
         cb.stop_reason = cb.stop_reason or "error"
         raise
     finally:
+        cb.release()  # after an exception: on_train_end did not run
         snapshot.restore(model)
     result = cb.result
     if len(result) == 0:

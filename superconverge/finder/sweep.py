@@ -12,6 +12,7 @@ import numpy as np
 
 from superconverge.defaults import LOSS_EMA_BETA
 from superconverge.finder.errors import RangeTestError
+from superconverge.schedules import Phase, PiecewiseSchedule
 
 MODES = ("exp", "linear")
 MIN_STEPS = 10
@@ -38,6 +39,19 @@ def sweep_lrs(start_lr: float, end_lr: float, num_steps: int, mode: str = "exp")
         lrs = start_lr + (end_lr - start_lr) * t
     lrs[0], lrs[-1] = start_lr, end_lr
     return lrs
+
+
+def sweep_schedule(start_lr: float, end_lr: float, num_steps: int, mode: str = "exp"
+                   ) -> PiecewiseSchedule:
+    """The same sweep as :func:`sweep_lrs` as a one-phase schedule over steps ``0 … N-1``
+    (an ``"exp"`` or ``"linear"`` :class:`~superconverge.schedules.Phase`), for evaluating it
+    inside a compiled train step from the optimizer's step counter; later steps hold
+    ``end_lr``. Needs ``N >= 2``."""
+    check_sweep_args(start_lr, end_lr, mode)
+    if num_steps < 2:
+        raise RangeTestError(f"a sweep schedule needs num_steps >= 2, got {num_steps}.")
+    return PiecewiseSchedule((Phase(float(start_lr), float(end_lr), float(num_steps - 1),
+                                    "exp" if mode == "exp" else "linear"),))
 
 
 def smooth_losses(

@@ -512,13 +512,16 @@ def test_tuning_signal_toy_run_ranks_the_grid_and_resumes(tmp_path):
 
 
 def test_interleaved_overhead_toy_run_pairs_every_step(tmp_path):
-    # the worker itself fails when the OneCycle schedule did not run inside the cycled model's
-    # steps (its weights would equal the plain model's) or the range test missed a step
+    # the worker itself fails when the OneCycle schedule or the in-step sweep did not run
+    # inside the model's steps (its weights would equal the plain model's), when the fresh
+    # model's range test did not sweep in the step or the traced one's not from the host, or
+    # when a range test missed a step
     _run("interleaved_overhead.py", "--backends", "torch", "--steps", "4", "--batch", "16",
          "--out-dir", str(tmp_path))
     (row,) = json.loads((tmp_path / "interleaved_overhead.json").read_text())["results"]
     assert {len(t) for t in row["times_s"].values()} == {4}
-    for name in ("one_cycle", "range_test"):
+    assert set(row["times_s"]) == {"plain", "one_cycle", "range_test", "range_test_host"}
+    for name in ("one_cycle", "range_test", "range_test_host"):
         low, high = row[name]["ratio_95"]
         assert low <= row[name]["ratio"] <= high
     assert row["one_cycle_epoch_end_s"] > 0 and row["range_test_restore_s"] > 0

@@ -97,16 +97,27 @@ def _linear_loss_model(w0: float, metrics: list[str] | None = None):
     return model
 
 
-# with another metric, only the loss metric is reset before each step (the other keeps its
-# running mean) and the loss logged must still be that batch's own
+def _kernel(model) -> float:
+    return float(keras.ops.convert_to_numpy(model.trainable_variables[0].value).ravel()[0])
+
+
+# with another metric, only the loss metric is zeroed before each step (the other keeps its
+# running mean) and the loss logged must still be that batch's own. A freshly compiled model
+# gets the sweep inside its compiled step; one trained before (its train step already traced)
+# gets it from the host: both must record and apply the same thing.
+@pytest.mark.parametrize("history", ["fresh", "trained-before"])
 @pytest.mark.parametrize("metrics", [None, ["mae"]], ids=["loss-only", "with-metric"])
-def test_records_each_batch_loss_and_lr_reaches_the_compiled_step(metrics):
-    n, bs, w0 = 20, 4, 100.0
-    model = _linear_loss_model(w0, metrics)
+def test_records_each_batch_loss_and_lr_reaches_the_compiled_step(metrics, history):
+    n, bs = 20, 4
+    model = _linear_loss_model(100.0, metrics)
     x = np.ones((n * bs, 1), "float32")
     y = np.zeros((n * bs, 1), "float32")
+    if history == "trained-before":
+        model.fit(x[:bs], y[:bs], batch_size=bs, epochs=1, verbose=0)  # one step at LR 0.5
+    w0, steps_before = _kernel(model), (history == "trained-before")
     cb = LRRangeTest(1e-2, 2.0, steps=n, diverge=None)
     model.fit(x, y, batch_size=bs, epochs=1, shuffle=False, callbacks=[cb], verbose=0)
+    assert cb.in_step is (history == "fresh")
     r = cb.result
     lr32 = sweep_lrs(1e-2, 2.0, n).astype("float32").astype("float64")
     expected = w0 - np.concatenate([[0.0], np.cumsum(lr32)[:-1]])
@@ -116,10 +127,51 @@ def test_records_each_batch_loss_and_lr_reaches_the_compiled_step(metrics):
     # The running mean since the epoch start (what Keras logs by default) is far off.
     running = np.cumsum(expected) / np.arange(1, n + 1)
     assert np.abs(running[-5:] - r.losses[-5:]).max() > 1.0
-    # The weight moved by exactly Σ lr_i: every assigned LR reached the compiled step.
-    kernel = float(keras.ops.convert_to_numpy(model.trainable_variables[0].value).ravel()[0])
-    assert kernel == pytest.approx(w0 - lr32.sum(), abs=2e-4)
-    assert int(keras.ops.convert_to_numpy(model.optimizer.iterations.value)) == n
+    # The weight moved by exactly Σ lr_i: every step ran at its LR of the sweep.
+    assert _kernel(model) == pytest.approx(w0 - lr32.sum(), abs=2e-4)
+    assert int(keras.ops.convert_to_numpy(model.optimizer.iterations.value)) == n + steps_before
+
+
+def _plain_step_moves_kernel_by(model, lr: float, steps: int = 2) -> float:
+    """Set the LR variable, fit ``steps`` plain steps; return how far the kernel moved (the
+    linear loss model moves by exactly the LR per step when nothing else drives it)."""
+    x, y = np.ones((4 * steps, 1), "float32"), np.zeros((4 * steps, 1), "float32")
+    model.optimizer.learning_rate = lr
+    before = _kernel(model)
+    model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
+    return before - _kernel(model)
+
+
+@pytest.mark.parametrize("ending", ["normal", "exception"])
+def test_in_step_sweep_leaves_a_plain_model(ending):
+    """After an in-step sweep, also one whose fit raised, the next plain fit follows the LR
+    variable (no sweep left in the step) and the model's train step is its own again."""
+    model = _linear_loss_model(100.0)
+    n = 20
+    x, y = np.ones((4 * n, 1), "float32"), np.zeros((4 * n, 1), "float32")
+    cb = LRRangeTest(1e-2, 2.0, steps=n, diverge=None)
+    callbacks = [cb] + ([_Raise(5, RuntimeError("boom"))] if ending == "exception" else [])
+    if ending == "exception":
+        with pytest.raises(RuntimeError, match="boom"):
+            model.fit(x, y, batch_size=4, callbacks=callbacks, verbose=0)
+    else:
+        model.fit(x, y, batch_size=4, callbacks=callbacks, verbose=0)
+    assert cb.in_step
+    # 2 steps at 0.03 move the kernel by 0.06; a sweep left in the step would move it by >= 2
+    assert _plain_step_moves_kernel_by(model, 0.03) == pytest.approx(0.06, abs=1e-5)
+    assert not {"train_step", "make_train_function"} & set(vars(model))
+
+
+def test_lr_range_test_on_a_fresh_model_costs_its_next_fit_no_extra_trace():
+    # the runner's fit made the untraced train function the next fit uses: given back
+    x, y = _data(160)
+    model = _classifier(keras.optimizers.SGD(0.01, momentum=0.9), dropout=False)
+    assert model.train_function is None
+    lr_range_test(model, x, y, batch_size=16, start_lr=1e-4, end_lr=1.0, diverge=None)
+    made_by_the_range_tests_fit = model.train_function
+    assert made_by_the_range_tests_fit is not None
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    assert model.train_function is made_by_the_range_tests_fit
 
 
 class _BatchLoss(keras.callbacks.Callback):

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from superconverge.finder.errors import RangeTestError
 from superconverge.finder.result import RangeTestResult
-from superconverge.finder.sweep import LossEMA, smooth_losses, sweep_lrs
+from superconverge.finder.sweep import LossEMA, smooth_losses, sweep_lrs, sweep_schedule
 
 
 def test_exp_sweep_closed_form():
@@ -24,6 +24,17 @@ def test_exp_sweep_closed_form():
     assert lrs[0] == 1e-7 and lrs[-1] == 10.0
     ratios = lrs[1:] / lrs[:-1]
     np.testing.assert_allclose(ratios, ratios[0], rtol=1e-9)  # geometric
+
+
+@pytest.mark.parametrize("mode", ["exp", "linear"])
+def test_sweep_schedule_is_the_sweep_and_holds_the_end(mode):
+    # what the compiled step evaluates from the step counter must be what is recorded
+    schedule = sweep_schedule(1e-5, 10.0, 423, mode)
+    np.testing.assert_allclose(schedule(np.arange(423)), sweep_lrs(1e-5, 10.0, 423, mode),
+                               rtol=1e-12)
+    assert schedule(422) == 10.0 and schedule(500) == 10.0 and schedule(-3) == 1e-5
+    with pytest.raises(RangeTestError, match="num_steps >= 2"):
+        sweep_schedule(1e-5, 10.0, 1, mode)
 
 
 def test_linear_sweep_and_single_step():

@@ -234,9 +234,24 @@ def test_fractions_compared_with_tolerance():
         OneCycleSchedule.pytorch(0.4, 100, pct_start=0.6, three_phase=True)
 
 
+def test_exp_phase_is_geometric():
+    # start · (end/start)^t: equal ratios between equally spaced steps, ends exact
+    schedule = join(Phase(1e-4, 1.0, 8.0, "exp"))
+    values = schedule(np.arange(9))
+    np.testing.assert_allclose(values, 1e-4 * 10.0 ** (np.arange(9) / 2), rtol=1e-12)
+    # a stretched part of the curve: from t = 0.5 to 1, i.e. 1e-2 -> 1 over 4 steps
+    half = join(Phase(1e-4, 1.0, 4.0, "exp", curve_from=0.5))
+    np.testing.assert_allclose(half(np.arange(5)), 1e-2 * 10.0 ** (np.arange(5) / 2),
+                               rtol=1e-12)
+
+
 def test_phase_validation():
     with pytest.raises(ValueError, match="length"):
         Phase(0.0, 1.0, -1.0)
+    with pytest.raises(ValueError, match="start > 0 and end > 0"):
+        Phase(0.0, 1.0, 5.0, "exp")
+    with pytest.raises(ValueError, match="interpolation"):
+        Phase(0.1, 1.0, 5.0, "cubic")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="finite"):
         Phase(0.0, float("inf"), 1.0)
     with pytest.raises(ValueError, match="at least one phase"):
