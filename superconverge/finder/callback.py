@@ -263,7 +263,8 @@ class LRRangeTest(keras.callbacks.Callback):
             val_steps=self._val_steps if has_val else None,
             val_losses=self._val_losses if has_val else None,
             val_accuracies=accs,
-            metadata={"min_steps": self.min_steps},
+            # where the sweep's LR and loss-metric reset ran: the compiled step or the host
+            metadata={"min_steps": self.min_steps, "sweep_in_step": self.in_step},
         )
 
     @property

@@ -119,6 +119,7 @@ def test_records_each_batch_loss_and_lr_reaches_the_compiled_step(metrics, histo
     model.fit(x, y, batch_size=bs, epochs=1, shuffle=False, callbacks=[cb], verbose=0)
     assert cb.in_step is (history == "fresh")
     r = cb.result
+    assert r.metadata["sweep_in_step"] is cb.in_step
     lr32 = sweep_lrs(1e-2, 2.0, n).astype("float32").astype("float64")
     expected = w0 - np.concatenate([[0.0], np.cumsum(lr32)[:-1]])
     assert r.stop_reason == "completed" and len(r) == n
