@@ -163,6 +163,31 @@ def test_in_step_sweep_leaves_a_plain_model(ending):
     assert not {"train_step", "make_train_function"} & set(vars(model))
 
 
+def test_in_step_sweep_is_traced_once_not_per_step(monkeypatch):
+    """Compiled backends evaluate the sweep only while tracing the step; PyTorch looks the LR
+    up in a table (no formula per step)."""
+    from superconverge.callbacks import optimizer_hooks
+
+    traced = {"n": 0}
+    evaluate = optimizer_hooks.evaluate_piecewise
+
+    def counting_evaluate(*args, **kwargs):
+        traced["n"] += 1
+        return evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(optimizer_hooks, "evaluate_piecewise", counting_evaluate)
+    n = 30
+    model = _linear_loss_model(100.0)
+    cb = LRRangeTest(1e-2, 2.0, steps=n, diverge=None)
+    model.fit(np.ones((4 * n, 1), "float32"), np.zeros((4 * n, 1), "float32"), batch_size=4,
+              callbacks=[cb], verbose=0)
+    assert cb.in_step and len(cb.result) == n
+    if BACKEND == "torch":
+        assert traced["n"] == 0
+    else:
+        assert 0 < traced["n"] <= 3 < n
+
+
 def test_lr_range_test_on_a_fresh_model_costs_its_next_fit_no_extra_trace():
     # the runner's fit made the untraced train function the next fit uses: given back
     x, y = _data(160)
