@@ -167,6 +167,8 @@ def _ok(results: list[dict]) -> list[dict]:
 def _assert_matches_reference(got: dict, ref: dict) -> None:
     # the range test: same sweep, same decision, same losses, exact restore
     rt, rr = got["range_test"], ref["range_test"]
+    # fresh models: the sweep ran inside the (replicated) compiled step, as on one device
+    assert rt["sweep_in_step"] and rr["sweep_in_step"]
     assert rt["lrs"] == rr["lrs"]
     assert (rt["stop_reason"], rt["stop_step"]) == (rr["stop_reason"], rr["stop_step"])
     assert rr["stop_reason"] == "diverged" and rr["stop_step"] < 39  # stopped early

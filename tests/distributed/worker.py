@@ -206,6 +206,7 @@ def run_sequence(x, y, batch_size: int, scope=None, control: bool = False) -> di
             "losses": [float(v) for v in result.losses],
             "stop_reason": result.stop_reason,
             "stop_step": result.stop_step,
+            "sweep_in_step": result.metadata["sweep_in_step"],
         },
         "restored": not changed,
         "changed_variables": changed,
