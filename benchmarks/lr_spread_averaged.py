@@ -1,0 +1,185 @@
+"""Would averaging several range-test sweeps steady `auto`'s max LR (issue 19)?
+
+Reads the per-seed range tests that ``lr_spread.py`` left in its work directory (the
+pipeline's own, one per seed: each seed has its own initial weights, shuffle and validation
+split) and, for
+a group of ``k`` seeds, averages their raw per-step losses over the steps all of them reached
+(the sweeps share their LR grid) into one curve, re-smoothed with the same EMA, and lets
+``auto`` read it: what a pipeline that ran ``k`` sweeps from ``k`` initialisations and
+averaged them would pick. The seeds are split into disjoint groups of ``k``; the seed-to-seed
+spread of the averaged pick is the sample std of ``log10`` over the groups, averaged over every
+way of splitting the seeds into such groups. Compared with the single sweeps' std over
+subsets of the same size (``n / k`` seeds), so that both are estimated from as many values.
+
+Nothing is trained here: run ``lr_spread.py`` first.
+
+    python benchmarks/lr_spread_averaged.py --group-sizes 2 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import logging
+import math
+import os
+import statistics
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from common import RESULTS, system_info, write_results  # noqa: E402
+
+NAME = "lr_spread_averaged"
+logger = logging.getLogger(NAME)
+
+
+def averaged_curve(results: Sequence[Any]) -> Any:
+    """One curve from several sweeps over the same LR grid: the mean raw loss per step over
+    the steps every sweep reached, ``loss_i = mean_k loss_i^(k)``, smoothed again with the
+    sweeps' EMA (``smooth``). Raises ``ValueError`` when the grids differ."""
+    import numpy as np
+
+    from superconverge.finder import RangeTestResult
+    from superconverge.finder.sweep import smooth_losses
+
+    steps = min(len(r) for r in results)
+    lrs = np.asarray(results[0].lrs[:steps], dtype=np.float64)
+    for r in results[1:]:
+        if not np.allclose(np.asarray(r.lrs[:steps]), lrs, rtol=1e-9):
+            raise ValueError("the sweeps do not share their LR grid")
+    losses = np.mean([np.asarray(r.losses[:steps], dtype=np.float64) for r in results], axis=0)
+    first, shortest = results[0], min(results, key=len)
+    return RangeTestResult(
+        lrs=lrs.tolist(), losses=losses.tolist(),
+        smoothed_losses=smooth_losses(losses, first.smooth).tolist(),
+        stop_reason=shortest.stop_reason, stop_step=steps - 1, mode=first.mode,
+        start_lr=first.start_lr, end_lr=first.end_lr, num_steps=first.num_steps,
+        smooth=first.smooth, diverge=first.diverge, batch_size=first.batch_size,
+        backend=first.backend)
+
+
+def partitions(items: Sequence[int], size: int) -> Iterator[list[tuple[int, ...]]]:
+    """Every way of splitting ``items`` into disjoint groups of ``size`` (order-free)."""
+    if not items:
+        yield []
+        return
+    head, rest = items[0], list(items[1:])
+    for others in itertools.combinations(rest, size - 1):
+        remaining = [x for x in rest if x not in others]
+        for tail in partitions(remaining, size):
+            yield [(head, *others), *tail]
+
+
+def auto_pick(result: Any) -> float:
+    """``log10`` of ``auto``'s max LR on ``result``."""
+    return math.log10(result.suggest(method="auto").max_lr)
+
+
+def spread_of_groups(results: Sequence[Any], size: int) -> dict[str, Any]:
+    """For groups of ``size`` sweeps: the averaged curves' picks and their spread, against
+    the single sweeps' spread over as many values."""
+    seeds = list(range(len(results)))
+    picks: dict[tuple[int, ...], float] = {}
+    stds = []
+    for split in partitions(seeds, size):
+        for group in split:
+            if group not in picks:
+                picks[group] = auto_pick(averaged_curve([results[i] for i in group]))
+        stds.append(statistics.stdev([picks[g] for g in split]))
+    singles = [auto_pick(r) for r in results]
+    per_split = len(seeds) // size
+    single_stds = [statistics.stdev([singles[i] for i in subset])
+                   for subset in itertools.combinations(seeds, per_split)]
+    return {
+        "group_size": size, "groups_per_split": per_split, "splits": len(stds),
+        "std_decades_averaged": statistics.mean(stds),
+        "std_decades_single_same_count": statistics.mean(single_stds),
+        "std_decades_single_all": statistics.stdev(singles),
+        "mean_pick_averaged": statistics.mean(picks.values()),
+        "mean_pick_single": statistics.mean(singles),
+        "picks_averaged": {"+".join(map(str, g)): 10 ** v for g, v in sorted(picks.items())},
+    }
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import lr_spread
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--tasks", nargs="+", default=list(lr_spread.TASKS),
+                   choices=list(lr_spread.TASKS))
+    p.add_argument("--seeds", nargs="+", type=int, default=list(range(8)))
+    p.add_argument("--group-sizes", nargs="+", type=int, default=[2, 4])
+    p.add_argument("--work-dir", default=str(lr_spread.DEFAULT_WORK))
+    p.add_argument("--out-dir", default=str(RESULTS))
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    for size in args.group_sizes:
+        if size < 2 or len(args.seeds) % size or len(args.seeds) // size < 2:
+            raise SystemExit(f"--group-sizes: {size} must be >= 2 and split the "
+                             f"{len(args.seeds)} seeds into at least 2 equal groups")
+    from superconverge.finder import RangeTestResult
+
+    payload: dict[str, Any] = {"benchmark": NAME, "system": system_info(), "seeds": args.seeds,
+                               "tasks": {}}
+    for task in args.tasks:
+        paths = [Path(args.work_dir) / task / f"seed{seed}" / "range_test.json"
+                 for seed in args.seeds]
+        missing = [str(path) for path in paths if not path.exists()]
+        if missing:
+            raise SystemExit(f"no range test in {', '.join(missing)}: run "
+                             f"`python benchmarks/lr_spread.py --tasks {task} --seeds "
+                             f"{' '.join(map(str, args.seeds))}` first")
+        results = [RangeTestResult.load(path) for path in paths]
+        payload["tasks"][task] = [spread_of_groups(results, size) for size in args.group_sizes]
+    write_results(NAME, payload, markdown(payload), out_dir=Path(args.out_dir))
+
+
+def markdown(payload: dict[str, Any]) -> list[str]:
+    lines = [
+        "# Averaged range-test sweeps: does the pick steady? (issue 19)",
+        "",
+        f"The range tests of `lr_spread.py` (seeds {', '.join(map(str, payload['seeds']))}; "
+        "each seed: its own initial weights, shuffle and validation split), averaged per step "
+        "in disjoint groups of k seeds, then read by `auto`. Std = sample std of log10(max LR) "
+        "over the groups of one split of the seeds, averaged over every split; beside it the "
+        "single sweeps' std over subsets of as many seeds (like for like), and over all seeds. "
+        "Target for the spread: ≤ 0.1 decade. Cost: k sweeps instead of one.",
+        "",
+        "| task | k | groups per split × splits | std, averaged (decades) "
+        "| std, single, same count | std, single, all seeds | mean pick, averaged → single "
+        "| averaged picks |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for task, rows in payload["tasks"].items():
+        for r in rows:
+            averaged = r["picks_averaged"]
+            picks = (", ".join(f"{v:.3g}" for v in averaged.values()) if len(averaged) <= 8
+                     else f"{len(averaged)} groups, {min(averaged.values()):.3g}–"
+                          f"{max(averaged.values()):.3g}")
+            lines.append(
+                f"| {task} | {r['group_size']} | {r['groups_per_split']} × {r['splits']} "
+                f"| {r['std_decades_averaged']:.3f} | {r['std_decades_single_same_count']:.3f} "
+                f"| {r['std_decades_single_all']:.3f} "
+                f"| {10 ** r['mean_pick_averaged']:.3g} → {10 ** r['mean_pick_single']:.3g} "
+                f"| {picks} |")
+    lines += ["", "Command: `python benchmarks/lr_spread_averaged.py --group-sizes 2 4` "
+              "(reads `runs/lr_spread/`, as left by `python benchmarks/lr_spread.py --seeds 0 1 "
+              "2 3 4 5 6 7`).", ""]
+    return lines
+
+
+if __name__ == "__main__":
+    main()
