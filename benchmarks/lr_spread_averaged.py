@@ -11,9 +11,18 @@ spread of the averaged pick is the sample std of ``log10`` over the groups, aver
 way of splitting the seeds into such groups. Compared with the single sweeps' std over
 subsets of the same size (``n / k`` seeds), so that both are estimated from as many values.
 
-Nothing is trained here: run ``lr_spread.py`` first.
+With ``-- <lr_selection.py flags>`` it also estimates the regret: for every repetition
+(task, seed, budget) of that ``lr_selection.py`` run, ``auto`` reads the seed's own curve, its
+average with each other seed's curve of the task (pairs), and the average of all the task's
+seeds; the regret is the best grid accuracy minus the accuracy interpolated in log-LR between
+the trained grid points at the pick (``lr_budget_rule.estimated_regret``), in points.
 
-    python benchmarks/lr_spread_averaged.py --group-sizes 2 4
+Nothing is trained here: run ``lr_spread.py`` (and ``lr_selection.py``) first.
+
+    python benchmarks/lr_spread_averaged.py --group-sizes 2 4 -- --tasks fmnist_cnn \
+        mnist1d_cnn fmnist_mlp mnist1d_mlp --fmnist-train 6400 --range-steps 100 \
+        --grid-min 0.03 --grid-max 6.463 --grid-points 8 \
+        --cache-dir benchmarks/results/lr_selection_budget_cache
 """
 
 from __future__ import annotations
@@ -35,7 +44,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from common import RESULTS, system_info, write_results  # noqa: E402
+from common import (  # noqa: E402
+    RESULTS,
+    split_forwarded_args,
+    system_info,
+    write_results,
+)
 
 NAME = "lr_spread_averaged"
 logger = logging.getLogger(NAME)
@@ -109,6 +123,45 @@ def spread_of_groups(results: Sequence[Any], size: int) -> dict[str, Any]:
     }
 
 
+def regret_of_averaging(reps: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Estimated regret per repetition with ``auto`` on: the seed's own sweep; its average
+    with each other seed's sweep of the task (the mean over those pairs); all the task's
+    sweeps averaged. Mean ± std over the repetitions, pooled and per budget."""
+    import lr_budget_rule
+
+    by_task_budget: dict[tuple[str, int], dict[int, dict[str, Any]]] = {}
+    for rep in reps:
+        by_task_budget.setdefault((rep["task"], rep["epochs"]), {})[rep["seed"]] = rep
+
+    def regret(rep: dict[str, Any], curve: Any) -> float:
+        return lr_budget_rule.estimated_regret(rep, curve.suggest(method="auto").max_lr)
+
+    rows = []
+    for (task, epochs), seeds in sorted(by_task_budget.items()):
+        every = averaged_curve([seeds[k]["result"] for k in sorted(seeds)])
+        for seed, rep in sorted(seeds.items()):
+            pairs = [regret(rep, averaged_curve([rep["result"], seeds[k]["result"]]))
+                     for k in sorted(seeds) if k != seed]
+            rows.append({"task": task, "epochs": epochs, "seed": seed,
+                         "single": regret(rep, rep["result"]),
+                         "pair": statistics.fmean(pairs) if pairs else None,
+                         "all": regret(rep, every), "sweeps_in_all": len(seeds)})
+
+    def summary(selected: list[dict[str, Any]]) -> dict[str, Any]:
+        out = {}
+        for kind in ("single", "pair", "all"):
+            values = [r[kind] for r in selected if r[kind] is not None]
+            out[kind] = {"mean": statistics.fmean(values),
+                         "std": statistics.stdev(values) if len(values) > 1 else None,
+                         "n": len(values)}
+        return out
+
+    budgets = sorted({r["epochs"] for r in rows})
+    return {"rows": rows, "pooled": summary(rows),
+            "by_budget": {str(b): summary([r for r in rows if r["epochs"] == b])
+                          for b in budgets}}
+
+
 def build_parser() -> argparse.ArgumentParser:
     import lr_spread
 
@@ -124,7 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
 
-    args = build_parser().parse_args(argv)
+    own, forwarded = split_forwarded_args(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(own)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     for size in args.group_sizes:
         if size < 2 or len(args.seeds) % size or len(args.seeds) // size < 2:
@@ -144,6 +198,13 @@ def main(argv: list[str] | None = None) -> None:
                              f"{' '.join(map(str, args.seeds))}` first")
         results = [RangeTestResult.load(path) for path in paths]
         payload["tasks"][task] = [spread_of_groups(results, size) for size in args.group_sizes]
+    if forwarded:
+        import lr_budget_rule
+        import lr_selection
+
+        reps = lr_budget_rule.load_repetitions(lr_selection, lr_selection.parse_args(forwarded))
+        payload["regret"] = regret_of_averaging(reps)
+        payload["regret"]["lr_selection_flags"] = forwarded
     write_results(NAME, payload, markdown(payload), out_dir=Path(args.out_dir))
 
 
@@ -175,9 +236,37 @@ def markdown(payload: dict[str, Any]) -> list[str]:
                 f"| {r['std_decades_single_all']:.3f} "
                 f"| {10 ** r['mean_pick_averaged']:.3g} → {10 ** r['mean_pick_single']:.3g} "
                 f"| {picks} |")
-    lines += ["", "Command: `python benchmarks/lr_spread_averaged.py --group-sizes 2 4` "
-              "(reads `runs/lr_spread/`, as left by `python benchmarks/lr_spread.py --seeds 0 1 "
-              "2 3 4 5 6 7`).", ""]
+    regret = payload.get("regret")
+    if regret:
+        lines += [
+            "", "## Estimated regret (pp) with averaged sweeps", "",
+            "Per repetition of the `lr_selection.py` run below (task × seed × budget), `auto` "
+            "on the seed's own sweep, on its average with each other seed's sweep of the task "
+            "(mean over those pairs), and on all the task's sweeps averaged; regret = best grid "
+            "accuracy − accuracy interpolated at the pick (validation, points). The seeds' "
+            "sweeps differ in initial weights and shuffle, as repeated sweeps from fresh "
+            "initialisations would. Target: ≤ 0.5 at every budget.", "",
+            "| budget (epochs) | repetitions | one sweep | two sweeps | all sweeps of the task |",
+            "|---|---|---|---|---|"]
+        for budget, summary in [*regret["by_budget"].items(), ("pooled", regret["pooled"])]:
+            cells = " | ".join(f"{summary[k]['mean']:.2f} ± {summary[k]['std']:.2f}"
+                               for k in ("single", "pair", "all"))
+            lines.append(f"| {budget} | {summary['single']['n']} | {cells} |")
+        by_task: dict[str, list[dict[str, Any]]] = {}
+        for row in regret["rows"]:
+            by_task.setdefault(row["task"], []).append(row)
+        lines += ["", "Per task (mean over seeds and budgets): " + "; ".join(
+            f"`{task}` {statistics.fmean(r['single'] for r in rows):.2f} → "
+            f"{statistics.fmean(r['pair'] for r in rows):.2f} → "
+            f"{statistics.fmean(r['all'] for r in rows):.2f}"
+            for task, rows in by_task.items()) + "."]
+    command = "python benchmarks/lr_spread_averaged.py --group-sizes " + " ".join(
+        str(r["group_size"]) for r in next(iter(payload["tasks"].values())))
+    if regret:
+        command += " -- " + " ".join(regret["lr_selection_flags"])
+    lines += ["", f"Command: `{command}` (reads `runs/lr_spread/`, as left by `python "
+              "benchmarks/lr_spread.py --seeds 0 1 2 3 4 5 6 7`, and the `lr_selection.py` "
+              "cache the flags after `--` name).", ""]
     return lines
 
 

@@ -68,3 +68,26 @@ def test_pairs_whose_noise_cancels_pick_alike(averaged):
     assert out["picks_averaged"]["0+1"] == pytest.approx(10 ** clean_pick)
     assert out["picks_averaged"]["2+3"] == pytest.approx(10 ** clean_pick)
     assert out["splits"] == 3 and out["groups_per_split"] == 2
+
+
+def test_regret_of_averaging_scores_each_curve_on_the_repetitions_own_grid(averaged):
+    # accuracy peaks at lr 0.1 on the trained grid; two seeds whose noises cancel: their
+    # average is the clean curve, whatever each one alone picks
+    noise = np.random.default_rng(2).normal(0.0, 0.4, 120)
+    grid = np.log10([0.01, 0.03, 0.1, 0.3, 1.0])
+
+    def rep(seed, curve):
+        return {"task": "toy", "epochs": 2, "seed": seed, "result": curve, "log_lr": grid,
+                "acc": [0.80, 0.85, 0.90, 0.86, 0.70], "best_grid_acc": 0.90}
+
+    reps = [rep(0, _curve(noise)), rep(1, _curve(-noise))]
+    out = averaged.regret_of_averaging(reps)
+
+    def regret_at(lr):
+        return 100 * (0.90 - float(np.interp(math.log10(lr), grid, reps[0]["acc"])))
+
+    clean = regret_at(_curve(np.zeros(120)).suggest(method="auto").max_lr)
+    for row, r in zip(out["rows"], reps, strict=True):
+        assert row["single"] == pytest.approx(regret_at(r["result"].suggest(method="auto").max_lr))
+        assert row["pair"] == pytest.approx(clean) and row["all"] == pytest.approx(clean)
+    assert out["pooled"]["all"]["n"] == 2 and set(out["by_budget"]) == {"2"}
