@@ -56,28 +56,11 @@ logger = logging.getLogger(NAME)
 
 
 def averaged_curve(results: Sequence[Any]) -> Any:
-    """One curve from several sweeps over the same LR grid: the mean raw loss per step over
-    the steps every sweep reached, ``loss_i = mean_k loss_i^(k)``, smoothed again with the
-    sweeps' EMA (``smooth``). Raises ``ValueError`` when the grids differ."""
-    import numpy as np
-
+    """The sweeps averaged per step (``RangeTestResult.average``: mean raw loss over the steps
+    every sweep reached, smoothed again)."""
     from superconverge.finder import RangeTestResult
-    from superconverge.finder.sweep import smooth_losses
 
-    steps = min(len(r) for r in results)
-    lrs = np.asarray(results[0].lrs[:steps], dtype=np.float64)
-    for r in results[1:]:
-        if not np.allclose(np.asarray(r.lrs[:steps]), lrs, rtol=1e-9):
-            raise ValueError("the sweeps do not share their LR grid")
-    losses = np.mean([np.asarray(r.losses[:steps], dtype=np.float64) for r in results], axis=0)
-    first, shortest = results[0], min(results, key=len)
-    return RangeTestResult(
-        lrs=lrs.tolist(), losses=losses.tolist(),
-        smoothed_losses=smooth_losses(losses, first.smooth).tolist(),
-        stop_reason=shortest.stop_reason, stop_step=steps - 1, mode=first.mode,
-        start_lr=first.start_lr, end_lr=first.end_lr, num_steps=first.num_steps,
-        smooth=first.smooth, diverge=first.diverge, batch_size=first.batch_size,
-        backend=first.backend)
+    return RangeTestResult.average(list(results))
 
 
 def partitions(items: Sequence[int], size: int) -> Iterator[list[tuple[int, ...]]]:

@@ -101,6 +101,44 @@ class RangeTestResult:
         elif self.val_losses is not None or self.val_accuracies is not None:
             raise RangeTestError("val_losses / val_accuracies need val_steps.")
 
+    @classmethod
+    def average(cls, results: list[RangeTestResult]) -> RangeTestResult:
+        """One curve from several sweeps over the same LR grid (repeated range tests):
+
+            loss_i = (1/k) · Σ_j loss_i^(j)        for the steps every sweep reached,
+
+        smoothed again with the sweeps' EMA. A step where one sweep's loss is non-finite is
+        non-finite in the average (where that sweep diverged, the average ends). Validation
+        points are not carried over; ``metadata["sweeps"]`` holds each sweep's length and stop
+        reason. Raises :class:`RangeTestError` for no results or different LR grids.
+        """
+        from superconverge.finder.sweep import smooth_losses
+
+        if not results:
+            raise RangeTestError("average() needs at least one range-test result.")
+        steps = min(len(r) for r in results)
+        if steps == 0:
+            raise RangeTestError("average() got an empty range-test result.")
+        first = results[0]
+        lrs = first.lrs[:steps]
+        for other in results[1:]:
+            if other.mode != first.mode or not np.allclose(other.lrs[:steps], lrs, rtol=1e-9):
+                raise RangeTestError(
+                    "The sweeps do not share their LR grid (start_lr, end_lr, steps and mode "
+                    "must be equal): run every repeat with the same range-test settings.")
+        losses = np.mean([r.losses[:steps] for r in results], axis=0)
+        shortest = min(results, key=len)
+        return cls(
+            lrs=lrs, losses=losses, smoothed_losses=smooth_losses(losses, first.smooth),
+            stop_reason=shortest.stop_reason,
+            stop_step=steps - 1 if shortest.stop_step is not None else None,
+            mode=first.mode, start_lr=first.start_lr, end_lr=first.end_lr,
+            num_steps=first.num_steps, smooth=first.smooth, diverge=first.diverge,
+            batch_size=first.batch_size, backend=first.backend,
+            metadata={"sweeps": [{"steps": len(r), "stop_reason": r.stop_reason}
+                                 for r in results]},
+        )
+
     # ------------------------------------------------------------------ reading the curve
     def __len__(self) -> int:
         return len(self.lrs)

@@ -44,7 +44,7 @@ def test_average_of_opposite_noise_is_the_clean_curve(averaged):
                                "smoothed_losses": short.smoothed_losses[:80]})
     assert len(averaged.averaged_curve([up, short])) == 80
     other_grid = RangeTestResult(**{**clean.__dict__, "lrs": (np.asarray(clean.lrs) * 2).tolist()})
-    with pytest.raises(ValueError, match="LR grid"):
+    with pytest.raises(ValueError, match="LR grid"):  # RangeTestError is a ValueError
         averaged.averaged_curve([clean, other_grid])
 
 

@@ -207,3 +207,25 @@ def test_result_module_imports_without_keras():
     code = ("import sys, superconverge.finder as f; f.RangeTestResult; f.sweep_lrs; "
             "assert 'keras' not in sys.modules, 'keras imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_average_of_sweeps_closed_form_and_errors():
+    lrs = sweep_lrs(1e-4, 1.0, 30)
+    a = RangeTestResult(lrs=lrs, losses=np.linspace(2.0, 1.0, 30), smoothed_losses=np.zeros(30))
+    b = RangeTestResult(lrs=lrs[:25], losses=np.r_[np.linspace(1.0, 2.0, 24), np.nan],
+                        smoothed_losses=np.zeros(25), stop_reason="non_finite", stop_step=24)
+    mean = RangeTestResult.average([a, b])
+    # the steps both reached; the loss is the mean, re-smoothed; b's NaN ends the average
+    assert len(mean) == 25 and mean.stop_reason == "non_finite" and mean.stop_step == 24
+    np.testing.assert_allclose(mean.losses[:24], (a.losses[:24] + b.losses[:24]) / 2)
+    assert np.isnan(mean.losses[24])
+    np.testing.assert_allclose(mean.smoothed_losses[:24], smooth_losses(mean.losses[:24]))
+    assert mean.metadata["sweeps"] == [{"steps": 30, "stop_reason": "completed"},
+                                       {"steps": 25, "stop_reason": "non_finite"}]
+    same = RangeTestResult.average([a])
+    np.testing.assert_array_equal(same.losses, a.losses)
+    with pytest.raises(RangeTestError, match="LR grid"):
+        RangeTestResult.average([a, RangeTestResult(lrs=lrs * 2, losses=a.losses,
+                                                    smoothed_losses=a.losses)])
+    with pytest.raises(RangeTestError, match="at least one"):
+        RangeTestResult.average([])
