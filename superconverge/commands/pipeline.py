@@ -50,6 +50,8 @@ _OPTIONS: dict[str, tuple[str, Any, str]] = {
     "--color-mode": ("color_mode", str, "image_folder: rgb, grayscale or rgba"),
     "--precision": ("precision", str, "float32 or mixed_bfloat16"),
     "--range-steps": ("range_steps", int, "range-test steps (default: one epoch)"),
+    "--range-repeats": ("range_repeats", int,
+                        "range tests averaged, each from its own initialisation (default 1)"),
     "--out": ("out", str, "run directory"),
 }
 

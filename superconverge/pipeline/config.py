@@ -23,6 +23,7 @@ from superconverge.defaults import (
     PIPELINE_MOMENTA,
     PIPELINE_NESTEROV,
     PIPELINE_PRECISE_BN,
+    PIPELINE_RANGE_REPEATS,
     PIPELINE_RANGE_START_LR,
     PIPELINE_WARMUP_FRACTION,
     PIPELINE_WEIGHT_DECAY,
@@ -134,6 +135,8 @@ class RunConfig:
     range_end_lr: float = RANGE_END_LR
     range_steps: int | None = None
     range_diverge: float = DIVERGENCE_FACTOR
+    # range tests averaged per step, each from its own initialisation and shuffle
+    range_repeats: int = PIPELINE_RANGE_REPEATS
     # baseline: SGD momentum 0.9, LR divided by 10 at 50% and 75% of its epochs, the usual
     # batch and weight decay (its own keys: the one-cycle recipe's never weaken it)
     baseline_epochs: int = 20
@@ -323,6 +326,7 @@ def validate(config: RunConfig) -> None:
     _positive_int(config, "baseline_epochs", minimum=0)
     _positive_int(config, "train_subset", allow_none=True)
     _positive_int(config, "range_steps", allow_none=True, minimum=10)
+    _positive_int(config, "range_repeats")
     _positive_int(config, "seed", minimum=0)
     _positive_int(config, "image_size", allow_none=True)
     if config.dataset != "image_folder" and (config.image_size is not None

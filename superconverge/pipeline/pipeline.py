@@ -11,6 +11,7 @@ import contextlib
 import functools
 import logging
 import math
+import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from superconverge.batch_rule import BatchChoice, choose_batch_size
-from superconverge.defaults import PIPELINE_BATCH_SIZE
+from superconverge.defaults import PIPELINE_BATCH_SIZE, RANGE_REPEAT_SEED_STRIDE
 from superconverge.io import atomic_write_csv, atomic_write_json, atomic_write_with, read_json
 from superconverge.pipeline.config import ConfigError, RunConfig, saved_defaults
 from superconverge.pipeline.environment import environment_info
@@ -380,13 +381,16 @@ class Pipeline:
         path = self.directory.tuning
         return read_json(path) if self.config.tune and path.exists() else None
 
-    def new_model(self, *, bn_momentum: float, weight_decay: float) -> Any:
-        """A fresh, uncompiled model with the run's seed (same initial weights every time)."""
+    def new_model(self, *, bn_momentum: float, weight_decay: float, seed: int | None = None
+                  ) -> Any:
+        """A fresh, uncompiled model with the run's seed (same initial weights every time), or
+        with ``seed`` (a repeat of the range test)."""
         import keras
 
         from superconverge import models
 
-        keras.utils.set_random_seed(self.config.seed)
+        seed = self.config.seed if seed is None else seed
+        keras.utils.set_random_seed(seed)
         with precision_policy(self.config.precision):
             if self.custom_build is not None:
                 model = self.custom_build()
@@ -398,7 +402,7 @@ class Pipeline:
                 self.data.num_classes,
                 bn_momentum=bn_momentum,
                 weight_decay=weight_decay,
-                seed=self.config.seed,
+                seed=seed,
             )
 
     def compile(self, model: Any, optimizer: Any, *, smoothing: bool = True) -> Any:
@@ -418,7 +422,7 @@ class Pipeline:
         return model
 
     def _train_batches(self, augment: bool | None = None, *, flip: bool = False,
-                       batch_size: int | None = None) -> Any:
+                       batch_size: int | None = None, seed: int | None = None) -> Any:
         augment = self.config.augment if augment is None else augment
         if flip:
             from superconverge.data import Augmentation
@@ -429,7 +433,7 @@ class Pipeline:
             batch_size or self.batch_size,
             augment=augment,
             shuffle=True,
-            seed=self.config.seed,
+            seed=self.config.seed if seed is None else seed,
         )
 
     def evaluate_model(self, model: Any, x: Any, y: Any, *, tta: bool = False
@@ -494,19 +498,47 @@ class Pipeline:
         tune_stage(self)
 
     def stage_range_test(self) -> None:
+        """The range test; with ``range_repeats = k > 1``, ``k`` of them, sweep ``i`` from the
+        initial weights and shuffle of seed ``seed + i · RANGE_REPEAT_SEED_STRIDE``, each saved
+        as it ends (a resumed run keeps the finished ones), and ``range_test.json`` is their
+        average per step (:meth:`RangeTestResult.average`)."""
+        from superconverge.finder import RangeTestResult
 
+        repeats = self.config.range_repeats
+        if repeats == 1:
+            self._range_test_sweep(self.config.seed).save(self.directory.range_test)
+            return
+        sweeps = []
+        for index in range(repeats):
+            path = self.directory.range_test_sweep(index)
+            if path.exists():
+                sweeps.append(RangeTestResult.load(path))
+                continue
+            logger.info("range test %d of %d", index + 1, repeats)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sweep = self._range_test_sweep(self.config.seed + index * RANGE_REPEAT_SEED_STRIDE)
+            sweep.save(path)
+            sweeps.append(sweep)
+        average = RangeTestResult.average(sweeps)
+        average.metadata["sweep_seeds"] = [self.config.seed + i * RANGE_REPEAT_SEED_STRIDE
+                                           for i in range(repeats)]
+        average.save(self.directory.range_test)
+
+    def _range_test_sweep(self, seed: int) -> Any:
+        """One range test of the run's recipe, from the initial weights and shuffle of
+        ``seed``."""
         from superconverge.finder import lr_range_test
 
         model = self.compile(
             self.new_model(bn_momentum=self.bn_momentum(),
-                           weight_decay=self.model_weight_decay(self.weight_decay())),
+                           weight_decay=self.model_weight_decay(self.weight_decay()), seed=seed),
             self.make_optimizer(self.config.range_start_lr, self.config.momentum[0]),
         )
         # at most one epoch by default, but never fewer steps than a curve needs (10)
         steps = self.config.range_steps or max(self.steps_per_epoch(), 10)
-        result = lr_range_test(
+        return lr_range_test(
             model,
-            self._train_batches(augment=False),
+            self._train_batches(augment=False, seed=seed),
             start_lr=self.config.range_start_lr,
             end_lr=self.config.range_end_lr,
             steps=steps,
@@ -518,7 +550,6 @@ class Pipeline:
             # Ctrl-C stops the run (exit 130, stage not done): a partial curve is no result
             catch_interrupt=False,
         )
-        result.save(self.directory.range_test)
 
     def range_test_result(self) -> Any:
         from superconverge.finder import RangeTestResult
@@ -546,6 +577,8 @@ class Pipeline:
                 total_steps=planned_steps,
             )
             bounds = suggestion.to_dict()
+            bounds.update(self._sweep_spread(min_lr_ratio=self.config.min_lr_ratio,
+                                             total_steps=planned_steps))
             from superconverge.plotting import save_figure
 
             axes = result.plot(suggestion=suggestion)
@@ -573,6 +606,29 @@ class Pipeline:
             bounds["max_lr"], bounds["min_lr"], bounds["method"], bounds["confidence"],
             bounds["reason"],
         )
+
+    def _sweep_spread(self, **suggest_kwargs: Any) -> dict[str, Any]:
+        """With repeated range tests: the method's max LR on each sweep alone and their
+        seed-to-seed spread, ``std(log10 max_lr)`` in decades (the pick itself is read off
+        the averaged curve). Empty for a single range test."""
+        from superconverge.bounds import SuggestionError
+        from superconverge.finder import RangeTestResult
+
+        repeats = self.config.range_repeats
+        if repeats == 1:
+            return {"range_repeats": 1}
+        picks: list[float | None] = []
+        for index in range(repeats):
+            sweep = RangeTestResult.load(self.directory.range_test_sweep(index))
+            try:
+                picks.append(float(sweep.suggest(method=self.config.suggest_method,
+                                                 **suggest_kwargs).max_lr))
+            except SuggestionError:
+                picks.append(None)
+        found = [math.log10(p) for p in picks if p is not None]
+        spread = statistics.stdev(found) if len(found) > 1 else None
+        return {"range_repeats": repeats, "sweep_max_lrs": picks,
+                "sweep_spread_decades": spread}
 
     def bounds(self) -> dict[str, Any]:
         return read_json(self.directory.bounds)

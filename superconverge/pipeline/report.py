@@ -204,6 +204,12 @@ def write_report(run_dir: str | Path) -> Path:
             + "</p>"
         )
         sections.append(f"<p class='reason'>{_fmt(bounds.get('reason'))}</p>")
+        if int(bounds.get("range_repeats") or 1) > 1:
+            picks = ", ".join(_number(p, ".3g") for p in bounds.get("sweep_max_lrs") or [])
+            sections.append(
+                f"<p>Read off the average of {bounds['range_repeats']} range tests, each from "
+                f"its own initial weights and shuffle; each alone would have given {picks} "
+                f"(spread {_number(bounds.get('sweep_spread_decades'), '.3f')} decade).</p>")
         if bounds.get("batch_size_reason"):
             sections.append(f"<p>Batch size: {_fmt(bounds.get('batch_size_reason'))}.</p>")
         sections.append(

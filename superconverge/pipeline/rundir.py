@@ -15,7 +15,8 @@
   ``NAME`` is a training stage (``one_cycle``, ``baseline``)::
 
       .superconverge-run  .lock   config.json  environment.json  data.json  state.json
-      range_test.json  range_test.png  bounds.json  budget.json  tuning.json  tuning/  tuning.db
+      range_test.json  range_test_sweeps/sweep-K.json  range_test.png  bounds.json
+      budget.json  tuning.json  tuning/  tuning.db
       one_cycle_schedule.json  NAME_history.csv  NAME_applied.csv  NAME_training.json
       checkpoints/NAME/{state.json, epoch-XXXX.keras}  models/NAME.keras
       metrics.json  report.html  figures/
@@ -74,6 +75,11 @@ class RunDirectory:
     @property
     def range_test(self) -> Path:
         return self.path / "range_test.json"
+
+    def range_test_sweep(self, index: int) -> Path:
+        """Sweep ``index`` of a range test repeated ``range_repeats`` times (``range_test.json``
+        is then their average)."""
+        return self.path / "range_test_sweeps" / f"sweep-{index}.json"
 
     @property
     def range_test_plot(self) -> Path:

@@ -241,3 +241,49 @@ def test_an_unset_batch_size_is_chosen_from_the_run_length_for_every_stage(tmp_p
     assert sum(p["length"] for p in schedule["lr"]["phases"]) == pytest.approx(10)
     assert len(_applied(out)) == 10
     assert "Batch size: batch 16 instead of 64" in (out / "report.html").read_text()
+
+
+def test_repeated_range_tests_are_averaged_and_resume_sweep_by_sweep(tmp_path, monkeypatch):
+    """range_repeats 3: three sweeps from three initialisations, each saved as it ends; the
+    curve the bounds are read from is their per-step mean; bounds.json and the report give
+    each sweep's own pick. A run stopped during sweep 2 runs only sweeps 2 and 3 again."""
+    import numpy as np
+
+    from superconverge.defaults import RANGE_REPEAT_SEED_STRIDE
+    from superconverge.finder import RangeTestResult
+
+    out = tmp_path / "repeats"
+    config = RunConfig(dataset="synthetic", model="simple_cnn", train_subset=160, epochs=1,
+                       batch_size=16, baseline_epochs=0, range_steps=12, range_repeats=3,
+                       seed=5, out=str(out))
+    seeds: list[int] = []
+    original = Pipeline._range_test_sweep
+
+    def sweep(self, seed):
+        seeds.append(seed)
+        if len(seeds) == 2:
+            raise KeyboardInterrupt
+        return original(self, seed)
+
+    monkeypatch.setattr(Pipeline, "_range_test_sweep", sweep)
+    with pytest.raises(KeyboardInterrupt):
+        Pipeline(config, quiet=True).run(["prepare", "range_test"])
+    assert (out / "range_test_sweeps" / "sweep-0.json").exists()
+    assert not (out / "range_test.json").exists()
+    Pipeline(config, quiet=True).run(["prepare", "range_test", "bounds", "report"])
+    stride = RANGE_REPEAT_SEED_STRIDE
+    assert seeds == [5, 5 + stride, 5 + stride, 5 + 2 * stride]  # sweep 0 was not run again
+
+    sweeps = [RangeTestResult.load(out / "range_test_sweeps" / f"sweep-{i}.json")
+              for i in range(3)]
+    average = RangeTestResult.load(out / "range_test.json")
+    steps = min(len(s) for s in sweeps)
+    np.testing.assert_allclose(average.losses, np.mean([s.losses[:steps] for s in sweeps], 0))
+    assert not np.allclose(sweeps[0].losses[:steps], sweeps[1].losses[:steps])  # own init
+    assert average.metadata["sweep_seeds"] == [5, 5 + stride, 5 + 2 * stride]
+    bounds = json.loads((out / "bounds.json").read_text())
+    assert bounds["range_repeats"] == 3 and len(bounds["sweep_max_lrs"]) == 3
+    assert bounds["max_lr"] == pytest.approx(average.suggest(method="auto").max_lr)
+    assert "Read off the average of 3 range tests" in (out / "report.html").read_text()
+    with pytest.raises(ConfigError, match="range_repeats must be a whole number >= 1"):
+        RunConfig(range_repeats=0)
