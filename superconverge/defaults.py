@@ -33,10 +33,10 @@ RANGE_END_LR: float = 10.0
 PIPELINE_RANGE_START_LR: float = 1e-5
 
 #: Range tests the pipeline averages (``range_repeats``), each from its own initialisation and
-#: shuffle. One by default: on stored curves (benchmarks/results/lr_spread_averaged.md) three
-#: sweeps cut the estimated regret of ``auto`` from 1.72 to 1.06 points and four cut resnet20's
-#: seed-to-seed spread from 0.17 to 0.07 decade, but each repeat costs a range test (about an
-#: epoch), a third of a 4-epoch run's training.
+#: shuffle. One by default: four sweeps cut resnet20's seed-to-seed spread from 0.17 to 0.07
+#: decade on stored curves (benchmarks/results/lr_spread_averaged.md), but trained at their
+#: picks three sweeps moved auto's regret by only -0.19 +- 1.58 points over 36 repetitions
+#: (benchmarks/results/lr_repeats.md), and each repeat costs a range test (about an epoch).
 PIPELINE_RANGE_REPEATS: int = 1
 #: seed of repeat ``i`` of the range test: ``seed + i * RANGE_REPEAT_SEED_STRIDE`` (far from the
 #: seeds of neighbouring runs, so a repeat never re-draws another run's initialisation)
