@@ -51,8 +51,8 @@ def main(argv: list[str] | None = None) -> None:
     import lr_budget_rule
     import lr_selection
 
-    from superconverge.defaults import RANGE_REPEAT_SEED_STRIDE
     from superconverge.finder import RangeTestResult
+    from superconverge.pipeline.pipeline import range_repeat_seed
 
     own, forwarded = split_forwarded_args(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
             sweeps = [RangeTestResult.from_dict(
                 selection_cache[lr_selection.range_key(task, seed, fp)]["curve"])]
             for index in range(1, args.repeats):
-                sweep_seed = seed + index * RANGE_REPEAT_SEED_STRIDE
+                sweep_seed = range_repeat_seed(seed, index)
                 key = lr_selection.range_key(task, sweep_seed, fp)
                 if key not in cache:
                     started = time.time()
@@ -111,23 +111,17 @@ def main(argv: list[str] | None = None) -> None:
 
 def accuracy_at(lr: float, run: tuple, selection_cache: Any, cache: Any) -> float:
     """Validation accuracy of the One Cycle run at ``lr`` of ``run`` = (spec, splits, seed,
-    epochs, cfg): from either cache, else trained now and added to ``cache``."""
+    epochs, cfg): from the ``lr_selection.py`` cache when that run trained it, else from this
+    benchmark's cache (trained there first if needed: ``lr_selection.cached_train``)."""
     import lr_selection
 
     spec, splits, seed, epochs, cfg = run
     key = lr_selection.train_key(spec.name, seed, lr,
                                  lr_selection.fingerprint(spec, cfg, epochs))
-    for store in (selection_cache, cache):
-        if key in store:
-            return float(store[key]["val_acc"])
-    started = time.time()
-    res = lr_selection.train_one_cycle(spec, splits, seed, lr, cfg, epochs)
-    cache.add({"key": key, "kind": "train", "task": spec.name, "seed": seed,
-               "max_lr": float(lr), "epochs": epochs, **res, "wall_s": time.time() - started,
-               "load_average": list(os.getloadavg())})
-    logger.info("%s seed %d %d ep: max_lr %.4g -> val acc %.4f", spec.name, seed, epochs, lr,
-                res["val_acc"])
-    return float(res["val_acc"])
+    if key in selection_cache:
+        return float(selection_cache[key]["val_acc"])
+    return float(lr_selection.cached_train(cache, spec, splits, seed, lr, cfg, epochs,
+                                           logger.info)["val_acc"])
 
 
 def _stats(values: list[float]) -> dict[str, Any]:

@@ -488,6 +488,25 @@ def train_one_cycle(spec: TaskSpec, splits: Any, seed: int, max_lr: float,
     return {"val_acc": float(acc), "val_loss": finite(loss), "train_loss": finite(train_loss)}
 
 
+def cached_train(cache: Cache, spec: TaskSpec, splits: Any, seed: int, lr: float,
+                 cfg: RunConfig, epochs: int,
+                 log: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
+    """The record of the One Cycle run ``(task, seed, lr, epochs)`` in ``cache``, trained
+    (:func:`train_one_cycle`) and appended first when it is not there."""
+    key = train_key(spec.name, seed, lr, fingerprint(spec, cfg, epochs))
+    if key in cache:
+        return cache[key]
+    t, c = time.time(), time.process_time()
+    res = train_one_cycle(spec, splits, seed, lr, cfg, epochs)
+    cache.add({"key": key, "kind": "train", "task": spec.name, "seed": seed,
+               "max_lr": float(lr), "epochs": epochs, **res,
+               "wall_s": time.time() - t, "cpu_s": time.process_time() - c,
+               "load_average": list(os.getloadavg())})
+    log(f"{spec.name} seed {seed} {epochs} ep: max_lr {lr:.4g} -> val acc "
+        f"{res['val_acc']:.4f} ({time.time() - t:.0f} s)")
+    return cache[key]
+
+
 def refresh_suggestions(cache: Cache, rk: str, methods: Sequence[str],
                         total_steps: int | None = None) -> dict[str, Any]:
     """Every method's pick on the stored curve ``rk`` for a training of ``total_steps``,
@@ -579,14 +598,7 @@ def run_task(
                 if time.time() > deadline:
                     info["stopped_by_deadline"] = True
                     return info
-                t, c = time.time(), time.process_time()
-                res = train_one_cycle(spec, splits, seed, lr, cfg, epochs)
-                cache.add({"key": tk, "kind": "train", "task": spec.name, "seed": seed,
-                           "max_lr": float(lr), "epochs": epochs, **res,
-                           "wall_s": time.time() - t, "cpu_s": time.process_time() - c,
-                           "load_average": list(os.getloadavg())})
-                log(f"{spec.name} seed {seed} {epochs} ep: max_lr {lr:.4g} -> val acc "
-                    f"{res['val_acc']:.4f} ({time.time() - t:.0f} s)")
+                cached_train(cache, spec, splits, seed, lr, cfg, epochs, log)
     return info
 
 

@@ -55,14 +55,6 @@ NAME = "lr_spread_averaged"
 logger = logging.getLogger(NAME)
 
 
-def averaged_curve(results: Sequence[Any]) -> Any:
-    """The sweeps averaged per step (``RangeTestResult.average``: mean raw loss over the steps
-    every sweep reached, smoothed again)."""
-    from superconverge.finder import RangeTestResult
-
-    return RangeTestResult.average(list(results))
-
-
 def partitions(items: Sequence[int], size: int) -> Iterator[list[tuple[int, ...]]]:
     """Every way of splitting ``items`` into disjoint groups of ``size`` (order-free)."""
     if not items:
@@ -83,13 +75,15 @@ def auto_pick(result: Any) -> float:
 def spread_of_groups(results: Sequence[Any], size: int) -> dict[str, Any]:
     """For groups of ``size`` sweeps: the averaged curves' picks and their spread, against
     the single sweeps' spread over as many values."""
+    from superconverge.finder import RangeTestResult
+
     seeds = list(range(len(results)))
     picks: dict[tuple[int, ...], float] = {}
     stds = []
     for split in partitions(seeds, size):
         for group in split:
             if group not in picks:
-                picks[group] = auto_pick(averaged_curve([results[i] for i in group]))
+                picks[group] = auto_pick(RangeTestResult.average([results[i] for i in group]))
         stds.append(statistics.stdev([picks[g] for g in split]))
     singles = [auto_pick(r) for r in results]
     per_split = len(seeds) // size
@@ -112,6 +106,8 @@ def regret_of_averaging(reps: Sequence[dict[str, Any]]) -> dict[str, Any]:
     sweeps averaged. Mean ± std over the repetitions, pooled and per budget."""
     import lr_budget_rule
 
+    from superconverge.finder import RangeTestResult
+
     by_task_budget: dict[tuple[str, int], dict[int, dict[str, Any]]] = {}
     for rep in reps:
         by_task_budget.setdefault((rep["task"], rep["epochs"]), {})[rep["seed"]] = rep
@@ -121,9 +117,9 @@ def regret_of_averaging(reps: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
     rows = []
     for (task, epochs), seeds in sorted(by_task_budget.items()):
-        every = averaged_curve([seeds[k]["result"] for k in sorted(seeds)])
+        every = RangeTestResult.average([seeds[k]["result"] for k in sorted(seeds)])
         for seed, rep in sorted(seeds.items()):
-            pairs = [regret(rep, averaged_curve([rep["result"], seeds[k]["result"]]))
+            pairs = [regret(rep, RangeTestResult.average([rep["result"], seeds[k]["result"]]))
                      for k in sorted(seeds) if k != seed]
             rows.append({"task": task, "epochs": epochs, "seed": seed,
                          "single": regret(rep, rep["result"]),

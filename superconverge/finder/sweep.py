@@ -32,13 +32,9 @@ def sweep_lrs(start_lr: float, end_lr: float, num_steps: int, mode: str = "exp")
         raise RangeTestError(f"num_steps must be >= 1, got {num_steps}.")
     if num_steps == 1:
         return np.array([float(start_lr)])
-    t = np.arange(num_steps, dtype=np.float64) / (num_steps - 1)
-    if mode == "exp":
-        lrs = start_lr * (end_lr / start_lr) ** t
-    else:
-        lrs = start_lr + (end_lr - start_lr) * t
-    lrs[0], lrs[-1] = start_lr, end_lr
-    return lrs
+    # the schedule evaluates the formula (and holds both ends exactly)
+    return np.asarray(sweep_schedule(start_lr, end_lr, num_steps, mode)(
+        np.arange(num_steps, dtype=np.float64)), dtype=np.float64)
 
 
 def sweep_schedule(start_lr: float, end_lr: float, num_steps: int, mode: str = "exp"

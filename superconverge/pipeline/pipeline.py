@@ -72,6 +72,12 @@ class RunSummary:
         }
 
 
+def range_repeat_seed(seed: int, index: int) -> int:
+    """Seed of repeat ``index`` of a run's range test: ``seed + index ·
+    RANGE_REPEAT_SEED_STRIDE`` (repeat 0 is the run's own seed)."""
+    return seed + index * RANGE_REPEAT_SEED_STRIDE
+
+
 class Pipeline:
     """Run the stages for one configuration, on a built-in or your own model and data.
 
@@ -505,23 +511,23 @@ class Pipeline:
         from superconverge.finder import RangeTestResult
 
         repeats = self.config.range_repeats
+        seeds = [range_repeat_seed(self.config.seed, index) for index in range(repeats)]
         if repeats == 1:
-            self._range_test_sweep(self.config.seed).save(self.directory.range_test)
+            self._range_test_sweep(seeds[0]).save(self.directory.range_test)
             return
         sweeps = []
-        for index in range(repeats):
+        for index, seed in enumerate(seeds):
             path = self.directory.range_test_sweep(index)
             if path.exists():
                 sweeps.append(RangeTestResult.load(path))
                 continue
             logger.info("range test %d of %d", index + 1, repeats)
             path.parent.mkdir(parents=True, exist_ok=True)
-            sweep = self._range_test_sweep(self.config.seed + index * RANGE_REPEAT_SEED_STRIDE)
+            sweep = self._range_test_sweep(seed)
             sweep.save(path)
             sweeps.append(sweep)
         average = RangeTestResult.average(sweeps)
-        average.metadata["sweep_seeds"] = [self.config.seed + i * RANGE_REPEAT_SEED_STRIDE
-                                           for i in range(repeats)]
+        average.metadata["sweep_seeds"] = seeds
         average.save(self.directory.range_test)
 
     def _range_test_sweep(self, seed: int) -> Any:
@@ -610,7 +616,7 @@ class Pipeline:
     def _sweep_spread(self, **suggest_kwargs: Any) -> dict[str, Any]:
         """With repeated range tests: the method's max LR on each sweep alone and their
         seed-to-seed spread, ``std(log10 max_lr)`` in decades (the pick itself is read off
-        the averaged curve). Empty for a single range test."""
+        the averaged curve). Only ``range_repeats`` for a single range test."""
         from superconverge.bounds import SuggestionError
         from superconverge.finder import RangeTestResult
 

@@ -31,10 +31,10 @@ def _curve(noise: np.ndarray, steps: int = 120, diverge_at: float = 1.0) -> Rang
                            batch_size=32, backend="torch")
 
 
-def test_average_of_opposite_noise_is_the_clean_curve(averaged):
+def test_average_of_opposite_noise_is_the_clean_curve():
     noise = np.random.default_rng(0).normal(0.0, 0.3, 120)
     clean, up, down = _curve(np.zeros(120)), _curve(noise), _curve(-noise)
-    mean = averaged.averaged_curve([up, down])
+    mean = RangeTestResult.average([up, down])
     np.testing.assert_allclose(mean.losses, clean.losses, atol=1e-12)
     np.testing.assert_allclose(mean.smoothed_losses, clean.smoothed_losses, atol=1e-12)
     # a shorter sweep cuts the average to the steps every sweep reached
@@ -42,10 +42,10 @@ def test_average_of_opposite_noise_is_the_clean_curve(averaged):
     short = RangeTestResult(**{**short.__dict__, "lrs": short.lrs[:80],
                                "losses": short.losses[:80],
                                "smoothed_losses": short.smoothed_losses[:80]})
-    assert len(averaged.averaged_curve([up, short])) == 80
+    assert len(RangeTestResult.average([up, short])) == 80
     other_grid = RangeTestResult(**{**clean.__dict__, "lrs": (np.asarray(clean.lrs) * 2).tolist()})
     with pytest.raises(ValueError, match="LR grid"):  # RangeTestError is a ValueError
-        averaged.averaged_curve([clean, other_grid])
+        RangeTestResult.average([clean, other_grid])
 
 
 def test_partitions_are_every_split_into_disjoint_groups(averaged):
