@@ -45,6 +45,8 @@ _OPTIONS: dict[str, tuple[str, Any, str]] = {
     "--adamw-weight-decay": ("adamw_weight_decay", float, "AdamW's decoupled weight decay"),
     "--label-smoothing": ("label_smoothing", float, "label smoothing of the training loss"),
     "--ema-momentum": ("ema_momentum", float, "average the one-cycle weights (EMA momentum)"),
+    "--train-shift": ("train_shift", int,
+                      "random translations by up to ±N pixels in one-cycle training"),
     "--seed": ("seed", int, "random seed"),
     "--image-size": ("image_size", int, "image_folder: resize images to N×N pixels"),
     "--color-mode": ("color_mode", str, "image_folder: rgb, grayscale or rgba"),

@@ -85,6 +85,9 @@ class RunConfig:
       on training batches for the final weights (``tuning.precise_bn``).
     * ``train_flip``: random horizontal flips of the one-cycle training batches (only for data
       that is flip-invariant: never on by default).
+    * ``train_shift``: random translations of the one-cycle training batches by up to
+      ``±train_shift`` pixels (zero padding, then a random crop back to the input size); 0 (the
+      default) = none. Applies to one-cycle only, like ``train_flip``.
     * ``tta_flip``: test-time augmentation for the one-cycle model: predictions averaged over
       each image and its mirror image, for the final validation and the test accuracy.
     """
@@ -125,6 +128,7 @@ class RunConfig:
     ema_momentum: float | None = PIPELINE_EMA_MOMENTUM
     precise_bn: bool = PIPELINE_PRECISE_BN
     train_flip: bool = False
+    train_shift: int = 0
     tta_flip: bool = False
     # "float32", or "mixed_bfloat16" (bfloat16 compute, float32 variables)
     precision: str = "float32"
@@ -327,6 +331,7 @@ def validate(config: RunConfig) -> None:
     _positive_int(config, "train_subset", allow_none=True)
     _positive_int(config, "range_steps", allow_none=True, minimum=10)
     _positive_int(config, "range_repeats")
+    _positive_int(config, "train_shift", minimum=0)
     _positive_int(config, "seed", minimum=0)
     _positive_int(config, "image_size", allow_none=True)
     if config.dataset != "image_folder" and (config.image_size is not None

@@ -308,7 +308,7 @@ class Pipeline:
                            weight_decay=self.model_weight_decay(self.weight_decay())),
             self.make_optimizer(1e-9, self.config.momentum[0], ema=True),
         )
-        batches = self._train_batches(flip=self.config.train_flip)
+        batches = self._train_batches(flip=self.config.train_flip, shift=self.config.train_shift)
         long_steps = max(1, min(steps, len(batches)))
         short_steps = max(1, min(short_steps, long_steps))
         fit_seconds = []
@@ -428,13 +428,18 @@ class Pipeline:
         return model
 
     def _train_batches(self, augment: bool | None = None, *, flip: bool = False,
-                       batch_size: int | None = None, seed: int | None = None) -> Any:
+                       shift: int = 0, batch_size: int | None = None,
+                       seed: int | None = None) -> Any:
+        """Shuffled training batches; ``augment`` = the dataset's own augmentation
+        (default: ``config.augment``), ``flip`` / ``shift`` add random mirror images /
+        translations by up to ``±shift`` pixels on top of it (the one-cycle recipe's levers)."""
         augment = self.config.augment if augment is None else augment
-        if flip:
+        if flip or shift:
             from superconverge.data import Augmentation
 
-            pad = self.data.augmentation.pad if augment and self.data.augmentation else 0
-            augment = Augmentation(pad=pad, flip=True)
+            own = self.data.augmentation if augment and self.data.augmentation else None
+            augment = Augmentation(pad=max(shift, own.pad if own else 0),
+                                   flip=flip or bool(own and own.flip))
         return self.data.train_batches(
             batch_size or self.batch_size,
             augment=augment,
@@ -674,7 +679,7 @@ class Pipeline:
         # written before training, so a resume that finds every epoch checkpointed has it too
         atomic_write_json(self.directory.one_cycle_schedule, schedule.to_config())
         one_cycle = OneCycle(schedule=schedule)
-        batches = self._train_batches(flip=self.config.train_flip)
+        batches = self._train_batches(flip=self.config.train_flip, shift=self.config.train_shift)
         outcome = train_resumable(
             "one_cycle",
             self.run_dir,

@@ -125,6 +125,23 @@ def test_train_flip_mirrors_some_training_images_and_nothing_else(tmp_path):
     assert np.all(same | mirrored) and mirrored.sum() > 0 and (~mirrored).sum() > 0
 
 
+def test_train_shift_translates_the_training_images_by_at_most_its_pixels(tmp_path):
+    shift = 2
+    pipeline = _pipeline(tmp_path, train_shift=shift)
+    xs, ys = pipeline._train_batches(shift=shift)[0]
+    x, y = pipeline._train_batches()[0]
+    np.testing.assert_array_equal(ys, y)
+    height, width = x.shape[1:3]
+    padded = np.pad(x, ((0, 0), (shift, shift), (shift, shift), (0, 0)))
+    offsets = []
+    for image, shifted in zip(padded, xs, strict=True):
+        found = [(dy, dx) for dy in range(2 * shift + 1) for dx in range(2 * shift + 1)
+                 if np.array_equal(image[dy:dy + height, dx:dx + width], shifted)]
+        assert found, "a training image is not a translation of the original by <= shift"
+        offsets.append(found[0])
+    assert len(set(offsets)) > 1 and any(o != (shift, shift) for o in offsets)
+
+
 def test_lr_end_reaches_the_applied_schedule():
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss="mse")
