@@ -242,7 +242,76 @@ def analyse(runs: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, A
             "rho_loss": _rho([-final[(seed, c)]["val_loss"] for c in cells], target),
             "rho_data_loss": _rho([-final[(seed, c)]["val_data_loss"] for c in cells], target)}
     return {"signals": out, "oracle": oracle, "seeds": seeds, "final_criterion": criterion,
-            "arms": _arms(runs, final, oracle)}
+            "arms": _arms(runs, final, oracle),
+            "successive_halving": _successive_halving_arm(runs, final, seeds, kinds, args)}
+
+
+#: successive halving's reduction factor: each rung keeps the best 1/ETA of the candidates
+SH_ETA = 2
+
+
+def successive_halving(scores_by_rung: list[dict[str, float]], eta: int = SH_ETA) -> list[str]:
+    """Successive halving (Jamieson & Talwalkar 2016) over stored evaluations, lower score =
+    better: rung 0 scores every candidate; rung ``k + 1`` scores only the best
+    ``⌈n_k / eta⌉`` of rung ``k``'s ``n_k``. Returns the candidates each rung evaluated; the
+    winner is the best of the last rung's. ``scores_by_rung[k]`` must hold every candidate
+    rung ``k`` needs (``KeyError`` otherwise)."""
+    if eta < 2:
+        raise ValueError(f"eta must be >= 2, got {eta}")
+    alive = list(scores_by_rung[0])
+    evaluated = []
+    for k, scores in enumerate(scores_by_rung):
+        ranked = sorted(alive, key=lambda c: scores[c])
+        evaluated.append(ranked)
+        if k + 1 < len(scores_by_rung):
+            alive = ranked[:max(1, -(-len(ranked) // eta))]
+    return evaluated
+
+
+def _successive_halving_arm(runs: list[dict[str, Any]], final: dict[Any, Any],
+                            seeds: list[int], kinds: list[str],
+                            args: argparse.Namespace) -> dict[str, Any]:
+    """Successive halving over the weight-decay grid, simulated on the stored short runs: rung
+    ``k`` is the ``k``-th cheapest signal that trains on more images than the rung before
+    (e.g. 2500×1 for every cell, then 5000×1 for the best half, judged by validation data
+    loss like the tuner); the winner's final run is the arm's model. Its cost counts every
+    rung's short runs in final-run epochs, as the tuner's would."""
+    rungs: list[str] = []
+    for kind in kinds:  # cheapest first
+        subset = int(kind.split("x")[0])
+        if not rungs or subset > int(rungs[-1].split("x")[0]):
+            rungs.append(kind)
+    if len(rungs) < 2:
+        return {}
+    per_seed = {}
+    for seed in seeds:
+        short = {kind: {r["cell"]: r["val_data_loss"] for r in runs
+                        if r["kind"] == kind and r["seed"] == seed and (seed, r["cell"]) in final}
+                 for kind in rungs}
+        if any(len(short[k]) < 2 for k in rungs) or set(short[rungs[0]]) - set(short[rungs[-1]]):
+            continue
+        evaluated = successive_halving([short[k] for k in rungs])
+        pick = evaluated[-1][0]
+        cost = sum(len(cells) * int(k.split("x")[0]) * int(k.split("x")[1])
+                   for cells, k in zip(evaluated, rungs, strict=True))
+        n_train = args.train_subset or final[(seed, "default")].get("train_examples") or 0
+        default, chosen = final[(seed, "default")], final[(seed, pick)]
+        per_seed[seed] = {
+            "pick": pick, "rung_sizes": [len(e) for e in evaluated],
+            "cost_final_runs": cost / (n_train * args.epochs) if n_train else None,
+            **{f"{split}_gain": (chosen.get(f"{split}_accuracy") - default[f"{split}_accuracy"]
+                                 if chosen.get(f"{split}_accuracy") is not None
+                                 and default.get(f"{split}_accuracy") is not None else None)
+               for split in ("val", "test")},
+        }
+    if not per_seed:
+        return {}
+    out: dict[str, Any] = {"rungs": rungs, "eta": SH_ETA, "per_seed": per_seed}
+    for key in ("val_gain", "test_gain", "cost_final_runs"):
+        values = [p[key] for p in per_seed.values() if p[key] is not None]
+        if values:
+            out[key] = stats(values)
+    return out
 
 
 def _arms(runs: list[dict[str, Any]], final: dict[Any, Any],
@@ -376,6 +445,17 @@ def markdown(payload: dict[str, Any]) -> list[str]:
                  for arm in ("tuned", "oracle") for split in ("val", "test")
                  if (key := f"{arm}_minus_default_{split}") in arms]
         lines += ["", "Paired by seed: " + "; ".join(parts) + "."]
+    sh = a.get("successive_halving") or {}
+    if sh:
+        lines += ["", f"**Successive halving** (η = {sh['eta']}) over the same grid, simulated on "
+                  "the stored short runs: rungs " + " → ".join(sh["rungs"]) + ", each rung "
+                  "judged by validation data loss, the winner's final run as its model. Picks: "
+                  + ", ".join(f"seed {k}: {p['pick']}" for k, p in sh["per_seed"].items())
+                  + "; gain over the default "
+                  + "; ".join(f"{split} {pm(sh[f'{split}_gain'], 100)} pp"
+                              for split in ("val", "test") if f"{split}_gain" in sh)
+                  + (f"; cost {sh['cost_final_runs']['mean']:.2f} final runs"
+                     if "cost_final_runs" in sh else "") + "."]
     oracle = a["oracle"]
     if oracle:
         gains = stats([o["gain"] for o in oracle.values()])
