@@ -388,7 +388,9 @@ def markdown(payload: dict[str, Any]) -> list[str]:
         "after precise BN; test split "
         + ("touched once per final model (three-arm table)" if s.get("arms") else "untouched")
         + f". Seeds {a['seeds']}; backend "
-        f"{payload['backend']}. Command: `{payload['command']}`.",
+        f"{payload['backend']}. "
+        + ("Command: " if len(payload["commands"]) == 1 else "Commands, in turn: ")
+        + "; ".join(f"`{c}`" for c in payload["commands"]) + ".",
         "",
         "Signals: short-run validation **accuracy**; Keras's validation **loss** (which holds "
         "the L2 term (λ/2)·Σ‖w‖², growing with the weight decay itself); the **data loss** "
@@ -489,11 +491,16 @@ def main(argv: list[str] | None = None) -> None:
     ours = [row for seed in args.seeds for row in run_seed(seed, args)]
     json_path = args.out_dir / f"{args.name}.json"
     with exclusive(json_path):
-        on_disk = read_json(json_path)["runs"] if json_path.exists() else []
-        runs = merge_runs(ours, on_disk, key=lambda r: (r["kind"], r["seed"], r["cell"]))
+        old = read_json(json_path) if json_path.exists() else {}
+        runs = merge_runs(ours, old.get("runs", []),
+                          key=lambda r: (r["kind"], r["seed"], r["cell"]))
+        command = "python benchmarks/tuning_signal.py " + " ".join(argv or sys.argv[1:])
+        # each invocation adds its seeds to the file: keep every command that made its rows
+        commands = list(dict.fromkeys(
+            [*old.get("commands", [old["command"]] if "command" in old else []), command]))
         payload = {
             "benchmark": NAME, "backend": keras.backend.backend(), "system": system_info(),
-            "command": "python benchmarks/tuning_signal.py " + " ".join(argv or sys.argv[1:]),
+            "commands": commands,
             "settings": {"model": args.model, "dataset": args.dataset, "arms": args.arms,
                          "train_subset": args.train_subset, "epochs": args.epochs,
                          "weight_decays": args.weight_decays, "bn_momenta": args.bn_momenta},

@@ -505,6 +505,7 @@ def test_tuning_signal_toy_run_ranks_the_grid_and_resumes(tmp_path):
     assert arms["per_seed"]["0"]["oracle_cell"] in cells
     assert "tuned_minus_default_test" in arms
     assert "## Three arms" in (out / "tuning_signal.md").read_text()
+    assert payload["commands"] == ["python benchmarks/tuning_signal.py " + " ".join(args)]
     # a second invocation reads the finished runs back instead of training again
     before = {p: p.stat().st_mtime_ns for p in work.rglob("one_cycle_training.json")}
     _run("tuning_signal.py", *args)
