@@ -85,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--arms", action="store_true",
                    help="also `run --tune` per seed, and test accuracy (touched once per final "
                    "model) of the default, the tuned run and the oracle cell")
+    p.add_argument("--rebuild", action="store_true",
+                   help="train nothing: recompute the analysis and the Markdown of the "
+                   "existing OUT/NAME.json from its runs (after a change to the analysis)")
     p.add_argument("--name", default=NAME)
     p.add_argument("--work-dir", type=Path, default=HERE.parent / "runs" / NAME)
     p.add_argument("--out-dir", type=Path, default=RESULTS)
@@ -488,22 +491,29 @@ def main(argv: list[str] | None = None) -> None:
     from superconverge.io import read_json
 
     args = build_parser().parse_args(argv)
-    ours = [row for seed in args.seeds for row in run_seed(seed, args)]
     json_path = args.out_dir / f"{args.name}.json"
+    if args.rebuild and not json_path.exists():
+        raise SystemExit(f"--rebuild: {json_path} does not exist")
+    ours = [] if args.rebuild else [row for seed in args.seeds for row in run_seed(seed, args)]
     with exclusive(json_path):
         old = read_json(json_path) if json_path.exists() else {}
+        if args.rebuild:  # the file's own settings, not this invocation's defaults
+            for key in ("train_subset", "epochs"):
+                setattr(args, key, old["settings"][key])
         runs = merge_runs(ours, old.get("runs", []),
                           key=lambda r: (r["kind"], r["seed"], r["cell"]))
         command = "python benchmarks/tuning_signal.py " + " ".join(argv or sys.argv[1:])
         # each invocation adds its seeds to the file: keep every command that made its rows
         commands = list(dict.fromkeys(
-            [*old.get("commands", [old["command"]] if "command" in old else []), command]))
+            [*old.get("commands", [old["command"]] if "command" in old else []),
+             *([] if args.rebuild else [command])]))
         payload = {
             "benchmark": NAME, "backend": keras.backend.backend(), "system": system_info(),
             "commands": commands,
-            "settings": {"model": args.model, "dataset": args.dataset, "arms": args.arms,
-                         "train_subset": args.train_subset, "epochs": args.epochs,
-                         "weight_decays": args.weight_decays, "bn_momenta": args.bn_momenta},
+            "settings": (old["settings"] if args.rebuild else
+                         {"model": args.model, "dataset": args.dataset, "arms": args.arms,
+                          "train_subset": args.train_subset, "epochs": args.epochs,
+                          "weight_decays": args.weight_decays, "bn_momenta": args.bn_momenta}),
             "runs": runs,
         }
         payload["analysis"] = analyse(runs, args)
