@@ -510,6 +510,11 @@ def test_tuning_signal_toy_run_ranks_the_grid_and_resumes(tmp_path):
     before = {p: p.stat().st_mtime_ns for p in work.rglob("one_cycle_training.json")}
     _run("tuning_signal.py", *args)
     assert before == {p: p.stat().st_mtime_ns for p in work.rglob("one_cycle_training.json")}
+    # --rebuild recomputes the analysis from the file alone, adding no command
+    _run("tuning_signal.py", "--rebuild", "--out-dir", str(out), "--work-dir", str(tmp_path / "no"))
+    rebuilt = json.loads((out / "tuning_signal.json").read_text())
+    assert rebuilt["analysis"] == payload["analysis"] and rebuilt["runs"] == payload["runs"]
+    assert rebuilt["commands"] == payload["commands"] and not (tmp_path / "no").exists()
 
 
 def test_interleaved_overhead_toy_run_pairs_every_step(tmp_path):
