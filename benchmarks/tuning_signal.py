@@ -253,7 +253,8 @@ def analyse(runs: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, A
 SH_ETA = 2
 
 
-def successive_halving(scores_by_rung: list[dict[str, float]], eta: int = SH_ETA) -> list[str]:
+def successive_halving(scores_by_rung: list[dict[str, float]],
+                       eta: int = SH_ETA) -> list[list[str]]:
     """Successive halving (Jamieson & Talwalkar 2016) over stored evaluations, lower score =
     better: rung 0 scores every candidate; rung ``k + 1`` scores only the best
     ``⌈n_k / eta⌉`` of rung ``k``'s ``n_k``. Returns the candidates each rung evaluated; the
