@@ -48,6 +48,16 @@ def run_worker(script: Path, backend: str, args: Sequence[str], timeout: int = 3
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def spearman(a: Sequence[float], b: Sequence[float]) -> float:
+    """Spearman's ρ of two paired sequences; 0 where either side is constant (a signal that
+    scores everything the same ranks nothing)."""
+    from scipy.stats import spearmanr
+
+    if len(set(a)) < 2 or len(set(b)) < 2:
+        return 0.0
+    return float(spearmanr(a, b).statistic)
+
+
 def stats(values: Sequence[float]) -> dict[str, float]:
     return {
         "median": statistics.median(values),

@@ -38,7 +38,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from common import RESULTS, split_forwarded_args, write_results  # noqa: E402
+from common import RESULTS, spearman, split_forwarded_args, write_results  # noqa: E402
 
 NAME = "lr_confidence"
 #: (key, label, sign a warning would have: +1 = larger means worse)
@@ -56,15 +56,6 @@ def quantities(pick_log_lr: float, confidence: float, top: float, ref: float,
     point (or sweep end), ``x_min`` = the smoothed minimum, all in log10 LR)."""
     return {"confidence": confidence, "top_minus_pick": top - pick_log_lr,
             "pick_to_min": abs(pick_log_lr - x_min), "div_minus_top": ref - top}
-
-
-def spearman(a: Sequence[float], b: Sequence[float]) -> float:
-    """Spearman's ρ; 0 where either side is constant."""
-    from scipy.stats import spearmanr
-
-    if len(set(a)) < 2 or len(set(b)) < 2:
-        return 0.0
-    return float(spearmanr(a, b).statistic)
 
 
 def split_at_median(values: Sequence[float], regrets: Sequence[float]) -> dict[str, float]:

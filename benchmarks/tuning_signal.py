@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import math
 import os
 import sys
 from pathlib import Path
@@ -53,6 +54,7 @@ from common import (  # noqa: E402
     exclusive,
     merge_runs,
     run_is_finished,
+    spearman,
     stats,
     system_info,
     write_results,
@@ -171,21 +173,11 @@ def run_seed(seed: int, args: argparse.Namespace) -> list[dict[str, Any]]:
     return rows
 
 
-def _rho(signal: list[float], target: list[float]) -> float:
-    """Spearman's ρ; 0 where either side is constant (a signal that scores every cell the
-    same ranks nothing)."""
-    from scipy.stats import spearmanr
-
-    if len(set(signal)) < 2 or len(set(target)) < 2:
-        return 0.0
-    return float(spearmanr(signal, target).statistic)
-
-
 def analyse(runs: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
     final = {(r["seed"], r["cell"]): r for r in runs if r["kind"] == "final"}
     seeds = sorted({r["seed"] for r in runs if (r["seed"], "default") in final})
     kinds = sorted({r["kind"] for r in runs if r["kind"] not in ("final", "tuned")},
-                   key=lambda k: tuple(int(v) for v in k.split("x")))
+                   key=_signal)
     out: dict[str, Any] = {}
     for kind in kinds:
         per_seed = {}
@@ -205,9 +197,9 @@ def analyse(runs: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, A
             }
             per_seed[seed] = {
                 "cells": len(cells),
-                "rho_accuracy": _rho([short[c]["val_accuracy"] for c in cells], target),
-                "rho_loss": _rho([-short[c]["val_loss"] for c in cells], target),
-                "rho_data_loss": _rho([-short[c]["val_data_loss"] for c in cells], target),
+                "rho_accuracy": spearman([short[c]["val_accuracy"] for c in cells], target),
+                "rho_loss": spearman([-short[c]["val_loss"] for c in cells], target),
+                "rho_data_loss": spearman([-short[c]["val_data_loss"] for c in cells], target),
                 **{f"pick_by_{k}": c for k, c in picks.items()},
                 **{f"regret_{k}": best_final - final[(seed, c)]["val_accuracy"]
                    for k, c in picks.items()},
@@ -216,7 +208,7 @@ def analyse(runs: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, A
             }
         if not per_seed:
             continue
-        subset, epochs = (int(v) for v in kind.split("x"))
+        subset, epochs = _signal(kind)
         out[kind] = {
             "per_seed": per_seed,
             "cost_final_epochs_per_cell": subset * epochs / (args.train_subset * args.epochs),
@@ -242,8 +234,8 @@ def analyse(runs: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, A
             continue
         target = [final[(seed, c)]["val_accuracy"] for c in cells]
         criterion[seed] = {
-            "rho_loss": _rho([-final[(seed, c)]["val_loss"] for c in cells], target),
-            "rho_data_loss": _rho([-final[(seed, c)]["val_data_loss"] for c in cells], target)}
+            "rho_loss": spearman([-final[(seed, c)]["val_loss"] for c in cells], target),
+            "rho_data_loss": spearman([-final[(seed, c)]["val_data_loss"] for c in cells], target)}
     return {"signals": out, "oracle": oracle, "seeds": seeds, "final_criterion": criterion,
             "arms": _arms(runs, final, oracle),
             "successive_halving": _successive_halving_arm(runs, final, seeds, kinds, args)}
@@ -282,8 +274,7 @@ def _successive_halving_arm(runs: list[dict[str, Any]], final: dict[Any, Any],
     rung's short runs in final-run epochs, as the tuner's would."""
     rungs: list[str] = []
     for kind in kinds:  # cheapest first
-        subset = int(kind.split("x")[0])
-        if not rungs or subset > int(rungs[-1].split("x")[0]):
+        if not rungs or _signal(kind)[0] > _signal(rungs[-1])[0]:
             rungs.append(kind)
     if len(rungs) < 2:
         return {}
@@ -296,7 +287,7 @@ def _successive_halving_arm(runs: list[dict[str, Any]], final: dict[Any, Any],
             continue
         evaluated = successive_halving([short[k] for k in rungs])
         pick = evaluated[-1][0]
-        cost = sum(len(cells) * int(k.split("x")[0]) * int(k.split("x")[1])
+        cost = sum(len(cells) * math.prod(_signal(k))
                    for cells, k in zip(evaluated, rungs, strict=True))
         n_train = args.train_subset or final[(seed, "default")].get("train_examples") or 0
         default, chosen = final[(seed, "default")], final[(seed, pick)]

@@ -308,7 +308,7 @@ class Pipeline:
                            weight_decay=self.model_weight_decay(self.weight_decay())),
             self.make_optimizer(1e-9, self.config.momentum[0], ema=True),
         )
-        batches = self._train_batches(flip=self.config.train_flip, shift=self.config.train_shift)
+        batches = self._one_cycle_batches()
         long_steps = max(1, min(steps, len(batches)))
         short_steps = max(1, min(short_steps, long_steps))
         fit_seconds = []
@@ -426,6 +426,11 @@ class Pipeline:
         if self.config.fused_bn:
             fuse_batch_norm(model)
         return model
+
+    def _one_cycle_batches(self) -> Any:
+        """The one-cycle run's training batches: the recipe's ``train_flip`` and
+        ``train_shift`` on top of the dataset's own augmentation."""
+        return self._train_batches(flip=self.config.train_flip, shift=self.config.train_shift)
 
     def _train_batches(self, augment: bool | None = None, *, flip: bool = False,
                        shift: int = 0, batch_size: int | None = None,
@@ -679,7 +684,7 @@ class Pipeline:
         # written before training, so a resume that finds every epoch checkpointed has it too
         atomic_write_json(self.directory.one_cycle_schedule, schedule.to_config())
         one_cycle = OneCycle(schedule=schedule)
-        batches = self._train_batches(flip=self.config.train_flip, shift=self.config.train_shift)
+        batches = self._one_cycle_batches()
         outcome = train_resumable(
             "one_cycle",
             self.run_dir,
