@@ -628,16 +628,10 @@ def collect(spec: TaskSpec, cfg: RunConfig, cache: Cache, seeds: Sequence[int],
 def best_grid_x(grid: Sequence[float], accs: Sequence[float]) -> float:
     """log10 of the best max LR on a log-spaced grid, refined by the parabola through the best
     point and its two neighbours (its vertex, kept within half a grid step of the best point;
-    the edge point itself when the best is at an end)."""
-    x = np.log10(np.asarray(grid, dtype=float))
-    a = np.asarray(accs, dtype=float)
-    i = int(np.argmax(a))
-    if i == 0 or i == a.size - 1:
-        return float(x[i])
-    h = float(x[i + 1] - x[i])
-    den = a[i - 1] - 2 * a[i] + a[i + 1]
-    off = 0.0 if den >= 0 else 0.5 * (a[i - 1] - a[i + 1]) / den
-    return float(x[i] + h * min(max(off, -0.5), 0.5))
+    the edge point itself when the best is at an end): ``bounds.signal.refine_log_peak``."""
+    from superconverge.bounds.signal import refine_log_peak
+
+    return refine_log_peak(np.log10(np.asarray(grid, dtype=float)), accs)
 
 
 def slope(xs: Sequence[float], ys: Sequence[float]) -> float | None:

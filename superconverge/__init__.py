@@ -28,6 +28,8 @@ _LAZY_EXPORTS: dict[str, str] = {
     "LRRangeTest": "superconverge.finder",
     "RangeTestResult": "superconverge.finder",
     "lr_range_test": "superconverge.finder",
+    "lr_trials": "superconverge.finder",
+    "TrialResult": "superconverge.finder",
     # regularisation tuning
     "tune_regularization": "superconverge.tuning",
     "TuningResult": "superconverge.tuning",
@@ -56,6 +58,8 @@ __all__ = [  # noqa: RUF022 - grouped like _LAZY_EXPORTS
     "LRRangeTest",
     "RangeTestResult",
     "lr_range_test",
+    "lr_trials",
+    "TrialResult",
     "tune_regularization",
     "TuningResult",
     "callbacks",
@@ -92,7 +96,13 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from superconverge.callbacks import KerasPiecewiseSchedule, OneCycle
-    from superconverge.finder import LRRangeTest, RangeTestResult, lr_range_test
+    from superconverge.finder import (
+        LRRangeTest,
+        RangeTestResult,
+        TrialResult,
+        lr_range_test,
+        lr_trials,
+    )
     from superconverge.pipeline import Pipeline, RunConfig, run
     from superconverge.schedules import OneCycleSchedule, Phase, PiecewiseSchedule
     from superconverge.tuning import TuningResult, tune_regularization

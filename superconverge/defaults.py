@@ -42,6 +42,14 @@ PIPELINE_RANGE_REPEATS: int = 1
 #: seeds of neighbouring runs, so a repeat never re-draws another run's initialisation)
 RANGE_REPEAT_SEED_STRIDE: int = 104_729
 
+#: Max-LR trials (``superconverge.finder.trials``): candidates ``pick · 10^o`` around the range
+#: test's pick, one third of a decade apart, a short One Cycle at each scored on validation
+#: (benchmarks/results/lr_trials.md).
+LR_TRIAL_OFFSETS: tuple[float, ...] = (-1 / 3, 0.0, 1 / 3)
+#: The pipeline's trials (``lr_trial_fraction``): each runs this fraction of the planned
+#: one-cycle steps; 0 = no trials (the range test's pick trains).
+PIPELINE_LR_TRIAL_FRACTION: float = 0.0
+
 #: The pipeline's one-cycle recipe: the combination that won on the validation split of the
 #: recipe ablation (Fashion-MNIST, simple_cnn, 4 epochs; benchmarks/results/recipe_ablation.md):
 #: constant Nesterov momentum 0.9 (the one clear lever: +0.81 points of validation accuracy

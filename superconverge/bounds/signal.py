@@ -9,6 +9,7 @@ the LR spacing (exponential or linear sweep).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 from scipy import signal
@@ -22,6 +23,7 @@ __all__ = [
     "despike",
     "log_derivative",
     "odd",
+    "refine_log_peak",
     "robust_noise_std",
     "savgol_noise_gain",
     "smooth",
@@ -158,3 +160,23 @@ def final_rise(x: np.ndarray, s: np.ndarray, level: float, i_from: int) -> float
     below = np.flatnonzero(s[i_from:] <= level)
     last_below = i_from + int(below[-1])
     return crossing(x, s, level, last_below, s.size - 1)
+
+
+def refine_log_peak(x: Sequence[float], scores: Sequence[float], *,
+                    start: float | None = None) -> float:
+    """Parabolic peak interpolation: ``x`` of the best score on an evenly spaced, ascending
+    grid ``x``, moved to the vertex of the parabola through it and its two neighbours,
+
+        x* = x_i + h · (s_{i-1} − s_{i+1}) / (2 (s_{i-1} − 2 s_i + s_{i+1})),  |x* − x_i| ≤ h/2
+
+    (``h`` the grid step); the best point itself at an end of the grid, when a neighbour's
+    score is not finite, or when the three points are not concave. ``start``: the best
+    point's ``x`` when ties were broken elsewhere."""
+    xs, s = np.asarray(x, dtype=float), np.asarray(scores, dtype=float)
+    i = int(np.argmin(np.abs(xs - start))) if start is not None else int(np.argmax(s))
+    if i == 0 or i == xs.size - 1 or not np.isfinite(s[i - 1:i + 2]).all():
+        return float(xs[i])
+    h = float(xs[i + 1] - xs[i])
+    den = s[i - 1] - 2 * s[i] + s[i + 1]
+    offset = 0.0 if den >= 0 else 0.5 * (s[i - 1] - s[i + 1]) / den
+    return float(xs[i] + h * min(max(offset, -0.5), 0.5))

@@ -54,6 +54,9 @@ _OPTIONS: dict[str, tuple[str, Any, str]] = {
     "--range-steps": ("range_steps", int, "range-test steps (default: one epoch)"),
     "--range-repeats": ("range_repeats", int,
                         "range tests averaged, each from its own initialisation (default 1)"),
+    "--lr-trial-fraction": ("lr_trial_fraction", float,
+                            "choose the max LR by short trials at the pick x 10^(-1/3, 0, "
+                            "1/3), each this share of the planned steps (default 0: none)"),
     "--out": ("out", str, "run directory"),
 }
 

@@ -3,6 +3,7 @@
 * :func:`lr_range_test` — run it on a compiled model; the model is restored bit-for-bit.
 * :class:`LRRangeTest` — the same thing as a callback for your own ``model.fit``.
 * :class:`RangeTestResult` — the curve, with ``suggest()``, ``plot()``, ``save()``/``load()``.
+* :func:`lr_trials` — short One Cycle trials at a few max LRs around a pick; keeps the best.
 
 ``RangeTestResult`` and ``RangeTestError`` import without Keras; the rest loads Keras lazily.
 """
@@ -20,6 +21,9 @@ _LAZY = {
     "LRRangeTest": "superconverge.finder.callback",
     "lr_range_test": "superconverge.finder.runner",
     "TrainingState": "superconverge.finder.state",
+    "lr_trials": "superconverge.finder.trials",
+    "TrialResult": "superconverge.finder.trials",
+    "candidate_max_lrs": "superconverge.finder.trials",
 }
 
 __all__ = [
@@ -28,7 +32,10 @@ __all__ = [
     "RangeTestError",
     "RangeTestResult",
     "TrainingState",
+    "TrialResult",
+    "candidate_max_lrs",
     "lr_range_test",
+    "lr_trials",
     "smooth_losses",
     "sweep_lrs",
 ]
@@ -50,3 +57,4 @@ if TYPE_CHECKING:  # pragma: no cover
     from superconverge.finder.callback import LRRangeTest
     from superconverge.finder.runner import lr_range_test
     from superconverge.finder.state import TrainingState
+    from superconverge.finder.trials import TrialResult, candidate_max_lrs, lr_trials

@@ -20,6 +20,7 @@ from superconverge.defaults import (
     PIPELINE_FUSED_BN,
     PIPELINE_LABEL_SMOOTHING,
     PIPELINE_LR_SHAPE,
+    PIPELINE_LR_TRIAL_FRACTION,
     PIPELINE_MOMENTA,
     PIPELINE_NESTEROV,
     PIPELINE_PRECISE_BN,
@@ -35,7 +36,7 @@ from superconverge.errors import SuperconvergeError
 #: lacks it); any other missing key had the default it has today
 VALUES_BEFORE_THE_KEY_EXISTED: dict[str, Any] = {
     "nesterov": False, "label_smoothing": 0.0, "ema_momentum": None, "precise_bn": False,
-    "fused_bn": False, "lr_shape": "smith",
+    "fused_bn": False, "lr_shape": "smith", "lr_trial_fraction": 0.0,
 }
 #: keys whose value, in a config.json from before they existed, was another key's
 SAME_AS_BEFORE_THE_KEY_EXISTED: dict[str, str] = {
@@ -141,6 +142,9 @@ class RunConfig:
     range_diverge: float = DIVERGENCE_FACTOR
     # range tests averaged per step, each from its own initialisation and shuffle
     range_repeats: int = PIPELINE_RANGE_REPEATS
+    # max-LR trials: a short one-cycle run of this fraction of the planned steps at each of
+    # the range test's pick x 10^(-1/3, 0, +1/3); the best on validation trains (0: none)
+    lr_trial_fraction: float = PIPELINE_LR_TRIAL_FRACTION
     # baseline: SGD momentum 0.9, LR divided by 10 at 50% and 75% of its epochs, the usual
     # batch and weight decay (its own keys: the one-cycle recipe's never weaken it)
     baseline_epochs: int = 20
@@ -313,6 +317,13 @@ def validate(config: RunConfig) -> None:
                           "shapes (--lr-shape)")
     if config.nesterov and config.optimizer != "sgd":
         raise ConfigError(f"nesterov applies to optimizer 'sgd' only, not {config.optimizer!r}")
+    if not 0.0 <= config.lr_trial_fraction <= 1.0:
+        raise ConfigError(f"lr_trial_fraction must lie in [0, 1] (each trial's share of the "
+                          f"planned one-cycle steps; 0 = no trials), got "
+                          f"{config.lr_trial_fraction}")
+    if config.lr_trial_fraction > 0 and config.max_lr is not None:
+        raise ConfigError("lr_trial_fraction chooses the max LR by trial runs, max_lr sets it: "
+                          "drop one of them")
     if config.adamw_weight_decay < 0:
         raise ConfigError(f"adamw_weight_decay must be >= 0, got {config.adamw_weight_decay}")
     if not 0.0 <= config.label_smoothing < 1.0:

@@ -274,8 +274,12 @@ class Pipeline:
         started = self.clock()
         costs = self.measure_one_cycle_costs()
         spent = self.stage_seconds("prepare", "tune", "range_test") + (self.clock() - started)
+        # max-LR trials run len(offsets) x lr_trial_fraction of the planned steps on top
+        from superconverge.defaults import LR_TRIAL_OFFSETS
+
+        trial_share = len(LR_TRIAL_OFFSETS) * self.config.lr_trial_fraction
         plan = plan_epochs(self.config.budget_seconds, spent_seconds=spent,
-                           step_seconds=costs["step_seconds"],
+                           step_seconds=costs["step_seconds"] * (1.0 + trial_share),
                            steps_per_epoch=self.steps_per_epoch(),
                            epoch_overhead_seconds=costs["epoch_overhead_seconds"],
                            final_seconds=costs["final_seconds"])
@@ -601,6 +605,17 @@ class Pipeline:
             save_figure(axes.figure, self.directory.range_test_plot)
         bounds["bn_momentum"] = self.bn_momentum()
         bounds["weight_decay"] = self.weight_decay()
+        if self.config.lr_trial_fraction > 0:
+            trials = self.run_lr_trials(bounds["max_lr"], bn_momentum=bounds["bn_momentum"],
+                                        weight_decay=bounds["weight_decay"])
+            bounds["range_test_max_lr"] = bounds["max_lr"]
+            bounds["max_lr"] = trials["best_max_lr"]
+            bounds["min_lr"] = trials["best_max_lr"] / self.config.min_lr_ratio
+            bounds["chosen_by"] = "lr_trials"
+            tried = ", ".join(f"{t['max_lr']:.3g}" for t in trials["trials"])
+            bounds["reason"] = (
+                f"{bounds['reason']}; then trial runs of {trials['steps']} steps at {tried} "
+                f"chose {trials['best_max_lr']:.3g} by validation {trials['criterion']}")
         bounds["low_confidence"] = float(bounds["confidence"]) < LOW_CONFIDENCE
         # the training the bounds are for; whether the pick was made for it (budget_aware:
         # the method read total_steps) or holds for any length
@@ -654,7 +669,7 @@ class Pipeline:
         from superconverge.pipeline.training import train_resumable
 
         bounds = self.bounds()
-        max_momentum, min_momentum = self.config.momentum
+        max_momentum = self.config.momentum[0]
 
         def build() -> Any:
             model = self.new_model(
@@ -664,23 +679,8 @@ class Pipeline:
             return self.compile(model, self.make_optimizer(
                 bounds["min_lr"], max_momentum, ema=True))
 
-        from superconverge.schedules import PRESETS, OneCycleSchedule
-
         total_steps = self.planned_steps()
-        if self.config.lr_shape != "smith":  # warmup_cosine, warmup_linear
-            schedule = PRESETS[self.config.lr_shape](
-                bounds["max_lr"], total_steps, warmup_fraction=self.config.warmup_fraction,
-                max_momentum=max_momentum, min_momentum=min_momentum,
-            )
-        else:
-            schedule = OneCycleSchedule.smith(
-                bounds["max_lr"],
-                total_steps,
-                min_lr=bounds["min_lr"],
-                max_momentum=max_momentum,
-                min_momentum=min_momentum,
-                end=self.config.lr_end,
-            )
+        schedule = self.one_cycle_schedule(bounds["max_lr"], bounds["min_lr"], total_steps)
         # written before training, so a resume that finds every epoch checkpointed has it too
         atomic_write_json(self.directory.one_cycle_schedule, schedule.to_config())
         one_cycle = OneCycle(schedule=schedule)
@@ -703,6 +703,50 @@ class Pipeline:
         atomic_write_json(self.directory.one_cycle_schedule, one_cycle.schedule.to_config())
         final = self.finish_one_cycle(outcome.model)
         self._write_training_outputs("one_cycle", outcome, final_info=final)
+
+    def one_cycle_schedule(self, max_lr: float, min_lr: float, total_steps: int) -> Any:
+        """The recipe's LR and momentum schedule (``lr_shape``, ``warmup_fraction``,
+        ``momentum``, ``lr_end``) over ``total_steps`` steps, peaking at ``max_lr``."""
+        from superconverge.schedules import PRESETS, OneCycleSchedule
+
+        max_momentum, min_momentum = self.config.momentum
+        if self.config.lr_shape != "smith":  # warmup_cosine, warmup_linear
+            return PRESETS[self.config.lr_shape](
+                max_lr, total_steps, warmup_fraction=self.config.warmup_fraction,
+                max_momentum=max_momentum, min_momentum=min_momentum,
+            )
+        return OneCycleSchedule.smith(max_lr, total_steps, min_lr=min_lr,
+                                      max_momentum=max_momentum, min_momentum=min_momentum,
+                                      end=self.config.lr_end)
+
+    def run_lr_trials(self, pick: float, *, bn_momentum: float, weight_decay: float
+                      ) -> dict[str, Any]:
+        """The max-LR trials (``lr_trial_fraction``): from the one-cycle run's own initial
+        weights, batches and recipe, a run of ``lr_trial_fraction`` × the planned steps at
+        each of ``pick`` · 10^o (``LR_TRIAL_OFFSETS``), scored by validation accuracy;
+        written to ``lr_trials.json``. Returns its content (``best_max_lr`` is the choice)."""
+        from superconverge.defaults import LR_TRIAL_OFFSETS
+        from superconverge.finder.trials import candidate_max_lrs, lr_trials
+
+        fraction = self.config.lr_trial_fraction
+        steps = max(1, round(fraction * self.planned_steps()))
+        model = self.compile(
+            self.new_model(bn_momentum=bn_momentum,
+                           weight_decay=self.model_weight_decay(weight_decay)),
+            self.make_optimizer(pick / self.config.min_lr_ratio, self.config.momentum[0]),
+        )
+        ratio = self.config.min_lr_ratio
+        logger.info("max-LR trials: %d runs of %d steps around %.3g", len(LR_TRIAL_OFFSETS),
+                    steps, pick)
+        result = lr_trials(
+            model, self._one_cycle_batches(), max_lrs=candidate_max_lrs(pick, LR_TRIAL_OFFSETS),
+            steps=steps, validation_data=self.data.val.as_tuple(),
+            schedule=lambda max_lr, n: self.one_cycle_schedule(max_lr, max_lr / ratio, n),
+        )
+        record = {"fraction": fraction, "range_test_max_lr": pick,
+                  "offsets_decades": list(LR_TRIAL_OFFSETS), **result.to_dict()}
+        atomic_write_json(self.directory.lr_trials, record)
+        return record
 
     def _training_deadline(self) -> tuple[float, float, Any] | None:
         """When one-cycle training must end for a budgeted run to end within its budget

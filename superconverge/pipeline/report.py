@@ -210,6 +210,21 @@ def write_report(run_dir: str | Path) -> Path:
                 f"<p>Read off the average of {bounds['range_repeats']} range tests, each from "
                 f"its own initial weights and shuffle; each alone would have given {picks} "
                 f"(spread {_number(bounds.get('sweep_spread_decades'), '.3f')} decade).</p>")
+        trials = _read_optional_json(files.lr_trials) if bounds.get("chosen_by") else None
+        if trials:
+            rows = "".join(
+                f"<tr><td>{_number(t['max_lr'], '.3g')}</td>"
+                f"<td>{_number(t['val_accuracy'], '.4f')}</td>"
+                f"<td>{_number(t['val_loss'], '.4f')}</td></tr>" for t in trials["trials"])
+            sections.append(
+                f"<p>Max LR chosen by trial runs: the range test picked "
+                f"{_number(trials['range_test_max_lr'], '.3g')}; a One Cycle of "
+                f"{trials['steps']} steps ({trials['fraction']:g} of the planned steps) at "
+                f"each candidate below, from the run's initial weights, scored by validation "
+                f"{trials['criterion']}; the winner {_number(trials['winner_max_lr'], '.3g')}, "
+                f"refined to {_number(trials['best_max_lr'], '.3g')}, trains.</p>"
+                "<table><tr><th>max LR</th><th>val accuracy</th><th>val loss</th></tr>"
+                f"{rows}</table>")
         if bounds.get("batch_size_reason"):
             sections.append(f"<p>Batch size: {_fmt(bounds.get('batch_size_reason'))}.</p>")
         sections.append(

@@ -16,6 +16,7 @@
 
       .superconverge-run  .lock   config.json  environment.json  data.json  state.json
       range_test.json  range_test_sweeps/sweep-K.json  range_test.png  bounds.json
+      lr_trials.json
       budget.json  tuning.json  tuning/  tuning.db
       one_cycle_schedule.json  NAME_history.csv  NAME_applied.csv  NAME_training.json
       checkpoints/NAME/{state.json, epoch-XXXX.keras}  models/NAME.keras
@@ -88,6 +89,11 @@ class RunDirectory:
     @property
     def bounds(self) -> Path:
         return self.path / "bounds.json"
+
+    @property
+    def lr_trials(self) -> Path:
+        """The max-LR trials (``lr_trial_fraction > 0``): each candidate and its score."""
+        return self.path / "lr_trials.json"
 
     @property
     def tuning(self) -> Path:

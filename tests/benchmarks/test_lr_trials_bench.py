@@ -1,0 +1,49 @@
+"""benchmarks/lr_trials.py: the trial winner, its refinement and the held-out choice."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from conftest import benchmark_module
+
+
+@pytest.fixture(scope="module")
+def trials():
+    yield from benchmark_module("lr_trials")
+
+
+def test_winner_by_accuracy_or_loss_and_ties_to_the_middle(trials):
+    lrs = [0.1, 0.2, 0.4]
+    runs = [{"val_acc": 0.5, "val_loss": 1.0}, {"val_acc": 0.7, "val_loss": 0.9},
+            {"val_acc": 0.8, "val_loss": 0.95}]
+    assert trials.trial_winner(lrs, runs, "val_acc") == 2
+    assert trials.trial_winner(lrs, runs, "val_loss") == 1
+    tie = [{"val_acc": 0.7, "val_loss": 1.0}] * 3
+    assert trials.trial_winner(lrs, tie, "val_acc") == 1
+
+
+def test_refined_pick_is_the_parabola_vertex_within_half_a_step(trials):
+    lrs = [10 ** -1.0, 10 ** -0.5, 10 ** 0.0]
+    # scores of -(x + 0.6)^2 at x = -1, -0.5, 0: vertex at -0.6, inside half a step
+    runs = [{"val_acc": -(x + 0.6) ** 2, "val_loss": 0.0} for x in (-1.0, -0.5, 0.0)]
+    assert math.log10(trials.refined_pick(lrs, runs, "val_acc")) == pytest.approx(-0.6)
+    steep = [{"val_acc": a, "val_loss": 0.0} for a in (0.0, 1.0, 0.99)]
+    assert math.log10(trials.refined_pick(lrs, steep, "val_acc")) <= -0.25 + 1e-9
+
+
+def _row(task, epochs, auto, short, refined):
+    return {"task": task, "epochs": epochs, "regret_auto": auto,
+            "by_fraction": {"0.1": {"regret": short, "refined_regret": refined}}}
+
+
+def test_held_out_choice_never_sees_the_task_it_scores(trials):
+    # refined wins on a and b, the trial winner on c: c is scored with refined (chosen on a
+    # and b), a and b with the trial winner (chosen with c among the others)
+    rows = [_row("a", 2, 1.0, 0.8, 0.1), _row("b", 2, 1.0, 0.9, 0.2),
+            _row("c", 2, 1.0, 0.0, 5.0)]
+    held = trials.held_out_choice(rows, ["trials_0.1", "refined_0.1"])
+    assert held["chosen"] == {"a": "trials_0.1", "b": "trials_0.1", "c": "refined_0.1"}
+    assert held["by_budget"]["2"]["held_out"]["mean"] == pytest.approx((0.8 + 0.9 + 5.0) / 3)
+    assert held["by_budget"]["pooled"]["auto"]["mean"] == pytest.approx(1.0)
+    assert trials.held_out_choice(rows[:1], ["trials_0.1"]) == {}
