@@ -5,7 +5,8 @@ The harness of ``one_cycle_ablation.py`` (the epoch-economy configuration of a s
 one-cycle run in ``epoch_economy.json``), for the levers that became config fields:
 ``lr_end``, ``lr_shape``, ``nesterov``, ``momentum``, ``weight_decay``,
 ``optimizer``/``adamw_weight_decay``, ``label_smoothing``, ``ema_momentum``, ``precise_bn``,
-``bn_momentum``, ``batch_size``, ``train_flip``, ``train_shift``, ``tta_flip``, ``precision``
+``bn_momentum``, ``batch_size``, ``train_flip``, ``train_shift``, ``tta_flip``, ``precision``,
+``lr_trial_fraction``
 (and ``max_lr``, ``min_lr_ratio``).
 
 Choices are made on **validation** accuracy (the final one-cycle model's, after any weight
@@ -84,6 +85,7 @@ VARIANT_FIELDS: dict[str, Any] = {
     "adamw_weight_decay": float, "nesterov": _bool, "momentum": _momentum,
     "label_smoothing": float, "ema_momentum": _optional_float, "precise_bn": _bool,
     "train_flip": _bool, "train_shift": int, "tta_flip": _bool, "precision": str,
+    "lr_trial_fraction": float,
 }
 
 
