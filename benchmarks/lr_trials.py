@@ -247,8 +247,13 @@ def summarize(rows: list[dict[str, Any]], args: argparse.Namespace, forwarded: l
                 [g - r["regret_auto"] for g, r in zip(refined, sel)])
         by_budget[str(budget)] = entry
     variants = [f"{kind}_{f}" for f in args.fractions for kind in ("trials", "refined")]
+    by_task = {task: {"auto": _stats([r["regret_auto"] for r in rows if r["task"] == task]),
+                      "oracle": _stats([r["regret_oracle"] for r in rows if r["task"] == task]),
+                      **{v: _stats([variant_regret(r, v) for r in rows if r["task"] == task])
+                         for v in variants}}
+               for task in sorted({r["task"] for r in rows})}
     return {"benchmark": NAME, "system": system_info(), "offsets": sorted(args.offsets),
-            "held_out": held_out_choice(rows, variants),
+            "held_out": held_out_choice(rows, variants), "by_task": by_task,
             "fractions": args.fractions, "criterion": args.criterion,
             "cost_fraction_of_budget": {str(f): len(args.offsets) * f for f in args.fractions},
             "lr_selection_flags": forwarded, "argv": sys.argv[1:],
@@ -289,6 +294,17 @@ def markdown(payload: dict[str, Any]) -> list[str]:
                 lines.append(f"| {budget} | {n} | {label}, f = {f} | {cost:.3g} "
                              f"| {_cell(regret)} | {_cell(delta)} |")
         lines.append(f"| {budget} | {n} | candidate oracle | – | {_cell(s['oracle'])} | – |")
+    by_task = payload.get("by_task") or {}
+    if by_task:
+        variants = [k for k in next(iter(by_task.values())) if k not in ("auto", "oracle")]
+        label = {"trials": "winner", "refined": "refined"}
+        lines += ["", "Per task, every budget pooled: mean regret (points).", "",
+                  "| task | `auto` | " + " | ".join(
+                      f"{label[v.split('_', 1)[0]]}, f = {v.split('_', 1)[1]}" for v in variants)
+                  + " | candidate oracle |", "|---|---|" + "---|" * len(variants) + "---|"]
+        lines += [f"| {t} | {e['auto']['mean']:.2f} | "
+                  + " | ".join(f"{e[v]['mean']:.2f}" for v in variants)
+                  + f" | {e['oracle']['mean']:.2f} |" for t, e in by_task.items()]
     held = payload.get("held_out") or {}
     if held:
         names = {"trials": "trial winner", "refined": "refined winner"}
