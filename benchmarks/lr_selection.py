@@ -76,6 +76,7 @@ DEFAULT_CACHE = Path("/tmp/superconverge_lr_selection")
 HEURISTICS = ("valley", "steep", "minimum", "slide", "lightning")
 TARGET_PP = 0.5
 MOMENTUM_RECIPES = ("nesterov", "cycled")
+OPTIMIZERS = ("sgd", "adam")
 
 
 # ============================================================================ tasks
@@ -185,16 +186,26 @@ class RunConfig:
     #: test and in training; ``"cycled"``: plain momentum in the range test and OneCycle's
     #: 0.95→0.85 cycle in training (this benchmark before issue 19)
     momentum_recipe: str = "nesterov"
+    #: ``"sgd"`` (momentum as above) or ``"adam"`` (β1 = ``momentum``, constant; the
+    #: momentum recipe must then be ``"nesterov"``, i.e. not cycled)
+    optimizer: str = "sgd"
 
     def __post_init__(self) -> None:
         if self.momentum_recipe not in MOMENTUM_RECIPES:
             raise ValueError(f"momentum_recipe must be one of {MOMENTUM_RECIPES}, "
                              f"got {self.momentum_recipe!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.optimizer == "adam" and self.momentum_recipe == "cycled":
+            raise ValueError("optimizer 'adam' keeps beta_1 constant: use momentum_recipe "
+                             "'nesterov' (constant momentum) with it")
 
     def to_dict(self) -> dict[str, Any]:
         out = dict(self.__dict__)
         if out["momentum_recipe"] == "cycled":  # the recipe before the field existed: the
             del out["momentum_recipe"]          # fingerprints of its cached runs stay valid
+        if out["optimizer"] == "sgd":  # likewise for the runs from before the optimizer field
+            del out["optimizer"]
         return out
 
 
@@ -422,8 +433,10 @@ def train_key(task: str, seed: int, lr: float, fp: str) -> str:
 def _compile(model: Any, lr: float, cfg: RunConfig) -> None:
     import keras
 
-    model.compile(keras.optimizers.SGD(lr, momentum=cfg.momentum,
-                                       nesterov=cfg.momentum_recipe == "nesterov"),
+    optimizer = (keras.optimizers.Adam(lr, beta_1=cfg.momentum) if cfg.optimizer == "adam"
+                 else keras.optimizers.SGD(lr, momentum=cfg.momentum,
+                                           nesterov=cfg.momentum_recipe == "nesterov"))
+    model.compile(optimizer,
                   "sparse_categorical_crossentropy", metrics=["accuracy"])
 
 
@@ -944,6 +957,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--momentum-recipe", choices=MOMENTUM_RECIPES, default="nesterov",
                    help="nesterov: constant Nesterov 0.9 (the pipeline's default); cycled: "
                         "plain 0.9 in the range test, OneCycle's 0.95->0.85 in training")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd",
+                   help="adam: Adam with beta_1 = 0.9 in the range test and in training")
     p.add_argument("--backend", default="tensorflow")
     p.add_argument("--jobs", type=int, default=2, help="tasks run in parallel subprocesses")
     p.add_argument("--max-minutes", type=float, default=55.0,
@@ -963,7 +978,7 @@ def run_config(args: argparse.Namespace) -> RunConfig:
     return RunConfig(batch_size=args.batch_size, range_start=args.range_start,
                      range_end=args.range_end, range_steps=args.range_steps,
                      range_val_batches=args.range_val_batches,
-                     momentum_recipe=args.momentum_recipe)
+                     momentum_recipe=args.momentum_recipe, optimizer=args.optimizer)
 
 
 def budgets_of(args: argparse.Namespace) -> list[int] | None:
@@ -1003,7 +1018,7 @@ def _worker_argv(args: argparse.Namespace, task: str, deadline: float) -> list[s
     for flag in ("grid_min", "grid_max", "grid_points", "batch_size", "range_start", "range_end",
                  "range_steps", "range_val_batches", "data_seed", "fmnist_train",
                  "fmnist_epochs", "mnist1d_samples", "mnist1d_val", "mnist1d_train",
-                 "mnist1d_epochs", "cache_dir", "momentum_recipe"):
+                 "mnist1d_epochs", "cache_dir", "momentum_recipe", "optimizer"):
         v = getattr(args, flag)
         if v is not None:
             out += [f"--{flag.replace('_', '-')}", str(v)]
@@ -1162,7 +1177,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     loads = [rec.get("load_average") for task in args.tasks
              for rec in Cache(args.cache_dir / f"{task}.jsonl").records.values()
              if rec.get("load_average")]
-    recipe = RECIPE_TEXT[cfg.momentum_recipe]
+    recipe = (RECIPE_TEXT[cfg.momentum_recipe] if cfg.optimizer == "sgd" else
+              "Adam (β1 = 0.9, constant) in the range test and in training")
     payload = {
         "benchmark": NAME,
         "definition": {

@@ -160,6 +160,13 @@ def test_legacy_fingerprints_unchanged(bench):
     assert bench.budgets_of(bench.parse_args([])) == [2, 4, 8]
     with pytest.raises(ValueError):
         bench.RunConfig(momentum_recipe="adam")
+    # the optimizer field keeps the SGD runs' keys; Adam's runs get their own
+    adam = bench.run_config(bench.parse_args(["--optimizer", "adam"]))
+    assert "optimizer" not in nesterov.to_dict() and adam.to_dict()["optimizer"] == "adam"
+    assert bench.fingerprint(tasks["fmnist_cnn"], adam) != bench.fingerprint(
+        tasks["fmnist_cnn"], nesterov)
+    with pytest.raises(ValueError, match="beta_1 constant"):
+        bench.RunConfig(optimizer="adam", momentum_recipe="cycled")
 
 
 def test_best_grid_x_and_budget_shift_by_hand(bench):
