@@ -27,6 +27,7 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,6 @@ logger = logging.getLogger(NAME)
 
 
 def main(argv: list[str] | None = None) -> None:
-    import lr_budget_rule
     import lr_selection
 
     from superconverge.finder import RangeTestResult
@@ -66,19 +66,11 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit("name the lr_selection.py run after `--` (its flags)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     sel = lr_selection.parse_args(forwarded)
-    specs, cfg = lr_selection.make_tasks(sel), lr_selection.run_config(sel)
-    reps = lr_budget_rule.load_repetitions(lr_selection, sel)
+    cfg = lr_selection.run_config(sel)
     load_start = list(os.getloadavg())
     rows: list[dict[str, Any]] = []
-    for task in sel.tasks:
-        spec = specs[task]
-        task_reps = [r for r in reps if r["task"] == task]
-        if not task_reps:
-            continue
-        splits = spec.load()
-        fp = lr_selection.fingerprint(spec, cfg)
-        selection_cache = lr_selection.Cache(sel.cache_dir / f"{task}.jsonl")
-        cache = lr_selection.Cache(args.cache_dir / f"{task}.jsonl")
+    for spec, splits, task_reps, selection_cache, cache in task_repetitions(sel, args.cache_dir):
+        task, fp = spec.name, lr_selection.fingerprint(spec, cfg)
         for seed in sorted({r["seed"] for r in task_reps}):
             sweeps = [RangeTestResult.from_dict(
                 selection_cache[lr_selection.range_key(task, seed, fp)]["curve"])]
@@ -107,6 +99,23 @@ def main(argv: list[str] | None = None) -> None:
                 })
         payload = summarize(rows, args, forwarded, load_start)
         write_results(NAME, payload, markdown(payload), out_dir=args.out_dir)
+
+
+def task_repetitions(sel: argparse.Namespace, cache_dir: Path) -> Iterator[tuple[Any, ...]]:
+    """Per task of the ``lr_selection.py`` run ``sel`` that has finished repetitions
+    (``lr_budget_rule.load_repetitions``): ``(spec, splits, repetitions, that run's cache,
+    this benchmark's cache in cache_dir)``."""
+    import lr_budget_rule
+    import lr_selection
+
+    specs = lr_selection.make_tasks(sel)
+    reps = lr_budget_rule.load_repetitions(lr_selection, sel)
+    for task in sel.tasks:
+        task_reps = [r for r in reps if r["task"] == task]
+        if task_reps:
+            yield (specs[task], specs[task].load(), task_reps,
+                   lr_selection.Cache(sel.cache_dir / f"{task}.jsonl"),
+                   lr_selection.Cache(cache_dir / f"{task}.jsonl"))
 
 
 def accuracy_at(lr: float, run: tuple, selection_cache: Any, cache: Any) -> float:

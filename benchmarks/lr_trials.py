@@ -137,26 +137,18 @@ def refined_pick(candidates: list[float], trials: list[dict[str, Any]], criterio
 
 
 def main(argv: list[str] | None = None) -> None:
-    import lr_budget_rule
     import lr_repeats
     import lr_selection
 
     args, forwarded = parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     sel = lr_selection.parse_args(forwarded)
-    specs, cfg = lr_selection.make_tasks(sel), lr_selection.run_config(sel)
-    reps = lr_budget_rule.load_repetitions(lr_selection, sel)
+    cfg = lr_selection.run_config(sel)
     load_start = list(os.getloadavg())
     rows: list[dict[str, Any]] = []
-    for task in sel.tasks:
-        spec = specs[task]
-        task_reps = [r for r in reps if r["task"] == task]
-        if not task_reps:
-            continue
-        splits = spec.load()
-        fp = lr_selection.fingerprint(spec, cfg)
-        selection_cache = lr_selection.Cache(sel.cache_dir / f"{task}.jsonl")
-        cache = lr_selection.Cache(args.cache_dir / f"{task}.jsonl")
+    for spec, splits, task_reps, selection_cache, cache in lr_repeats.task_repetitions(
+            sel, args.cache_dir):
+        task, fp = spec.name, lr_selection.fingerprint(spec, cfg)
         for rep in task_reps:
             seed, epochs, steps = rep["seed"], rep["epochs"], rep["steps"]
             pick = float(rep["result"].suggest(method="auto", total_steps=steps).max_lr)
