@@ -42,6 +42,15 @@ PIPELINE_RANGE_REPEATS: int = 1
 #: seeds of neighbouring runs, so a repeat never re-draws another run's initialisation)
 RANGE_REPEAT_SEED_STRIDE: int = 104_729
 
+#: What the pipeline's ``suggest_method = "auto"`` reads the bounds with under an adaptive
+#: optimizer (Adam, AdamW): fastai's ``minimum`` (the LR of the smoothed loss's minimum / 10).
+#: ``auto``'s margin below divergence was chosen under SGD; under Adam the divergence point lies
+#: one to two decades above the usable LR (regret over 4 tasks x 3 seeds at 4 epochs: ``auto``
+#: 6.25 +- 15.84 points, ``minimum`` 0.36 +- 0.52: the lowest on two tasks, within 0.14 on the
+#: others, chosen with any task held out; benchmarks/results/lr_selection_adam/).
+ADAPTIVE_OPTIMIZERS: tuple[str, ...] = ("adam", "adamw")
+ADAPTIVE_OPTIMIZER_METHOD: str = "minimum"
+
 #: Max-LR trials (``superconverge.finder.trials``): candidates ``pick · 10^o`` around the range
 #: test's pick, one third of a decade apart, a short One Cycle at each scored on validation
 #: (benchmarks/results/lr_trials.md).

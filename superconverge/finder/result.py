@@ -20,6 +20,10 @@ from superconverge.finder.errors import RangeTestError
 
 logger = logging.getLogger(__name__)
 
+#: Keras optimizers whose per-parameter step size makes the divergence point of a sweep lie
+#: far above the usable LR (``suggest(method="auto")`` warns on their curves)
+ADAPTIVE_OPTIMIZER_CLASSES = frozenset({"Adam", "AdamW", "Adamax", "Nadam"})
+
 FORMAT = "superconverge.range_test"
 FORMAT_VERSION = 1
 
@@ -177,6 +181,13 @@ class RangeTestResult:
 
         if not self.finite_mask.any():
             raise RangeTestError("The range test recorded no finite loss; nothing to suggest.")
+        optimizer = str(self.metadata.get("optimizer", ""))
+        if kwargs.get("method", "auto") == "auto" and optimizer in ADAPTIVE_OPTIMIZER_CLASSES:
+            logger.warning(
+                "This curve was swept with %s: 'auto' puts the max LR 0.8 decade below "
+                "divergence, a margin measured under SGD; under Adam it picks far too high "
+                "(README, benchmarks/results/lr_selection_adam/). Use suggest(method='minimum').",
+                optimizer)
         if (
             self.val_accuracies is not None
             and "accuracies" not in kwargs

@@ -262,7 +262,8 @@ def lr_range_test(
     result = cb.result
     if len(result) == 0:
         raise RangeTestError("The range test recorded no steps (did the data yield batches?).")
-    result.metadata.update({"fit_epochs": fit_kwargs["epochs"], "batches_per_epoch": nb,
+    result.metadata.update({"optimizer": type(model.optimizer).__name__,
+                            "fit_epochs": fit_kwargs["epochs"], "batches_per_epoch": nb,
                             "inputs_checked_finite": inputs_checked})
     if cb.stop_reason == "non_finite":
         if inputs_checked:

@@ -593,10 +593,14 @@ class Pipeline:
             result = self.range_test_result()
             # the planned length of training: recorded, and read by a method that takes it
             suggestion = result.suggest(
-                method=self.config.suggest_method, min_lr_ratio=self.config.min_lr_ratio,
+                method=self.bounds_method(), min_lr_ratio=self.config.min_lr_ratio,
                 total_steps=planned_steps,
             )
             bounds = suggestion.to_dict()
+            if self.bounds_method() != self.config.suggest_method:
+                bounds["reason"] = (
+                    f"optimizer {self.config.optimizer}: read with '{self.bounds_method()}' "
+                    f"(auto's margin below divergence is for SGD); {bounds['reason']}")
             bounds.update(self._sweep_spread(min_lr_ratio=self.config.min_lr_ratio,
                                              total_steps=planned_steps))
             from superconverge.plotting import save_figure
@@ -638,6 +642,16 @@ class Pipeline:
             bounds["reason"],
         )
 
+    def bounds_method(self) -> str:
+        """``config.suggest_method``, except that ``auto`` under an adaptive optimizer (Adam,
+        AdamW) reads the curve with ``ADAPTIVE_OPTIMIZER_METHOD`` (measured: see
+        :mod:`superconverge.defaults`)."""
+        from superconverge.defaults import ADAPTIVE_OPTIMIZER_METHOD, ADAPTIVE_OPTIMIZERS
+
+        if self.config.suggest_method == "auto" and self.config.optimizer in ADAPTIVE_OPTIMIZERS:
+            return ADAPTIVE_OPTIMIZER_METHOD
+        return self.config.suggest_method
+
     def _sweep_spread(self, **suggest_kwargs: Any) -> dict[str, Any]:
         """With repeated range tests: the method's max LR on each sweep alone and their
         seed-to-seed spread, ``std(log10 max_lr)`` in decades (the pick itself is read off
@@ -652,7 +666,7 @@ class Pipeline:
         for index in range(repeats):
             sweep = RangeTestResult.load(self.directory.range_test_sweep(index))
             try:
-                picks.append(float(sweep.suggest(method=self.config.suggest_method,
+                picks.append(float(sweep.suggest(method=self.bounds_method(),
                                                  **suggest_kwargs).max_lr))
             except SuggestionError:
                 picks.append(None)

@@ -80,7 +80,7 @@ def tune_stage(pipeline: Pipeline) -> TuningResult:
         range_test={
             "start_lr": config.range_start_lr, "end_lr": config.range_end_lr,
             "steps": config.range_steps, "diverge": config.range_diverge,
-            "method": config.suggest_method, "min_lr_ratio": config.min_lr_ratio,
+            "method": pipeline.bounds_method(), "min_lr_ratio": config.min_lr_ratio,
         },
         **short_run_recipe(pipeline),
     )

@@ -534,3 +534,23 @@ def test_in_range_labels_and_one_hot_targets_pass_the_check():
     dense = keras.Sequential([keras.Input((8,)), keras.layers.Dense(3)])
     dense.compile(keras.optimizers.SGD(0.01), keras.losses.CategoricalCrossentropy(True))
     assert len(lr_range_test(dense, x, one_hot, batch_size=32, steps=12)) == 12
+
+
+def test_auto_warns_on_an_adam_sweep_and_not_on_an_sgd_one(caplog):
+    """The sweep records its optimizer; `auto` read off an Adam curve warns (its margin below
+    divergence is an SGD measurement), `minimum` and SGD curves do not."""
+    import logging
+
+    x, y = _data()
+    for optimizer, warns in ((keras.optimizers.Adam(1e-3), True),
+                             (keras.optimizers.SGD(0.01, momentum=0.9), False)):
+        result = lr_range_test(_classifier(optimizer), x, y, batch_size=32, start_lr=1e-5,
+                               end_lr=10.0, steps=40)
+        assert result.metadata["optimizer"] == type(optimizer).__name__
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="superconverge.finder.result"):
+            result.suggest()
+            assert ("method='minimum'" in caplog.text) is warns
+            caplog.clear()
+            result.suggest(method="minimum")
+            assert "method='minimum'" not in caplog.text

@@ -282,6 +282,25 @@ def test_lr_trials_choose_the_max_lr_the_one_cycle_run_trains_at(tmp_path):
             RunConfig(**bad)
 
 
+def test_adam_reads_the_bounds_at_the_loss_minimum(tmp_path):
+    """optimizer adam with suggest_method auto: the bounds are fastai's `minimum` on the same
+    curve (auto's margin below divergence is an SGD measurement), and the reason says so."""
+    from superconverge.finder import RangeTestResult
+
+    out = tmp_path / "adam"
+    config = RunConfig(dataset="synthetic", model="simple_cnn", train_subset=160, epochs=1,
+                       batch_size=16, baseline_epochs=0, range_steps=20, optimizer="adam",
+                       seed=5, out=str(out))
+    Pipeline(config, quiet=True).run(["prepare", "range_test", "bounds"])
+    bounds = json.loads((out / "bounds.json").read_text())
+    curve = RangeTestResult.load(out / "range_test.json")
+    assert curve.metadata["optimizer"] == "Adam"
+    assert bounds["method"] == "minimum"
+    assert bounds["max_lr"] == pytest.approx(curve.suggest(
+        method="minimum", total_steps=bounds["planned_steps"]).max_lr)
+    assert bounds["reason"].startswith("optimizer adam: read with 'minimum'")
+
+
 def test_repeated_range_tests_are_averaged_and_resume_sweep_by_sweep(tmp_path, monkeypatch):
     """range_repeats 3: three sweeps from three initialisations, each saved as it ends; the
     curve the bounds are read from is their per-step mean; bounds.json and the report give
