@@ -743,7 +743,9 @@ class Pipeline:
         from superconverge.finder.trials import candidate_max_lrs, lr_trials
 
         fraction = self.config.lr_trial_fraction
-        steps = max(1, round(fraction * self.planned_steps()))
+        # at least the 3 phases of a One Cycle, at most the planned run itself
+        planned = self.planned_steps()
+        steps = min(planned, max(3, round(fraction * planned)))
         model = self.compile(
             self.new_model(bn_momentum=bn_momentum,
                            weight_decay=self.model_weight_decay(weight_decay)),
