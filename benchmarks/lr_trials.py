@@ -46,7 +46,8 @@ from common import (  # noqa: E402
 )
 
 NAME = "lr_trials"
-CRITERIA = ("val_acc", "val_loss")
+#: this benchmark's criterion -> the library's (``lr_trials(criterion=...)``)
+CRITERIA = {"val_acc": "accuracy", "val_loss": "loss"}
 logger = logging.getLogger(NAME)
 
 
@@ -57,7 +58,7 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
                    help="candidates p * 10**offset around auto's pick p, in decades")
     p.add_argument("--fractions", nargs="+", type=float, default=[0.125, 0.25],
                    help="trial length as a fraction of the budget's steps")
-    p.add_argument("--criterion", choices=CRITERIA, default="val_acc")
+    p.add_argument("--criterion", choices=list(CRITERIA), default="val_acc")
     p.add_argument("--cache-dir", type=Path, default=RESULTS / "lr_trials_cache")
     p.add_argument("--out-dir", type=Path, default=RESULTS)
     p.add_argument("--name", default=NAME)
@@ -112,33 +113,37 @@ def cached_trial(cache: Any, spec: Any, splits: Any, seed: int, lr: float, cfg: 
     return cache[key]
 
 
+def _trial_result(candidates: list[float], trials: list[dict[str, Any]], criterion: str
+                  ) -> Any:
+    """The stored trials as the library's ``TrialResult``, so that the benchmark chooses with
+    the library's own rule (``superconverge.finder.trials``)."""
+    from superconverge.finder.trials import LRTrial, TrialResult
+
+    return TrialResult(tuple(LRTrial(c, t["val_loss"], t["val_acc"])
+                             for c, t in zip(candidates, trials)),
+                       steps=0, criterion=CRITERIA[criterion])
+
+
 def trial_winner(candidates: list[float], trials: list[dict[str, Any]], criterion: str) -> int:
-    """Index of the best trial: highest accuracy or lowest (finite) loss; ties go to the
-    candidate nearest the middle of the list (``auto``'s own pick when offsets are
+    """Index of ``TrialResult.winner_max_lr``: highest accuracy or lowest (finite) loss; ties go
+    to the candidate nearest the middle of the list (``auto``'s own pick when offsets are
     symmetric)."""
-    middle = (len(candidates) - 1) / 2
-
-    def score(i: int) -> tuple[float, float]:
-        value = trials[i][criterion]
-        return (value if criterion == "val_acc" else -value, -abs(i - middle))
-
-    return max(range(len(candidates)), key=score)
+    return candidates.index(_trial_result(candidates, trials, criterion).winner_max_lr)
 
 
 def refined_pick(candidates: list[float], trials: list[dict[str, Any]], criterion: str
                  ) -> float:
-    """The trial winner moved to the vertex of the parabola through it and its two neighbours
-    in log10(LR) (at most half a candidate step; the winner itself at an end of the list or
-    where the three points are not concave): ``lr_selection.best_grid_x`` on the trials."""
-    import lr_selection
-
-    scores = [t[criterion] if criterion == "val_acc" else -t[criterion] for t in trials]
-    return float(10.0 ** lr_selection.best_grid_x(candidates, scores))
+    """``TrialResult.best_max_lr``: the trial winner moved to the vertex of the parabola
+    through it and its two neighbours in log10(LR) (at most half a candidate step; the winner
+    itself at an end of the list or where the three points are not concave)."""
+    return float(_trial_result(candidates, trials, criterion).best_max_lr)
 
 
 def main(argv: list[str] | None = None) -> None:
     import lr_repeats
     import lr_selection
+
+    from superconverge.finder.trials import candidate_max_lrs
 
     args, forwarded = parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -152,7 +157,7 @@ def main(argv: list[str] | None = None) -> None:
         for rep in task_reps:
             seed, epochs, steps = rep["seed"], rep["epochs"], rep["steps"]
             pick = float(rep["result"].suggest(method="auto", total_steps=steps).max_lr)
-            candidates = [pick * 10.0 ** o for o in sorted(args.offsets)]
+            candidates = candidate_max_lrs(pick, args.offsets)
             run = (spec, splits, seed, epochs, cfg)
             full = [lr_repeats.accuracy_at(c, run, selection_cache, cache)
                     for c in candidates]

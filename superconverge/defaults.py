@@ -50,6 +50,9 @@ RANGE_REPEAT_SEED_STRIDE: int = 104_729
 #: others, chosen with any task held out; benchmarks/results/lr_selection_adam/).
 ADAPTIVE_OPTIMIZERS: tuple[str, ...] = ("adam", "adamw")
 ADAPTIVE_OPTIMIZER_METHOD: str = "minimum"
+#: Keras optimizer classes of that kind: ``RangeTestResult.suggest(method="auto")`` warns on a
+#: curve swept with one of them
+ADAPTIVE_OPTIMIZER_CLASSES: frozenset[str] = frozenset({"Adam", "AdamW", "Adamax", "Nadam"})
 
 #: Max-LR trials (``superconverge.finder.trials``): candidates ``pick · 10^o`` around the range
 #: test's pick, one third of a decade apart, a short One Cycle at each scored on validation

@@ -15,14 +15,15 @@ from typing import Any
 
 import numpy as np
 
-from superconverge.defaults import DIVERGENCE_FACTOR, LOSS_EMA_BETA
+from superconverge.defaults import (
+    ADAPTIVE_OPTIMIZER_CLASSES,
+    ADAPTIVE_OPTIMIZER_METHOD,
+    DIVERGENCE_FACTOR,
+    LOSS_EMA_BETA,
+)
 from superconverge.finder.errors import RangeTestError
 
 logger = logging.getLogger(__name__)
-
-#: Keras optimizers whose per-parameter step size makes the divergence point of a sweep lie
-#: far above the usable LR (``suggest(method="auto")`` warns on their curves)
-ADAPTIVE_OPTIMIZER_CLASSES = frozenset({"Adam", "AdamW", "Adamax", "Nadam"})
 
 FORMAT = "superconverge.range_test"
 FORMAT_VERSION = 1
@@ -186,8 +187,8 @@ class RangeTestResult:
             logger.warning(
                 "This curve was swept with %s: 'auto' puts the max LR 0.8 decade below "
                 "divergence, a margin measured under SGD; under Adam it picks far too high "
-                "(README, benchmarks/results/lr_selection_adam/). Use suggest(method='minimum').",
-                optimizer)
+                "(README, benchmarks/results/lr_selection_adam/). Use suggest(method='%s').",
+                optimizer, ADAPTIVE_OPTIMIZER_METHOD)
         if (
             self.val_accuracies is not None
             and "accuracies" not in kwargs

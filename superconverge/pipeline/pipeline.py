@@ -591,15 +591,15 @@ class Pipeline:
             }
         else:
             result = self.range_test_result()
+            method = self.bounds_method()
             # the planned length of training: recorded, and read by a method that takes it
             suggestion = result.suggest(
-                method=self.bounds_method(), min_lr_ratio=self.config.min_lr_ratio,
-                total_steps=planned_steps,
+                method=method, min_lr_ratio=self.config.min_lr_ratio, total_steps=planned_steps,
             )
             bounds = suggestion.to_dict()
-            if self.bounds_method() != self.config.suggest_method:
+            if method != self.config.suggest_method:
                 bounds["reason"] = (
-                    f"optimizer {self.config.optimizer}: read with '{self.bounds_method()}' "
+                    f"optimizer {self.config.optimizer}: read with '{method}' "
                     f"(auto's margin below divergence is for SGD); {bounds['reason']}")
             bounds.update(self._sweep_spread(min_lr_ratio=self.config.min_lr_ratio,
                                              total_steps=planned_steps))
