@@ -117,6 +117,50 @@ def mlp(input_shape: Sequence[int], num_classes: int, seed: int, widths=(256, 12
     return keras.Sequential(layers, name="mlp")
 
 
+def mlp_bn(input_shape: Sequence[int], num_classes: int, seed: int, widths=(256, 128)) -> Any:
+    """:func:`mlp` with batch norm: Flatten → (Dense without bias → BN (momentum 0.9) → ReLU)
+    per width → softmax; seeded init. A fresh task of issue 19 (batch norm, no convolution)."""
+    import keras
+
+    layers: list[Any] = [keras.Input(tuple(input_shape)), keras.layers.Flatten()]
+    for k, w in enumerate(widths):
+        layers += [
+            keras.layers.Dense(w, use_bias=False,
+                               kernel_initializer=keras.initializers.HeNormal(seed + k)),
+            keras.layers.BatchNormalization(momentum=0.9),
+            keras.layers.ReLU(),
+        ]
+    layers.append(
+        keras.layers.Dense(
+            num_classes,
+            activation="softmax",
+            kernel_initializer=keras.initializers.GlorotUniform(seed + len(widths)),
+        )
+    )
+    return keras.Sequential(layers, name="mlp_bn")
+
+
+def plain_cnn(input_shape: Sequence[int], num_classes: int, seed: int, width: int = 16) -> Any:
+    """``simple_cnn``'s conv stack without batch norm: five Conv-ReLU layers (biases on, widths
+    w, 2w, 2w, 4w, 4w, strides 1, 2, 1, 2, 1), global average pooling, softmax; He init,
+    seeded. A fresh task of issue 19 (convolutions, no batch norm)."""
+    import keras
+
+    rank = len(input_shape) - 1
+    conv = keras.layers.Conv2D if rank == 2 else keras.layers.Conv1D
+    pool = (keras.layers.GlobalAveragePooling2D if rank == 2
+            else keras.layers.GlobalAveragePooling1D)
+    layers: list[Any] = [keras.Input(tuple(input_shape))]
+    for k, (filters, stride) in enumerate(
+            ((width, 1), (2 * width, 2), (2 * width, 1), (4 * width, 2), (4 * width, 1))):
+        layers.append(conv(filters, 3, strides=stride, padding="same", activation="relu",
+                           kernel_initializer=keras.initializers.HeNormal(seed + k)))
+    layers += [pool(), keras.layers.Dense(
+        num_classes, activation="softmax",
+        kernel_initializer=keras.initializers.GlorotUniform(seed + 5))]
+    return keras.Sequential(layers, name="plain_cnn")
+
+
 def simple_cnn(input_shape: Sequence[int], num_classes: int, seed: int) -> Any:
     """``simple_cnn`` with batch-norm momentum 0.9 (Keras convention; PyTorch's 0.1): with
     the default 0.99 the moving statistics still lag after a 200-step run, and the
@@ -128,7 +172,7 @@ def simple_cnn(input_shape: Sequence[int], num_classes: int, seed: int) -> Any:
 
 
 def make_tasks(args: argparse.Namespace) -> dict[str, TaskSpec]:
-    """The four real tasks, sized by the command-line flags."""
+    """The real tasks (the four of the default run and two fresh ones), sized by the flags."""
     from superconverge import data
 
     def fmnist() -> Any:
@@ -167,6 +211,17 @@ def make_tasks(args: argparse.Namespace) -> dict[str, TaskSpec]:
         "mnist1d_mlp": TaskSpec(
             "mnist1d_mlp", "MNIST-1D (40-sample signals), MLP 40-256-128-10 ReLU, no batch norm",
             mnist1d, mlp, args.mnist1d_epochs, {**m1_cfg, "model": "mlp256-128"},
+        ),
+        # fresh tasks for issue 19's batch-norm rule (added after the four above were used)
+        "fmnist_mlp_bn": TaskSpec(
+            "fmnist_mlp_bn",
+            "Fashion-MNIST 28×28, MLP 784-256-128-10, Dense-BN-ReLU (BN momentum 0.9)",
+            fmnist, mlp_bn, args.fmnist_epochs, {**fm_cfg, "model": "mlp256-128-bn0.9"},
+        ),
+        "mnist1d_cnn_nobn": TaskSpec(
+            "mnist1d_cnn_nobn",
+            "MNIST-1D (40-sample signals), simple_cnn's 5 Conv1D-ReLU layers without batch norm",
+            mnist1d, plain_cnn, args.mnist1d_epochs, {**m1_cfg, "model": "plain_cnn16"},
         ),
     }
 
