@@ -169,6 +169,31 @@ def test_legacy_fingerprints_unchanged(bench):
         bench.RunConfig(optimizer="adam", momentum_recipe="cycled")
 
 
+def test_fresh_tasks_split_batch_norm_from_convolution(bench):
+    """The two fresh tasks of issue 19's batch-norm rule: an MLP with batch norm and a CNN
+    without it, both seeded (same seed, same weights) and trainable on 1-D and 2-D inputs;
+    their fingerprints differ from the original tasks', so their runs never mix."""
+    import keras
+    import numpy as np
+
+    args = bench.parse_args([])
+    tasks, cfg = bench.make_tasks(args), bench.run_config(args)
+    bn = keras.layers.BatchNormalization
+    mlp_bn = tasks["fmnist_mlp_bn"].build((28, 28, 1), 10, 3)
+    plain = tasks["mnist1d_cnn_nobn"].build((40, 1), 10, 3)
+    assert sum(isinstance(layer, bn) for layer in mlp_bn.layers) == 2
+    assert not any(isinstance(layer, bn) for layer in plain.layers)
+    assert any(isinstance(layer, keras.layers.Conv1D) for layer in plain.layers)
+    assert isinstance(bench.plain_cnn((8, 8, 1), 3, 0).layers[0], keras.layers.Conv2D)
+    again = tasks["mnist1d_cnn_nobn"].build((40, 1), 10, 3)
+    for a, b in zip(plain.get_weights(), again.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    x = np.random.default_rng(0).normal(size=(4, 40, 1)).astype("float32")
+    assert plain.predict(x, verbose=0).shape == (4, 10)
+    prints = {bench.fingerprint(t, cfg) for t in tasks.values()}
+    assert len(prints) == len(tasks)
+
+
 def test_best_grid_x_and_budget_shift_by_hand(bench):
     grid = [0.01, 0.1, 1.0]
     # symmetric neighbours: the vertex is the best point
