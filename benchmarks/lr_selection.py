@@ -96,17 +96,21 @@ class TaskSpec:
     config: Mapping[str, Any] = field(default_factory=dict)
 
 
-def mlp(input_shape: Sequence[int], num_classes: int, seed: int, widths=(256, 128)) -> Any:
-    """Flatten → Dense-ReLU layers of ``widths`` → softmax; no batch norm, seeded init."""
+def mlp(input_shape: Sequence[int], num_classes: int, seed: int, widths=(256, 128),
+        batch_norm: bool = False) -> Any:
+    """Flatten → Dense-ReLU layers of ``widths`` → softmax, seeded init; no batch norm unless
+    ``batch_norm`` (then Dense without bias → BN (momentum 0.9) → ReLU per width: the fresh
+    task ``fmnist_mlp_bn`` of issue 19, batch norm without convolution)."""
     import keras
 
     layers: list[Any] = [keras.Input(tuple(input_shape)), keras.layers.Flatten()]
     for k, w in enumerate(widths):
-        layers.append(
-            keras.layers.Dense(
-                w, activation="relu", kernel_initializer=keras.initializers.HeNormal(seed + k)
-            )
-        )
+        init = keras.initializers.HeNormal(seed + k)
+        if batch_norm:
+            layers += [keras.layers.Dense(w, use_bias=False, kernel_initializer=init),
+                       keras.layers.BatchNormalization(momentum=0.9), keras.layers.ReLU()]
+        else:
+            layers.append(keras.layers.Dense(w, activation="relu", kernel_initializer=init))
     layers.append(
         keras.layers.Dense(
             num_classes,
@@ -114,30 +118,12 @@ def mlp(input_shape: Sequence[int], num_classes: int, seed: int, widths=(256, 12
             kernel_initializer=keras.initializers.GlorotUniform(seed + len(widths)),
         )
     )
-    return keras.Sequential(layers, name="mlp")
+    return keras.Sequential(layers, name="mlp_bn" if batch_norm else "mlp")
 
 
-def mlp_bn(input_shape: Sequence[int], num_classes: int, seed: int, widths=(256, 128)) -> Any:
-    """:func:`mlp` with batch norm: Flatten → (Dense without bias → BN (momentum 0.9) → ReLU)
-    per width → softmax; seeded init. A fresh task of issue 19 (batch norm, no convolution)."""
-    import keras
-
-    layers: list[Any] = [keras.Input(tuple(input_shape)), keras.layers.Flatten()]
-    for k, w in enumerate(widths):
-        layers += [
-            keras.layers.Dense(w, use_bias=False,
-                               kernel_initializer=keras.initializers.HeNormal(seed + k)),
-            keras.layers.BatchNormalization(momentum=0.9),
-            keras.layers.ReLU(),
-        ]
-    layers.append(
-        keras.layers.Dense(
-            num_classes,
-            activation="softmax",
-            kernel_initializer=keras.initializers.GlorotUniform(seed + len(widths)),
-        )
-    )
-    return keras.Sequential(layers, name="mlp_bn")
+def mlp_bn(input_shape: Sequence[int], num_classes: int, seed: int) -> Any:
+    """:func:`mlp` with batch norm."""
+    return mlp(input_shape, num_classes, seed, batch_norm=True)
 
 
 def plain_cnn(input_shape: Sequence[int], num_classes: int, seed: int, width: int = 16) -> Any:
