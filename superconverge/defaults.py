@@ -61,6 +61,12 @@ LR_TRIAL_OFFSETS: tuple[float, ...] = (-1 / 3, 0.0, 1 / 3)
 #: The pipeline's trials (``lr_trial_fraction``): each runs this fraction of the planned
 #: one-cycle steps; 0 = no trials (the range test's pick trains).
 PIPELINE_LR_TRIAL_FRACTION: float = 0.0
+#: Trials that never left chance accuracy cannot rank their candidates: the pipeline keeps the
+#: range test's pick unless the best trial's accuracy covers at least this share of the way
+#: from chance (1 / classes) to 1 (``TrialResult.learned``). Seen on a CNN without batch norm
+#: whose 12-step trials ended at 10.0-11.4 % on 10 classes (benchmarks/results/
+#: lr_trials_fresh_tasks2_plan.md); no trial of the other tasks came near it.
+LR_TRIAL_MIN_PROGRESS: float = 0.1
 
 #: The pipeline's one-cycle recipe: the combination that won on the validation split of the
 #: recipe ablation (Fashion-MNIST, simple_cnn, 4 epochs; benchmarks/results/recipe_ablation.md):

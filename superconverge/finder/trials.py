@@ -25,7 +25,7 @@ import keras
 import numpy as np
 
 from superconverge.bounds.signal import refine_log_peak
-from superconverge.defaults import LR_TRIAL_OFFSETS
+from superconverge.defaults import LR_TRIAL_MIN_PROGRESS, LR_TRIAL_OFFSETS
 from superconverge.finder.errors import RangeTestError
 from superconverge.finder.inputs import is_array_like
 from superconverge.finder.runner import batches_per_epoch, prepare_model
@@ -76,6 +76,20 @@ class TrialResult:
         scores = [t.score(self.criterion) for t in self.trials]
         return float(10.0 ** refine_log_peak(np.log10(lrs), scores,
                                              start=math.log10(self.winner_max_lr)))
+
+    def learned(self, num_classes: int, min_progress: float = LR_TRIAL_MIN_PROGRESS) -> bool:
+        """Whether the trials trained enough to rank their candidates: the best validation
+        accuracy ``a`` satisfies ``a ≥ c + min_progress · (1 − c)`` with chance ``c = 1 /
+        num_classes``. Trials that recorded no accuracy count as learned (nothing to judge)."""
+        if num_classes < 2:
+            raise RangeTestError(f"num_classes must be at least 2, got {num_classes}.")
+        if not 0.0 <= min_progress <= 1.0:
+            raise RangeTestError(f"min_progress must lie in [0, 1], got {min_progress}.")
+        accuracies = [t.val_accuracy for t in self.trials if t.val_accuracy is not None]
+        if not accuracies:
+            return True
+        chance = 1.0 / num_classes
+        return max(accuracies) >= chance + min_progress * (1.0 - chance)
 
     def to_dict(self) -> dict[str, Any]:
         return {"steps": self.steps, "criterion": self.criterion,

@@ -613,13 +613,19 @@ class Pipeline:
             trials = self.run_lr_trials(bounds["max_lr"], bn_momentum=bounds["bn_momentum"],
                                         weight_decay=bounds["weight_decay"])
             bounds["range_test_max_lr"] = bounds["max_lr"]
-            bounds["max_lr"] = trials["best_max_lr"]
-            bounds["min_lr"] = trials["best_max_lr"] / self.config.min_lr_ratio
-            bounds["chosen_by"] = "lr_trials"
             tried = ", ".join(f"{t['max_lr']:.3g}" for t in trials["trials"])
-            bounds["reason"] = (
-                f"{bounds['reason']}; then trial runs of {trials['steps']} steps at {tried} "
-                f"chose {trials['best_max_lr']:.3g} by validation {trials['criterion']}")
+            if trials["learned"]:
+                bounds["max_lr"] = trials["best_max_lr"]
+                bounds["min_lr"] = trials["best_max_lr"] / self.config.min_lr_ratio
+                bounds["chosen_by"] = "lr_trials"
+                bounds["reason"] = (
+                    f"{bounds['reason']}; then trial runs of {trials['steps']} steps at {tried} "
+                    f"chose {trials['best_max_lr']:.3g} by validation {trials['criterion']}")
+            else:
+                bounds["chosen_by"] = "range_test"
+                bounds["reason"] = (
+                    f"{bounds['reason']}; trial runs of {trials['steps']} steps at {tried} "
+                    f"stayed near chance accuracy, so the range test's pick is kept")
         bounds["low_confidence"] = float(bounds["confidence"]) < LOW_CONFIDENCE
         # the training the bounds are for; whether the pick was made for it (budget_aware:
         # the method read total_steps) or holds for any length
@@ -739,7 +745,7 @@ class Pipeline:
         weights, batches and recipe, a run of ``lr_trial_fraction`` × the planned steps at
         each of ``pick`` · 10^o (``LR_TRIAL_OFFSETS``), scored by validation accuracy;
         written to ``lr_trials.json``. Returns its content (``best_max_lr`` is the choice)."""
-        from superconverge.defaults import LR_TRIAL_OFFSETS
+        from superconverge.defaults import LR_TRIAL_MIN_PROGRESS, LR_TRIAL_OFFSETS
         from superconverge.finder.trials import candidate_max_lrs, lr_trials
 
         fraction = self.config.lr_trial_fraction
@@ -759,8 +765,17 @@ class Pipeline:
             steps=steps, validation_data=self.data.val.as_tuple(),
             schedule=lambda max_lr, n: self.one_cycle_schedule(max_lr, max_lr / ratio, n),
         )
+        learned = result.learned(self.data.num_classes, LR_TRIAL_MIN_PROGRESS)
+        if not learned:
+            logger.warning(
+                "max-LR trials: every trial of %d steps ended near chance accuracy (best %.3g "
+                "with %d classes): too short to rank the candidates, so the range test's pick "
+                "%.3g is kept; a larger lr_trial_fraction lets them learn", steps,
+                max(t.val_accuracy or 0.0 for t in result.trials), self.data.num_classes, pick)
         record = {"fraction": fraction, "range_test_max_lr": pick,
-                  "offsets_decades": list(LR_TRIAL_OFFSETS), **result.to_dict()}
+                  "offsets_decades": list(LR_TRIAL_OFFSETS), **result.to_dict(),
+                  "learned": learned, "chance_accuracy": 1.0 / self.data.num_classes,
+                  "min_progress": LR_TRIAL_MIN_PROGRESS}
         atomic_write_json(self.directory.lr_trials, record)
         return record
 

@@ -216,13 +216,17 @@ def write_report(run_dir: str | Path) -> Path:
                 f"<tr><td>{_number(t['max_lr'], '.3g')}</td>"
                 f"<td>{_number(t['val_accuracy'], '.4f')}</td>"
                 f"<td>{_number(t['val_loss'], '.4f')}</td></tr>" for t in trials["trials"])
+            verdict = (
+                f"the winner {_number(trials['winner_max_lr'], '.3g')}, refined to "
+                f"{_number(trials['best_max_lr'], '.3g')}, trains" if trials.get("learned", True)
+                else "every trial stayed near chance accuracy, too short to rank the "
+                "candidates, so the range test's pick trains")
             sections.append(
                 f"<p>Max LR chosen by trial runs: the range test picked "
                 f"{_number(trials['range_test_max_lr'], '.3g')}; a One Cycle of "
                 f"{trials['steps']} steps ({trials['fraction']:g} of the planned steps) at "
                 f"each candidate below, from the run's initial weights, scored by validation "
-                f"{trials['criterion']}; the winner {_number(trials['winner_max_lr'], '.3g')}, "
-                f"refined to {_number(trials['best_max_lr'], '.3g')}, trains.</p>"
+                f"{trials['criterion']}; {verdict}.</p>"
                 "<table><tr><th>max LR</th><th>val accuracy</th><th>val loss</th></tr>"
                 f"{rows}</table>")
         if bounds.get("batch_size_reason"):

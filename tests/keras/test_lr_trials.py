@@ -98,3 +98,27 @@ def test_candidates_and_scores():
     tie = TrialResult((LRTrial(0.01, 1.0, 0.9), LRTrial(0.1, 1.0, 0.9), LRTrial(1.0, 1.0, 0.9)),
                       steps=1, criterion="accuracy")
     assert tie.winner_max_lr == 0.1 and tie.best_max_lr == pytest.approx(0.1)
+
+
+def test_trials_at_chance_accuracy_have_not_learned():
+    """learned(k): the best accuracy a >= c + p * (1 - c), c = 1/k (p = LR_TRIAL_MIN_PROGRESS):
+    with 10 classes and p = 0.1 the line is 0.19; the 12-step trials of the benchmark's CNN
+    without batch norm (10.0-11.4 %) fall below it."""
+    from superconverge.defaults import LR_TRIAL_MIN_PROGRESS
+
+    assert LR_TRIAL_MIN_PROGRESS == pytest.approx(0.1)
+
+    def result(*accuracies):
+        return TrialResult(tuple(LRTrial(10.0 ** -i, 2.3, a) for i, a in enumerate(accuracies)),
+                           steps=12, criterion="accuracy")
+
+    assert not result(0.100, 0.114, 0.105).learned(10)
+    assert not result(0.18, 0.15, 0.12).learned(10)
+    assert result(0.10, 0.191, 0.12).learned(10)
+    assert not result(0.54, 0.52).learned(2)  # two classes: the line is 0.55
+    assert result(0.56, 0.52).learned(2)
+    assert result(0.3, 0.2).learned(10, min_progress=0.2) and not result(0.27).learned(10, 0.2)
+    assert TrialResult((LRTrial(0.1, 1.0, None),), steps=1, criterion="loss").learned(10)
+    for bad in ({"num_classes": 1}, {"num_classes": 10, "min_progress": 1.5}):
+        with pytest.raises(RangeTestError):
+            result(0.5).learned(**bad)

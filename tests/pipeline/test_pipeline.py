@@ -282,6 +282,43 @@ def test_lr_trials_choose_the_max_lr_the_one_cycle_run_trains_at(tmp_path):
             RunConfig(**bad)
 
 
+def test_trials_that_stay_at_chance_keep_the_range_test_pick(tmp_path, monkeypatch, caplog):
+    """Trials whose best accuracy stays near chance cannot rank the candidates: the pipeline
+    keeps the range test's pick, says so in bounds.json, lr_trials.json, the log and the
+    report. (The trials run for real; their accuracies are then set to chance, 1/4 here.)"""
+    import dataclasses
+    import logging
+
+    from superconverge.finder import RangeTestResult
+    from superconverge.finder import trials as trials_module
+
+    real = trials_module.lr_trials
+
+    def at_chance(*args, **kwargs):
+        result = real(*args, **kwargs)
+        return dataclasses.replace(result, trials=tuple(
+            dataclasses.replace(t, val_accuracy=0.25) for t in result.trials))
+
+    monkeypatch.setattr(trials_module, "lr_trials", at_chance)
+    out = tmp_path / "chance"
+    config = RunConfig(dataset="synthetic", model="simple_cnn", train_subset=160, epochs=2,
+                       batch_size=16, baseline_epochs=0, range_steps=12,
+                       lr_trial_fraction=0.25, seed=5, out=str(out))
+    with caplog.at_level(logging.WARNING, logger="superconverge"):
+        Pipeline(config, quiet=True).run(["prepare", "range_test", "bounds", "one_cycle",
+                                          "report"])
+    trials = json.loads((out / "lr_trials.json").read_text())
+    bounds = json.loads((out / "bounds.json").read_text())
+    pick = RangeTestResult.load(out / "range_test.json").suggest(
+        method="auto", total_steps=bounds["planned_steps"]).max_lr
+    assert trials["learned"] is False and trials["chance_accuracy"] == pytest.approx(0.25)
+    assert bounds["max_lr"] == pytest.approx(pick) == bounds["range_test_max_lr"]
+    assert bounds["chosen_by"] == "range_test" and "near chance" in bounds["reason"]
+    assert max(lr for _, lr, _ in _applied(out)) == pytest.approx(pick, rel=1e-3)
+    assert "near chance accuracy" in caplog.text
+    assert "range test's pick trains" in (out / "report.html").read_text()
+
+
 def test_adam_reads_the_bounds_at_the_loss_minimum(tmp_path):
     """optimizer adam with suggest_method auto: the bounds are fastai's `minimum` on the same
     curve (auto's margin below divergence is an SGD measurement), and the reason says so."""
