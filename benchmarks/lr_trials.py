@@ -173,13 +173,20 @@ def main(argv: list[str] | None = None) -> None:
                           for c in candidates]
                 win = trial_winner(candidates, trials, args.criterion)
                 refined = refined_pick(candidates, trials, args.criterion)
+                # the pipeline keeps auto's pick when no trial left chance accuracy
+                learned = _trial_result(candidates, trials, args.criterion).learned(
+                    splits.num_classes)
                 row["by_fraction"][str(frac)] = {
                     "trial_steps": trial_steps,
                     "trials": [{k: t[k] for k in ("val_acc", "val_loss")} for t in trials],
                     "winner_lr": candidates[win], "regret": regrets[win],
                     "refined_lr": refined,
                     "refined_regret": 100.0 * (rep["best_grid_acc"] - lr_repeats.accuracy_at(
-                        refined, run, selection_cache, cache))}
+                        refined, run, selection_cache, cache)),
+                    "learned": learned}
+                entry = row["by_fraction"][str(frac)]
+                entry["pipeline_regret"] = (entry["refined_regret"] if learned
+                                            else row["regret_auto"])
             rows.append(row)
             logger.info("%s seed %d %d ep: auto %.2f, oracle %.2f, trials %s", task, seed,
                         epochs, row["regret_auto"], row["regret_oracle"],
@@ -242,6 +249,12 @@ def summarize(rows: list[dict[str, Any]], args: argparse.Namespace, forwarded: l
             entry[f"refined_{frac}"] = _stats(refined)
             entry[f"refined_{frac}_minus_auto"] = _stats(
                 [g - r["regret_auto"] for g, r in zip(refined, sel)])
+            piped = [r["by_fraction"][str(frac)]["pipeline_regret"] for r in sel]
+            entry[f"pipeline_{frac}"] = _stats(piped)
+            entry[f"pipeline_{frac}_minus_auto"] = _stats(
+                [g - r["regret_auto"] for g, r in zip(piped, sel)])
+            entry[f"pipeline_{frac}_kept_auto"] = sum(
+                not r["by_fraction"][str(frac)]["learned"] for r in sel)
         by_budget[str(budget)] = entry
     variants = [f"{kind}_{f}" for f in args.fractions for kind in ("trials", "refined")]
     by_task = {task: {"auto": _stats([r["regret_auto"] for r in rows if r["task"] == task]),
@@ -272,7 +285,9 @@ def markdown(payload: dict[str, Any]) -> list[str]:
         "f × the budget's steps from the repetition's initial weights and batch order, scored "
         f"by validation `{payload['criterion']}`; the winner (*trial winner*), or the vertex of "
         "the parabola through the winner and its neighbours in log LR (*refined winner*, at "
-        "most half a step away), trains for the whole budget. "
+        "most half a step away), trains for the whole budget; the pipeline keeps `auto`'s "
+        "pick instead where no trial got a tenth of the way from chance accuracy to 1 "
+        "(`TrialResult.learned`). "
         "Regret = best grid accuracy − accuracy at the pick (validation, points); Δ = trials − "
         "auto, paired. *Candidate oracle*: the best candidate's full run in hindsight (the "
         "floor of any choice among them). Trial cost = candidates × f of the budget's steps. "
@@ -290,6 +305,12 @@ def markdown(payload: dict[str, Any]) -> list[str]:
                 regret, delta = s[f"{kind}_{f}"], s[f"{kind}_{f}_minus_auto"]
                 lines.append(f"| {budget} | {n} | {label}, f = {f} | {cost:.3g} "
                              f"| {_cell(regret)} | {_cell(delta)} |")
+            kept = s.get(f"pipeline_{f}_kept_auto")
+            if kept:  # only where some trials stayed at chance (else: the refined row)
+                lines.append(
+                    f"| {budget} | {n} | the pipeline's choice, f = {f} (refined; `auto` on "
+                    f"the {kept} where no trial left chance) | {cost:.3g} "
+                    f"| {_cell(s[f'pipeline_{f}'])} | {_cell(s[f'pipeline_{f}_minus_auto'])} |")
         lines.append(f"| {budget} | {n} | candidate oracle | – | {_cell(s['oracle'])} | – |")
     by_task = payload.get("by_task") or {}
     if by_task:

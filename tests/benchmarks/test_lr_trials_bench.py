@@ -47,3 +47,30 @@ def test_held_out_choice_never_sees_the_task_it_scores(trials):
     assert held["by_budget"]["2"]["held_out"]["mean"] == pytest.approx((0.8 + 0.9 + 5.0) / 3)
     assert held["by_budget"]["pooled"]["auto"]["mean"] == pytest.approx(1.0)
     assert trials.held_out_choice(rows[:1], ["trials_0.1"]) == {}
+
+
+def test_the_pipeline_choice_keeps_auto_where_no_trial_learned(trials):
+    """The pipeline's choice is the refined winner, or auto's pick where the trials stayed at
+    chance (``learned`` false); the Markdown shows that row only where it differs."""
+    import argparse
+
+    def row(task, auto, refined, learned):
+        return {"task": task, "seed": 0, "epochs": 2, "steps": 10, "auto_lr": 0.1,
+                "candidates": [0.05, 0.1, 0.2], "candidate_regrets": [0.0, auto, 0.0],
+                "regret_auto": auto, "regret_oracle": 0.0,
+                "by_fraction": {"0.1": {"trial_steps": 1, "trials": [], "winner_lr": 0.2,
+                                        "regret": refined, "refined_lr": 0.2,
+                                        "refined_regret": refined, "learned": learned,
+                                        "pipeline_regret": refined if learned else auto}}}
+
+    args = argparse.Namespace(fractions=[0.1], offsets=[-1 / 3, 0.0, 1 / 3],
+                              criterion="val_acc")
+    rows = [row("a", 1.0, 0.0, True), row("b", 2.0, 30.0, False)]
+    payload = trials.summarize(rows, args, [], [0.0, 0.0, 0.0])
+    budget = payload["by_budget"]["2"]
+    assert budget["refined_0.1"]["mean"] == pytest.approx(15.0)
+    assert budget["pipeline_0.1"]["mean"] == pytest.approx(1.0)
+    assert budget["pipeline_0.1_kept_auto"] == 1
+    assert any("the pipeline's choice" in line for line in trials.markdown(payload))
+    learned_only = trials.summarize(rows[:1], args, [], [0.0, 0.0, 0.0])
+    assert not any("the pipeline's choice" in line for line in trials.markdown(learned_only))
