@@ -744,7 +744,9 @@ class Pipeline:
         """The max-LR trials (``lr_trial_fraction``): from the one-cycle run's own initial
         weights, batches and recipe, a run of ``lr_trial_fraction`` × the planned steps at
         each of ``pick`` · 10^o (``LR_TRIAL_OFFSETS``), scored by validation accuracy;
-        written to ``lr_trials.json``. Returns its content (``best_max_lr`` is the choice)."""
+        written to ``lr_trials.json``. Returns its content: ``best_max_lr`` is the choice when
+        ``learned`` (``TrialResult.learned``); trials that never left chance accuracy leave the
+        range test's pick in place."""
         from superconverge.defaults import LR_TRIAL_MIN_PROGRESS, LR_TRIAL_OFFSETS
         from superconverge.finder.trials import candidate_max_lrs, lr_trials
 
