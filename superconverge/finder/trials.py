@@ -10,7 +10,9 @@ The winner is the best-scoring candidate, moved to the vertex of the parabola th
 score and its two neighbours' in ``log10(max LR)``, at most half a candidate step away
 (:func:`superconverge.bounds.signal.refine_log_peak`). Candidates come from
 :func:`candidate_max_lrs`: ``pick · 10^o`` for the offsets of
-:data:`superconverge.defaults.LR_TRIAL_OFFSETS`.
+:data:`superconverge.defaults.LR_TRIAL_OFFSETS`. Trials too short to leave chance accuracy
+cannot rank the candidates: ``TrialResult.learned`` says whether they did (the pipeline keeps
+the range test's pick when not).
 """
 
 from __future__ import annotations
