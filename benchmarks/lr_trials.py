@@ -171,22 +171,20 @@ def main(argv: list[str] | None = None) -> None:
                 trial_steps = max(1, round(frac * steps))
                 trials = [cached_trial(cache, spec, splits, seed, c, cfg, trial_steps, fp)
                           for c in candidates]
-                win = trial_winner(candidates, trials, args.criterion)
-                refined = refined_pick(candidates, trials, args.criterion)
+                result = _trial_result(candidates, trials, args.criterion)
+                win = candidates.index(result.winner_max_lr)
+                refined = float(result.best_max_lr)
+                refined_regret = 100.0 * (rep["best_grid_acc"] - lr_repeats.accuracy_at(
+                    refined, run, selection_cache, cache))
                 # the pipeline keeps auto's pick when no trial left chance accuracy
-                learned = _trial_result(candidates, trials, args.criterion).learned(
-                    splits.num_classes)
+                learned = result.learned(splits.num_classes)
                 row["by_fraction"][str(frac)] = {
                     "trial_steps": trial_steps,
                     "trials": [{k: t[k] for k in ("val_acc", "val_loss")} for t in trials],
                     "winner_lr": candidates[win], "regret": regrets[win],
-                    "refined_lr": refined,
-                    "refined_regret": 100.0 * (rep["best_grid_acc"] - lr_repeats.accuracy_at(
-                        refined, run, selection_cache, cache)),
-                    "learned": learned}
-                entry = row["by_fraction"][str(frac)]
-                entry["pipeline_regret"] = (entry["refined_regret"] if learned
-                                            else row["regret_auto"])
+                    "refined_lr": refined, "refined_regret": refined_regret,
+                    "learned": learned,
+                    "pipeline_regret": refined_regret if learned else row["regret_auto"]}
             rows.append(row)
             logger.info("%s seed %d %d ep: auto %.2f, oracle %.2f, trials %s", task, seed,
                         epochs, row["regret_auto"], row["regret_oracle"],
