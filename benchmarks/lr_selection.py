@@ -158,13 +158,23 @@ def simple_cnn(input_shape: Sequence[int], num_classes: int, seed: int, width: i
                         width=width)
 
 
+def mlp_deep(input_shape: Sequence[int], num_classes: int, seed: int) -> Any:
+    """:func:`mlp` with three hidden layers, 512-256-128, no batch norm."""
+    return mlp(input_shape, num_classes, seed, widths=(512, 256, 128))
+
+
+def plain_cnn_w32(input_shape: Sequence[int], num_classes: int, seed: int) -> Any:
+    """:func:`plain_cnn` twice as wide (widths 32 … 128), no batch norm."""
+    return plain_cnn(input_shape, num_classes, seed, width=32)
+
+
 def simple_cnn_w32(input_shape: Sequence[int], num_classes: int, seed: int) -> Any:
     """:func:`simple_cnn` twice as wide (widths 32 … 128)."""
     return simple_cnn(input_shape, num_classes, seed, width=32)
 
 
 def make_tasks(args: argparse.Namespace) -> dict[str, TaskSpec]:
-    """The real tasks (the four of the default run and two fresh ones), sized by the flags."""
+    """The real tasks (the four of the default run and the fresh ones), sized by the flags."""
     from superconverge import data
 
     def fmnist() -> Any:
@@ -226,6 +236,18 @@ def make_tasks(args: argparse.Namespace) -> dict[str, TaskSpec]:
             "MNIST-1D (40-sample signals), simple_cnn with Conv1D, width 32 (BN momentum 0.9)",
             mnist1d, simple_cnn_w32, args.mnist1d_epochs,
             {**m1_cfg, "model": "simple_cnn32", "bn_momentum": 0.9},
+        ),
+        # the third pair, for trials whose upward moves are confirmed at twice the length
+        "fmnist_mlp_deep": TaskSpec(
+            "fmnist_mlp_deep",
+            "Fashion-MNIST 28×28, MLP 784-512-256-128-10 ReLU, no batch norm",
+            fmnist, mlp_deep, args.fmnist_epochs, {**fm_cfg, "model": "mlp512-256-128"},
+        ),
+        "mnist1d_cnn_nobn_w32": TaskSpec(
+            "mnist1d_cnn_nobn_w32",
+            "MNIST-1D (40-sample signals), simple_cnn's 5 Conv1D-ReLU layers without batch "
+            "norm, width 32",
+            mnist1d, plain_cnn_w32, args.mnist1d_epochs, {**m1_cfg, "model": "plain_cnn32"},
         ),
     }
 

@@ -194,6 +194,22 @@ def test_fresh_tasks_split_batch_norm_from_convolution(bench):
     assert len(prints) == len(tasks)
 
 
+def test_third_fresh_pair_shapes(bench):
+    """The third pair: a deeper MLP (three hidden layers) and the wider CNN without batch norm
+    (first conv 32 filters), neither with batch norm."""
+    import keras
+
+    tasks = bench.make_tasks(bench.parse_args([]))
+    deep = tasks["fmnist_mlp_deep"].build((28, 28, 1), 10, 0)
+    wide = tasks["mnist1d_cnn_nobn_w32"].build((40, 1), 10, 0)
+    dense = [layer.units for layer in deep.layers if isinstance(layer, keras.layers.Dense)]
+    assert dense == [512, 256, 128, 10]
+    convs = [layer.filters for layer in wide.layers if isinstance(layer, keras.layers.Conv1D)]
+    assert convs == [32, 64, 64, 128, 128]
+    bn = keras.layers.BatchNormalization
+    assert not any(isinstance(layer, bn) for layer in [*deep.layers, *wide.layers])
+
+
 def test_best_grid_x_and_budget_shift_by_hand(bench):
     grid = [0.01, 0.1, 1.0]
     # symmetric neighbours: the vertex is the best point
