@@ -11,7 +11,10 @@ its regret (best grid accuracy − accuracy at the pick, validation, points) is 
 ``auto``'s. Every candidate also trains for the whole budget, which gives the *candidate
 oracle*: the regret of the best candidate in hindsight, the floor of any selection among
 these candidates. The trials' cost is reported in training steps, as a fraction of the
-budget (``len(offsets) · f``). New runs go to this benchmark's own cache (JSON lines per
+budget (``len(offsets) · f``). *The pipeline's choice* is the refined winner, ``p`` where no
+trial left chance accuracy, and, where ``2f`` is among the fractions too, the pipeline's check
+of an upward move (a winner above ``p`` stands only if it beats ``p`` again in the ``2f``
+trials; ``confirm_upward_move``). New runs go to this benchmark's own cache (JSON lines per
 task), so a killed run resumes.
 
     OMP_NUM_THREADS=1 python benchmarks/lr_trials.py --offsets -0.333 0 0.333 \\
@@ -185,12 +188,46 @@ def main(argv: list[str] | None = None) -> None:
                     "refined_lr": refined, "refined_regret": refined_regret,
                     "learned": learned,
                     "pipeline_regret": refined_regret if learned else row["regret_auto"]}
+            add_confirmations(row, args.criterion)
             rows.append(row)
             logger.info("%s seed %d %d ep: auto %.2f, oracle %.2f, trials %s", task, seed,
                         epochs, row["regret_auto"], row["regret_oracle"],
                         {f: round(v["regret"], 2) for f, v in row["by_fraction"].items()})
         payload = summarize(rows, args, forwarded, load_start)
         write_results(args.name, payload, markdown(payload), out_dir=args.out_dir)
+
+
+def add_confirmations(row: dict[str, Any], criterion: str) -> None:
+    """For each trial fraction ``f`` whose ``LR_TRIAL_CONFIRM_FACTOR × f`` was also run: the
+    pipeline's choice (``pipeline_regret``) once an upward move is confirmed
+    (``superconverge.finder.trials.confirm_upward_move``; the longer trials at ``auto``'s pick
+    and the winner are those of the longer fraction, same weights and batches), as the
+    pipeline runs it: ``auto``'s pick where no trial left chance, the refined winner where it
+    did not move up or the move held."""
+    from superconverge.defaults import LR_TRIAL_CONFIRM_FACTOR
+    from superconverge.finder.trials import confirm_upward_move
+
+    candidates, pick = row["candidates"], row["auto_lr"]
+    for frac, entry in row["by_fraction"].items():
+        longer = row["by_fraction"].get(str(float(frac) * LR_TRIAL_CONFIRM_FACTOR))
+        if longer is None:
+            continue
+        first = _trial_result(candidates, entry["trials"], criterion)
+        moved = entry["learned"] and first.moves_up(pick)
+        held = None
+        if not entry["learned"]:
+            regret = row["regret_auto"]
+        elif not moved:
+            regret = entry["refined_regret"]
+        else:
+            pair = [candidates.index(pick), candidates.index(first.winner_max_lr)]
+            second = _trial_result([candidates[i] for i in pair],
+                                   [longer["trials"][i] for i in pair], criterion)
+            held = confirm_upward_move(first, pick, second) != pick
+            regret = entry["refined_regret"] if held else row["regret_auto"]
+        entry["confirmation"] = {"steps": longer["trial_steps"], "moved_up": moved,
+                                 "held": held}
+        entry["pipeline_regret"] = regret
 
 
 def variant_regret(row: dict[str, Any], variant: str) -> float:
@@ -253,6 +290,11 @@ def summarize(rows: list[dict[str, Any]], args: argparse.Namespace, forwarded: l
                 [g - r["regret_auto"] for g, r in zip(piped, sel)])
             entry[f"pipeline_{frac}_kept_auto"] = sum(
                 not r["by_fraction"][str(frac)]["learned"] for r in sel)
+            checks = [r["by_fraction"][str(frac)].get("confirmation") for r in sel]
+            if all(checks):
+                entry[f"pipeline_{frac}_moves"] = {
+                    "moved_up": sum(bool(c["moved_up"]) for c in checks),
+                    "held": sum(bool(c["held"]) for c in checks)}
         by_budget[str(budget)] = entry
     variants = [f"{kind}_{f}" for f in args.fractions for kind in ("trials", "refined")]
     by_task = {task: {"auto": _stats([r["regret_auto"] for r in rows if r["task"] == task]),
@@ -274,6 +316,8 @@ def _cell(x: dict[str, Any]) -> str:
 
 
 def markdown(payload: dict[str, Any]) -> list[str]:
+    from superconverge.defaults import LR_TRIAL_CONFIRM_FACTOR
+
     offsets = ", ".join(f"{o:+.3g}" for o in payload["offsets"])
     fracs = payload["fractions"]
     lines = [
@@ -303,12 +347,20 @@ def markdown(payload: dict[str, Any]) -> list[str]:
                 regret, delta = s[f"{kind}_{f}"], s[f"{kind}_{f}_minus_auto"]
                 lines.append(f"| {budget} | {n} | {label}, f = {f} | {cost:.3g} "
                              f"| {_cell(regret)} | {_cell(delta)} |")
-            kept = s.get(f"pipeline_{f}_kept_auto")
-            if kept:  # only where some trials stayed at chance (else: the refined row)
+            kept, moves = s.get(f"pipeline_{f}_kept_auto"), s.get(f"pipeline_{f}_moves")
+            if kept or moves:  # else the pipeline's choice is the refined row
+                notes = ["refined"]
+                if kept:
+                    notes.append(f"`auto` on the {kept} where no trial left chance")
+                if moves:
+                    notes.append(f"upward moves confirmed at f = {LR_TRIAL_CONFIRM_FACTOR * f:g}"
+                                 f": {moves['moved_up']} moved up, {moves['held']} held")
+                extra = (f" + {2 * LR_TRIAL_CONFIRM_FACTOR * f:.3g} per move up"
+                         if moves else "")
                 lines.append(
-                    f"| {budget} | {n} | the pipeline's choice, f = {f} (refined; `auto` on "
-                    f"the {kept} where no trial left chance) | {cost:.3g} "
-                    f"| {_cell(s[f'pipeline_{f}'])} | {_cell(s[f'pipeline_{f}_minus_auto'])} |")
+                    f"| {budget} | {n} | the pipeline's choice, f = {f} ({'; '.join(notes)}) "
+                    f"| {cost:.3g}{extra} | {_cell(s[f'pipeline_{f}'])} "
+                    f"| {_cell(s[f'pipeline_{f}_minus_auto'])} |")
         lines.append(f"| {budget} | {n} | candidate oracle | – | {_cell(s['oracle'])} | – |")
     by_task = payload.get("by_task") or {}
     if by_task:

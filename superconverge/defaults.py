@@ -67,6 +67,10 @@ PIPELINE_LR_TRIAL_FRACTION: float = 0.0
 #: whose 12-step trials ended at 10.0-11.4 % on 10 classes (benchmarks/results/
 #: lr_trials_fresh_tasks2_plan.md); no trial of the other tasks came near it.
 LR_TRIAL_MIN_PROGRESS: float = 0.1
+#: A trial winner above the range test's pick is confirmed by trials this many times longer,
+#: at the pick and the winner, before it replaces the pick (``confirm_upward_move``): short
+#: trials liked LRs whose whole runs collapsed (benchmarks/results/lr_trials_confirm_plan.md).
+LR_TRIAL_CONFIRM_FACTOR: int = 2
 
 #: The pipeline's one-cycle recipe: the combination that won on the validation split of the
 #: recipe ablation (Fashion-MNIST, simple_cnn, 4 epochs; benchmarks/results/recipe_ablation.md):

@@ -3,7 +3,8 @@
 * :func:`lr_range_test` — run it on a compiled model; the model is restored bit-for-bit.
 * :class:`LRRangeTest` — the same thing as a callback for your own ``model.fit``.
 * :class:`RangeTestResult` — the curve, with ``suggest()``, ``plot()``, ``save()``/``load()``.
-* :func:`lr_trials` — short One Cycle trials at a few max LRs around a pick; keeps the best.
+* :func:`lr_trials` — short One Cycle trials at a few max LRs around a pick; keeps the best
+  (:func:`confirm_upward_move` checks a move above the pick with longer trials).
 
 ``RangeTestResult`` and ``RangeTestError`` import without Keras; the rest loads Keras lazily.
 """
@@ -24,6 +25,7 @@ _LAZY = {
     "lr_trials": "superconverge.finder.trials",
     "TrialResult": "superconverge.finder.trials",
     "candidate_max_lrs": "superconverge.finder.trials",
+    "confirm_upward_move": "superconverge.finder.trials",
 }
 
 __all__ = [
@@ -34,6 +36,7 @@ __all__ = [
     "TrainingState",
     "TrialResult",
     "candidate_max_lrs",
+    "confirm_upward_move",
     "lr_range_test",
     "lr_trials",
     "smooth_losses",
@@ -57,4 +60,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from superconverge.finder.callback import LRRangeTest
     from superconverge.finder.runner import lr_range_test
     from superconverge.finder.state import TrainingState
-    from superconverge.finder.trials import TrialResult, candidate_max_lrs, lr_trials
+    from superconverge.finder.trials import (
+        TrialResult,
+        candidate_max_lrs,
+        confirm_upward_move,
+        lr_trials,
+    )

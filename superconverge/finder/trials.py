@@ -12,7 +12,8 @@ score and its two neighbours' in ``log10(max LR)``, at most half a candidate ste
 :func:`candidate_max_lrs`: ``pick · 10^o`` for the offsets of
 :data:`superconverge.defaults.LR_TRIAL_OFFSETS`. Trials too short to leave chance accuracy
 cannot rank the candidates: ``TrialResult.learned`` says whether they did (the pipeline keeps
-the range test's pick when not).
+the range test's pick when not). A winner above the pick is checked again with longer trials
+at the pick and the winner (:func:`confirm_upward_move`).
 """
 
 from __future__ import annotations
@@ -93,10 +94,39 @@ class TrialResult:
         chance = 1.0 / num_classes
         return max(accuracies) >= chance + min_progress * (1.0 - chance)
 
+    def moves_up(self, pick: float) -> bool:
+        """Whether the winner lies above ``pick`` (the range test's max LR): the move that
+        :func:`confirm_upward_move` checks with longer trials."""
+        return self.winner_max_lr > pick * (1.0 + 1e-9)
+
     def to_dict(self) -> dict[str, Any]:
         return {"steps": self.steps, "criterion": self.criterion,
                 "winner_max_lr": self.winner_max_lr, "best_max_lr": self.best_max_lr,
                 "trials": [dataclasses.asdict(t) for t in self.trials]}
+
+
+def confirm_upward_move(first: TrialResult, pick: float, confirmation: TrialResult) -> float:
+    """The max LR once an upward move has been checked again.
+
+    ``first`` chose a winner above ``pick``; ``confirmation`` ran longer trials (the pipeline:
+    :data:`~superconverge.defaults.LR_TRIAL_CONFIRM_FACTOR` × the first's steps) at ``pick``
+    and that winner. The move stands, as ``first.best_max_lr``, only if the winner scores
+    strictly better than ``pick`` there; otherwise ``pick``. A short trial can like an LR that
+    the whole run does not survive (measured: a 25-step trial chose 0.148, whose 200-step run
+    collapsed to chance; the 50-step trials had already ranked it last).
+
+    Raises:
+        RangeTestError: if ``confirmation`` did not try exactly ``pick`` and the winner.
+    """
+    tried = sorted(t.max_lr for t in confirmation.trials)
+    wanted = sorted((pick, first.winner_max_lr))
+    if len(tried) != 2 or not all(math.isclose(a, b, rel_tol=1e-9)
+                                  for a, b in zip(tried, wanted)):
+        raise RangeTestError(f"The confirmation must try the pick and the winner {wanted}, "
+                             f"it tried {tried}.")
+    by_lr = {t.max_lr: t.score(confirmation.criterion) for t in confirmation.trials}
+    low, high = sorted(by_lr)
+    return first.best_max_lr if by_lr[high] > by_lr[low] else pick
 
 
 def candidate_max_lrs(pick: float, offsets: Sequence[float] = LR_TRIAL_OFFSETS) -> list[float]:

@@ -274,10 +274,12 @@ class Pipeline:
         started = self.clock()
         costs = self.measure_one_cycle_costs()
         spent = self.stage_seconds("prepare", "tune", "range_test") + (self.clock() - started)
-        # max-LR trials run len(offsets) x lr_trial_fraction of the planned steps on top
-        from superconverge.defaults import LR_TRIAL_OFFSETS
+        # max-LR trials run len(offsets) x lr_trial_fraction of the planned steps on top, and
+        # at worst a confirmation: the pick and the winner, CONFIRM_FACTOR times longer each
+        from superconverge.defaults import LR_TRIAL_CONFIRM_FACTOR, LR_TRIAL_OFFSETS
 
-        trial_share = len(LR_TRIAL_OFFSETS) * self.config.lr_trial_fraction
+        trial_share = ((len(LR_TRIAL_OFFSETS) + 2 * LR_TRIAL_CONFIRM_FACTOR)
+                       * self.config.lr_trial_fraction)
         plan = plan_epochs(self.config.budget_seconds, spent_seconds=spent,
                            step_seconds=costs["step_seconds"] * (1.0 + trial_share),
                            steps_per_epoch=self.steps_per_epoch(),
@@ -614,13 +616,23 @@ class Pipeline:
                                         weight_decay=bounds["weight_decay"])
             bounds["range_test_max_lr"] = bounds["max_lr"]
             tried = ", ".join(f"{t['max_lr']:.3g}" for t in trials["trials"])
-            if trials["learned"]:
-                bounds["max_lr"] = trials["best_max_lr"]
-                bounds["min_lr"] = trials["best_max_lr"] / self.config.min_lr_ratio
+            confirmation = trials["confirmation"]
+            if trials["learned"] and (confirmation is None or confirmation["held"]):
+                bounds["max_lr"] = trials["chosen_max_lr"]
+                bounds["min_lr"] = trials["chosen_max_lr"] / self.config.min_lr_ratio
                 bounds["chosen_by"] = "lr_trials"
                 bounds["reason"] = (
                     f"{bounds['reason']}; then trial runs of {trials['steps']} steps at {tried} "
-                    f"chose {trials['best_max_lr']:.3g} by validation {trials['criterion']}")
+                    f"chose {trials['chosen_max_lr']:.3g} by validation {trials['criterion']}"
+                    + ("" if confirmation is None else
+                       f" (confirmed by runs of {confirmation['steps']} steps)"))
+            elif trials["learned"]:
+                bounds["chosen_by"] = "range_test"
+                bounds["reason"] = (
+                    f"{bounds['reason']}; trial runs of {trials['steps']} steps at {tried} "
+                    f"preferred {trials['winner_max_lr']:.3g}, but runs of "
+                    f"{confirmation['steps']} steps did not confirm it, so the range test's "
+                    "pick is kept")
             else:
                 bounds["chosen_by"] = "range_test"
                 bounds["reason"] = (
@@ -743,41 +755,74 @@ class Pipeline:
                       ) -> dict[str, Any]:
         """The max-LR trials (``lr_trial_fraction``): from the one-cycle run's own initial
         weights, batches and recipe, a run of ``lr_trial_fraction`` × the planned steps at
-        each of ``pick`` · 10^o (``LR_TRIAL_OFFSETS``), scored by validation accuracy;
-        written to ``lr_trials.json``. Returns its content: ``best_max_lr`` is the choice when
-        ``learned`` (``TrialResult.learned``); trials that never left chance accuracy leave the
-        range test's pick in place."""
-        from superconverge.defaults import LR_TRIAL_MIN_PROGRESS, LR_TRIAL_OFFSETS
-        from superconverge.finder.trials import candidate_max_lrs, lr_trials
+        each of ``pick`` · 10^o (``LR_TRIAL_OFFSETS``), scored by validation accuracy; a
+        winner above ``pick`` is confirmed by runs ``LR_TRIAL_CONFIRM_FACTOR`` times longer
+        at ``pick`` and the winner (``confirm_upward_move``). Written to ``lr_trials.json``.
+        Returns its content: ``chosen_max_lr`` is the choice; trials that never left chance
+        accuracy (``learned`` false, ``TrialResult.learned``) leave the range test's pick in
+        place."""
+        from superconverge.defaults import (
+            LR_TRIAL_CONFIRM_FACTOR,
+            LR_TRIAL_MIN_PROGRESS,
+            LR_TRIAL_OFFSETS,
+        )
+        from superconverge.finder.trials import (
+            candidate_max_lrs,
+            confirm_upward_move,
+            lr_trials,
+        )
 
         fraction = self.config.lr_trial_fraction
-        # at least the 3 phases of a One Cycle, at most the planned run itself
         planned = self.planned_steps()
-        steps = min(planned, max(3, round(fraction * planned)))
+
+        def steps_of(share: float) -> int:  # at least One Cycle's 3 phases, at most the run
+            return min(planned, max(3, round(share * planned)))
+
+        steps = steps_of(fraction)
         model = self.compile(
             self.new_model(bn_momentum=bn_momentum,
                            weight_decay=self.model_weight_decay(weight_decay)),
             self.make_optimizer(pick / self.config.min_lr_ratio, self.config.momentum[0]),
         )
         ratio = self.config.min_lr_ratio
+        batches = self._one_cycle_batches()
+
+        def trials_at(max_lrs: list[float], n_steps: int) -> Any:
+            return lr_trials(
+                model, batches, max_lrs=max_lrs, steps=n_steps,
+                validation_data=self.data.val.as_tuple(),
+                schedule=lambda max_lr, n: self.one_cycle_schedule(max_lr, max_lr / ratio, n),
+            )
+
         logger.info("max-LR trials: %d runs of %d steps around %.3g", len(LR_TRIAL_OFFSETS),
                     steps, pick)
-        result = lr_trials(
-            model, self._one_cycle_batches(), max_lrs=candidate_max_lrs(pick, LR_TRIAL_OFFSETS),
-            steps=steps, validation_data=self.data.val.as_tuple(),
-            schedule=lambda max_lr, n: self.one_cycle_schedule(max_lr, max_lr / ratio, n),
-        )
+        result = trials_at(candidate_max_lrs(pick, LR_TRIAL_OFFSETS), steps)
         learned = result.learned(self.data.num_classes, LR_TRIAL_MIN_PROGRESS)
+        chosen, confirmation = pick, None
         if not learned:
             logger.warning(
                 "max-LR trials: every trial of %d steps ended near chance accuracy (best %.3g "
                 "with %d classes): too short to rank the candidates, so the range test's pick "
                 "%.3g is kept; a larger lr_trial_fraction lets them learn", steps,
                 max(t.val_accuracy or 0.0 for t in result.trials), self.data.num_classes, pick)
+        elif result.moves_up(pick):
+            longer = steps_of(LR_TRIAL_CONFIRM_FACTOR * fraction)
+            logger.info("max-LR trials: the winner %.3g lies above %.3g; confirming with runs "
+                        "of %d steps", result.winner_max_lr, pick, longer)
+            second = trials_at([pick, result.winner_max_lr], longer)
+            chosen = confirm_upward_move(result, pick, second)
+            confirmation = {**second.to_dict(), "held": chosen != pick}
+            if chosen == pick:
+                logger.warning("max-LR trials: in %d-step runs the winner %.3g did not beat "
+                               "%.3g, so the range test's pick is kept", longer,
+                               result.winner_max_lr, pick)
+        else:
+            chosen = result.best_max_lr
         record = {"fraction": fraction, "range_test_max_lr": pick,
                   "offsets_decades": list(LR_TRIAL_OFFSETS), **result.to_dict(),
                   "learned": learned, "chance_accuracy": 1.0 / self.data.num_classes,
-                  "min_progress": LR_TRIAL_MIN_PROGRESS}
+                  "min_progress": LR_TRIAL_MIN_PROGRESS, "confirmation": confirmation,
+                  "chosen_max_lr": chosen}
         atomic_write_json(self.directory.lr_trials, record)
         return record
 

@@ -216,11 +216,19 @@ def write_report(run_dir: str | Path) -> Path:
                 f"<tr><td>{_number(t['max_lr'], '.3g')}</td>"
                 f"<td>{_number(t['val_accuracy'], '.4f')}</td>"
                 f"<td>{_number(t['val_loss'], '.4f')}</td></tr>" for t in trials["trials"])
-            verdict = (
-                f"the winner {_number(trials['winner_max_lr'], '.3g')}, refined to "
-                f"{_number(trials['best_max_lr'], '.3g')}, trains" if trials.get("learned", True)
-                else "every trial stayed near chance accuracy, too short to rank the "
-                "candidates, so the range test's pick trains")
+            confirmation = trials.get("confirmation")
+            if not trials.get("learned", True):
+                verdict = ("every trial stayed near chance accuracy, too short to rank the "
+                           "candidates, so the range test's pick trains")
+            elif confirmation and not confirmation["held"]:
+                verdict = (f"the winner {_number(trials['winner_max_lr'], '.3g')} lay above "
+                           f"the range test's pick and did not beat it in runs of "
+                           f"{confirmation['steps']} steps, so the range test's pick trains")
+            else:
+                verdict = (f"the winner {_number(trials['winner_max_lr'], '.3g')}, refined to "
+                           f"{_number(trials['best_max_lr'], '.3g')}, trains"
+                           + (f" (its move up confirmed by runs of {confirmation['steps']} "
+                              "steps)" if confirmation else ""))
             sections.append(
                 f"<p>Max LR chosen by trial runs: the range test picked "
                 f"{_number(trials['range_test_max_lr'], '.3g')}; a One Cycle of "

@@ -74,3 +74,32 @@ def test_the_pipeline_choice_keeps_auto_where_no_trial_learned(trials):
     assert any("the pipeline's choice" in line for line in trials.markdown(payload))
     learned_only = trials.summarize(rows[:1], args, [], [0.0, 0.0, 0.0])
     assert not any("the pipeline's choice" in line for line in trials.markdown(learned_only))
+
+
+def test_confirmed_choice_replays_the_longer_trials(trials):
+    """add_confirmations: an upward winner keeps its refined regret only where the longer
+    fraction's trials rank it above auto's pick; else auto's regret; no move or no learning as
+    the pipeline's choice; no row where the longer fraction was not run."""
+    def entry(accs, learned=True, refined_regret=0.5):
+        return {"trial_steps": 10, "trials": [{"val_acc": a, "val_loss": 1 - a} for a in accs],
+                "learned": learned, "refined_regret": refined_regret,
+                "pipeline_regret": refined_regret if learned else 3.0}
+
+    def row(short, longer):
+        return {"auto_lr": 0.1, "candidates": [0.05, 0.1, 0.2], "regret_auto": 3.0,
+                "by_fraction": {"0.125": short, "0.25": longer}}
+
+    held = row(entry([0.3, 0.4, 0.5]), entry([0.3, 0.6, 0.7]))
+    undone = row(entry([0.3, 0.4, 0.5]), entry([0.9, 0.6, 0.5]))
+    down = row(entry([0.5, 0.4, 0.3], refined_regret=1.5), entry([0.3, 0.6, 0.7]))
+    chance = row(entry([0.1, 0.1, 0.12], learned=False), entry([0.3, 0.6, 0.7]))
+    for r in (held, undone, down, chance):
+        trials.add_confirmations(r, "val_acc")
+    assert held["by_fraction"]["0.125"]["pipeline_regret"] == 0.5
+    assert held["by_fraction"]["0.125"]["confirmation"] == {"steps": 10, "moved_up": True,
+                                                           "held": True}
+    assert undone["by_fraction"]["0.125"]["pipeline_regret"] == 3.0
+    assert undone["by_fraction"]["0.125"]["confirmation"]["held"] is False
+    assert down["by_fraction"]["0.125"]["pipeline_regret"] == 1.5
+    assert chance["by_fraction"]["0.125"]["pipeline_regret"] == 3.0
+    assert "confirmation" not in held["by_fraction"]["0.25"]  # 0.5 was not run

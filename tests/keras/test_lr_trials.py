@@ -122,3 +122,29 @@ def test_trials_at_chance_accuracy_have_not_learned():
     for bad in ({"num_classes": 1}, {"num_classes": 10, "min_progress": 1.5}):
         with pytest.raises(RangeTestError):
             result(0.5).learned(**bad)
+
+
+def test_an_upward_move_stands_only_if_the_longer_trials_confirm_it():
+    """confirm_upward_move: the first round's refined pick when the winner (above the pick)
+    beats the pick strictly in the longer trials, else the pick; ties keep the pick; the
+    confirmation must try exactly the pick and the winner."""
+    from superconverge.finder.trials import confirm_upward_move
+
+    def result(steps, *pairs, criterion="accuracy"):
+        return TrialResult(tuple(LRTrial(lr, 1.0 - a, a) for lr, a in pairs), steps=steps,
+                           criterion=criterion)
+
+    pick = 0.1
+    up = result(12, (0.05, 0.30), (pick, 0.40), (0.2, 0.45))   # winner 0.2, above the pick
+    assert up.moves_up(pick) and up.best_max_lr == pytest.approx(0.2)  # at the end: no vertex
+    assert not result(12, (0.05, 0.5), (pick, 0.4), (0.2, 0.3)).moves_up(pick)
+    assert not result(12, (0.05, 0.3), (pick, 0.5), (0.2, 0.4)).moves_up(pick)
+    assert confirm_upward_move(up, pick, result(24, (pick, 0.50), (0.2, 0.55))) == up.best_max_lr
+    assert confirm_upward_move(up, pick, result(24, (pick, 0.54), (0.2, 0.20))) == pick
+    assert confirm_upward_move(up, pick, result(24, (pick, 0.50), (0.2, 0.50))) == pick
+    by_loss = result(24, (pick, 0.5), (0.2, 0.6), criterion="loss")  # losses 0.5, 0.4
+    assert confirm_upward_move(up, pick, by_loss) == up.best_max_lr
+    with pytest.raises(RangeTestError, match="must try the pick and the winner"):
+        confirm_upward_move(up, pick, result(24, (0.05, 0.5), (0.2, 0.6)))
+    with pytest.raises(RangeTestError, match="must try the pick and the winner"):
+        confirm_upward_move(up, pick, result(24, (pick, 0.5), (0.2, 0.6), (0.4, 0.1)))

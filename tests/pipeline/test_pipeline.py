@@ -270,7 +270,8 @@ def test_lr_trials_choose_the_max_lr_the_one_cycle_run_trains_at(tmp_path):
     winner = next(t for t in trials["trials"] if t["max_lr"] == trials["winner_max_lr"])
     assert winner["val_accuracy"] == best
     assert abs(math.log10(bounds["max_lr"] / trials["winner_max_lr"])) <= 1 / 6 + 1e-9
-    assert bounds["max_lr"] == pytest.approx(trials["best_max_lr"])
+    assert trials["confirmation"] is None  # this run's winner does not lie above the pick
+    assert bounds["max_lr"] == pytest.approx(trials["best_max_lr"]) == trials["chosen_max_lr"]
     assert bounds["min_lr"] == pytest.approx(bounds["max_lr"] / config.min_lr_ratio)
     assert bounds["chosen_by"] == "lr_trials"
     peak = max(lr for _, lr, _ in _applied(out))
@@ -317,6 +318,92 @@ def test_trials_that_stay_at_chance_keep_the_range_test_pick(tmp_path, monkeypat
     assert max(lr for _, lr, _ in _applied(out)) == pytest.approx(pick, rel=1e-3)
     assert "near chance accuracy" in caplog.text
     assert "range test's pick trains" in (out / "report.html").read_text()
+
+
+@pytest.mark.parametrize("confirmed", [True, False])
+def test_a_winner_above_the_pick_is_confirmed_by_longer_trials(tmp_path, monkeypatch, caplog,
+                                                               confirmed):
+    """When the top candidate wins, the pick and the winner run again for twice the steps;
+    the winner trains only if it wins there too, else the range test's pick, with the reason
+    in bounds.json, lr_trials.json, the log and the report. (The trials run for real; their
+    accuracies are then set: the top candidate wins the first round, and the second round
+    goes to the winner or to the pick.)"""
+    import dataclasses
+    import logging
+
+    from superconverge.finder import RangeTestResult
+    from superconverge.finder import trials as trials_module
+
+    real, rounds = trials_module.lr_trials, []
+
+    def scored(*args, **kwargs):
+        result = real(*args, **kwargs)
+        rounds.append((len(result.trials), result.steps))
+        accuracies = ((0.5, 0.6, 0.7) if len(result.trials) == 3
+                      else (0.6, 0.7) if confirmed else (0.7, 0.6))
+        return dataclasses.replace(result, trials=tuple(
+            dataclasses.replace(t, val_accuracy=a) for t, a in zip(result.trials, accuracies)))
+
+    monkeypatch.setattr(trials_module, "lr_trials", scored)
+    out = tmp_path / "confirm"
+    config = RunConfig(dataset="synthetic", model="simple_cnn", train_subset=160, epochs=2,
+                       batch_size=16, baseline_epochs=0, range_steps=12,
+                       lr_trial_fraction=0.25, seed=5, out=str(out))
+    with caplog.at_level(logging.INFO, logger="superconverge"):
+        Pipeline(config, quiet=True).run(["prepare", "range_test", "bounds", "one_cycle",
+                                          "report"])
+    trials = json.loads((out / "lr_trials.json").read_text())
+    bounds = json.loads((out / "bounds.json").read_text())
+    pick = RangeTestResult.load(out / "range_test.json").suggest(
+        method="auto", total_steps=bounds["planned_steps"]).max_lr
+    top = pick * 10 ** (1 / 3)
+    assert rounds == [(3, 5), (2, 10)]  # a quarter, then half of the 20 planned steps
+    assert trials["winner_max_lr"] == pytest.approx(top)
+    confirmation = trials["confirmation"]
+    assert confirmation["steps"] == 10 and confirmation["held"] is confirmed
+    assert [t["max_lr"] for t in confirmation["trials"]] == pytest.approx([pick, top])
+    expected = top if confirmed else pick
+    assert bounds["max_lr"] == pytest.approx(expected) == trials["chosen_max_lr"]
+    assert bounds["chosen_by"] == ("lr_trials" if confirmed else "range_test")
+    assert max(lr for _, lr, _ in _applied(out)) == pytest.approx(expected, rel=1e-3)
+    report = (out / "report.html").read_text()
+    if confirmed:
+        assert "confirmed by runs of 10 steps" in bounds["reason"]
+        assert "its move up confirmed by runs of 10 steps" in report
+    else:
+        assert "did not confirm it" in bounds["reason"]
+        assert "did not beat it in runs of 10 steps" in report
+        assert "did not beat" in caplog.text
+
+
+def test_a_budget_reserves_the_trials_and_a_confirmation(tmp_path, monkeypatch):
+    """With lr_trial_fraction f the budget planner prices each planned step at
+    1 + (3 trials + 2 confirmation runs x LR_TRIAL_CONFIRM_FACTOR) x f of a one-cycle step:
+    the worst case, so a budgeted run whose winner needs confirming still ends on time."""
+    import types
+
+    import superconverge.budget
+    from superconverge.defaults import LR_TRIAL_CONFIRM_FACTOR, LR_TRIAL_OFFSETS
+
+    seen = {}
+
+    def fake_plan(budget, **kwargs):
+        seen.update(kwargs)
+        return types.SimpleNamespace(to_dict=lambda: {"total_steps": 10}, summary=lambda: "")
+
+    monkeypatch.setattr(superconverge.budget, "plan_epochs", fake_plan)
+    costs = {"step_seconds": 0.5, "epoch_overhead_seconds": 1.0, "final_seconds": 2.0}
+    monkeypatch.setattr(Pipeline, "measure_one_cycle_costs", lambda self: costs)
+    for fraction in (0.0, 0.125):
+        config = RunConfig(dataset="synthetic", model="simple_cnn", train_subset=160,
+                           batch_size=16, baseline_epochs=0, budget_seconds=60.0,
+                           lr_trial_fraction=fraction, out=str(tmp_path / f"b{fraction}"))
+        pipeline = Pipeline(config, quiet=True)
+        pipeline.run(["prepare"])
+        pipeline.plan_budget()
+        share = (len(LR_TRIAL_OFFSETS) + 2 * LR_TRIAL_CONFIRM_FACTOR) * fraction
+        assert seen["step_seconds"] == pytest.approx(0.5 * (1.0 + share))
+    assert share == pytest.approx(7 / 8)
 
 
 def test_adam_reads_the_bounds_at_the_loss_minimum(tmp_path):
