@@ -283,35 +283,45 @@ def test_lr_trials_choose_the_max_lr_the_one_cycle_run_trains_at(tmp_path):
             RunConfig(**bad)
 
 
-def test_trials_that_stay_at_chance_keep_the_range_test_pick(tmp_path, monkeypatch, caplog):
-    """Trials whose best accuracy stays near chance cannot rank the candidates: the pipeline
-    keeps the range test's pick, says so in bounds.json, lr_trials.json, the log and the
-    report. (The trials run for real; their accuracies are then set to chance, 1/4 here.)"""
+def _run_with_rescored_trials(tmp_path, monkeypatch, name, accuracies_of):
+    """A pipeline run (lr_trial_fraction 0.25, 20 planned steps) whose max-LR trials run for
+    real and then get the accuracies ``accuracies_of(result)``; returns lr_trials.json,
+    bounds.json, the range test's own pick and the run directory."""
     import dataclasses
-    import logging
 
     from superconverge.finder import RangeTestResult
     from superconverge.finder import trials as trials_module
 
     real = trials_module.lr_trials
 
-    def at_chance(*args, **kwargs):
+    def rescored(*args, **kwargs):
         result = real(*args, **kwargs)
         return dataclasses.replace(result, trials=tuple(
-            dataclasses.replace(t, val_accuracy=0.25) for t in result.trials))
+            dataclasses.replace(t, val_accuracy=a)
+            for t, a in zip(result.trials, accuracies_of(result))))
 
-    monkeypatch.setattr(trials_module, "lr_trials", at_chance)
-    out = tmp_path / "chance"
+    monkeypatch.setattr(trials_module, "lr_trials", rescored)
+    out = tmp_path / name
     config = RunConfig(dataset="synthetic", model="simple_cnn", train_subset=160, epochs=2,
                        batch_size=16, baseline_epochs=0, range_steps=12,
                        lr_trial_fraction=0.25, seed=5, out=str(out))
-    with caplog.at_level(logging.WARNING, logger="superconverge"):
-        Pipeline(config, quiet=True).run(["prepare", "range_test", "bounds", "one_cycle",
-                                          "report"])
+    Pipeline(config, quiet=True).run(["prepare", "range_test", "bounds", "one_cycle", "report"])
     trials = json.loads((out / "lr_trials.json").read_text())
     bounds = json.loads((out / "bounds.json").read_text())
     pick = RangeTestResult.load(out / "range_test.json").suggest(
         method="auto", total_steps=bounds["planned_steps"]).max_lr
+    return trials, bounds, pick, out
+
+
+def test_trials_that_stay_at_chance_keep_the_range_test_pick(tmp_path, monkeypatch, caplog):
+    """Trials whose best accuracy stays near chance cannot rank the candidates: the pipeline
+    keeps the range test's pick, says so in bounds.json, lr_trials.json, the log and the
+    report. (The trials run for real; their accuracies are then set to chance, 1/4 here.)"""
+    import logging
+
+    with caplog.at_level(logging.WARNING, logger="superconverge"):
+        trials, bounds, pick, out = _run_with_rescored_trials(
+            tmp_path, monkeypatch, "chance", lambda result: [0.25] * len(result.trials))
     assert trials["learned"] is False and trials["chance_accuracy"] == pytest.approx(0.25)
     assert bounds["max_lr"] == pytest.approx(pick) == bounds["range_test_max_lr"]
     assert bounds["chosen_by"] == "range_test" and "near chance" in bounds["reason"]
@@ -328,34 +338,18 @@ def test_a_winner_above_the_pick_is_confirmed_by_longer_trials(tmp_path, monkeyp
     in bounds.json, lr_trials.json, the log and the report. (The trials run for real; their
     accuracies are then set: the top candidate wins the first round, and the second round
     goes to the winner or to the pick.)"""
-    import dataclasses
     import logging
 
-    from superconverge.finder import RangeTestResult
-    from superconverge.finder import trials as trials_module
+    rounds = []
 
-    real, rounds = trials_module.lr_trials, []
-
-    def scored(*args, **kwargs):
-        result = real(*args, **kwargs)
+    def accuracies_of(result):
         rounds.append((len(result.trials), result.steps))
-        accuracies = ((0.5, 0.6, 0.7) if len(result.trials) == 3
-                      else (0.6, 0.7) if confirmed else (0.7, 0.6))
-        return dataclasses.replace(result, trials=tuple(
-            dataclasses.replace(t, val_accuracy=a) for t, a in zip(result.trials, accuracies)))
+        return ((0.5, 0.6, 0.7) if len(result.trials) == 3
+                else (0.6, 0.7) if confirmed else (0.7, 0.6))
 
-    monkeypatch.setattr(trials_module, "lr_trials", scored)
-    out = tmp_path / "confirm"
-    config = RunConfig(dataset="synthetic", model="simple_cnn", train_subset=160, epochs=2,
-                       batch_size=16, baseline_epochs=0, range_steps=12,
-                       lr_trial_fraction=0.25, seed=5, out=str(out))
     with caplog.at_level(logging.INFO, logger="superconverge"):
-        Pipeline(config, quiet=True).run(["prepare", "range_test", "bounds", "one_cycle",
-                                          "report"])
-    trials = json.loads((out / "lr_trials.json").read_text())
-    bounds = json.loads((out / "bounds.json").read_text())
-    pick = RangeTestResult.load(out / "range_test.json").suggest(
-        method="auto", total_steps=bounds["planned_steps"]).max_lr
+        trials, bounds, pick, out = _run_with_rescored_trials(
+            tmp_path, monkeypatch, "confirm", accuracies_of)
     top = pick * 10 ** (1 / 3)
     assert rounds == [(3, 5), (2, 10)]  # a quarter, then half of the 20 planned steps
     assert trials["winner_max_lr"] == pytest.approx(top)
