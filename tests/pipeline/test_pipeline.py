@@ -243,46 +243,6 @@ def test_an_unset_batch_size_is_chosen_from_the_run_length_for_every_stage(tmp_p
     assert "Batch size: batch 16 instead of 64" in (out / "report.html").read_text()
 
 
-def test_lr_trials_choose_the_max_lr_the_one_cycle_run_trains_at(tmp_path):
-    """lr_trial_fraction 0.25: three trials of a quarter of the planned steps at the range
-    test's pick x 10^(-1/3, 0, 1/3); bounds.json takes the refined winner, which the
-    one-cycle schedule then peaks at; the report shows the trials."""
-    import math
-
-    from superconverge.defaults import LR_TRIAL_OFFSETS
-    from superconverge.finder import RangeTestResult
-
-    out = tmp_path / "trials"
-    config = RunConfig(dataset="synthetic", model="simple_cnn", train_subset=160, epochs=2,
-                       batch_size=16, baseline_epochs=0, range_steps=12,
-                       lr_trial_fraction=0.25, seed=5, out=str(out))
-    Pipeline(config, quiet=True).run(["prepare", "range_test", "bounds", "one_cycle", "report"])
-    trials = json.loads((out / "lr_trials.json").read_text())
-    bounds = json.loads((out / "bounds.json").read_text())
-    planned = bounds["planned_steps"]
-    assert trials["steps"] == round(0.25 * planned) and planned == 20
-    pick = RangeTestResult.load(out / "range_test.json").suggest(
-        method="auto", total_steps=planned).max_lr
-    assert bounds["range_test_max_lr"] == pytest.approx(pick)
-    assert [t["max_lr"] for t in trials["trials"]] == pytest.approx(
-        [pick * 10 ** o for o in LR_TRIAL_OFFSETS])
-    best = max(trials["trials"], key=lambda t: t["val_accuracy"])["val_accuracy"]
-    winner = next(t for t in trials["trials"] if t["max_lr"] == trials["winner_max_lr"])
-    assert winner["val_accuracy"] == best
-    assert abs(math.log10(bounds["max_lr"] / trials["winner_max_lr"])) <= 1 / 6 + 1e-9
-    assert trials["confirmation"] is None  # this run's winner does not lie above the pick
-    assert bounds["max_lr"] == pytest.approx(trials["best_max_lr"]) == trials["chosen_max_lr"]
-    assert bounds["min_lr"] == pytest.approx(bounds["max_lr"] / config.min_lr_ratio)
-    assert bounds["chosen_by"] == "lr_trials"
-    peak = max(lr for _, lr, _ in _applied(out))
-    assert peak == pytest.approx(bounds["max_lr"], rel=1e-3)
-    assert "Max LR chosen by trial runs" in (out / "report.html").read_text()
-    for bad, match in [({"lr_trial_fraction": 1.5}, "lr_trial_fraction must lie in"),
-                       ({"lr_trial_fraction": 0.2, "max_lr": 0.1}, "drop one of them")]:
-        with pytest.raises(ConfigError, match=match):
-            RunConfig(**bad)
-
-
 def _run_with_rescored_trials(tmp_path, monkeypatch, name, accuracies_of):
     """A pipeline run (lr_trial_fraction 0.25, 20 planned steps) whose max-LR trials run for
     real and then get the accuracies ``accuracies_of(result)``; returns lr_trials.json,
@@ -311,6 +271,39 @@ def _run_with_rescored_trials(tmp_path, monkeypatch, name, accuracies_of):
     pick = RangeTestResult.load(out / "range_test.json").suggest(
         method="auto", total_steps=bounds["planned_steps"]).max_lr
     return trials, bounds, pick, out
+
+
+def test_lr_trials_choose_the_max_lr_the_one_cycle_run_trains_at(tmp_path, monkeypatch):
+    """lr_trial_fraction 0.25: three trials of a quarter of the planned steps at the range
+    test's pick x 10^(-1/3, 0, 1/3); bounds.json takes the refined winner, which the
+    one-cycle schedule then peaks at; the report shows the trials. (The trials run for real;
+    their accuracies are then set so that the pick wins and its lower neighbour beats its
+    upper one: the refined winner lies below the pick, within a sixth of a decade, with no
+    confirmation, as no move went up.)"""
+    import math
+
+    from superconverge.defaults import LR_TRIAL_OFFSETS
+
+    trials, bounds, pick, out = _run_with_rescored_trials(
+        tmp_path, monkeypatch, "trials", lambda result: (0.6, 0.7, 0.5))
+    planned = bounds["planned_steps"]
+    assert trials["steps"] == round(0.25 * planned) and planned == 20
+    assert bounds["range_test_max_lr"] == pytest.approx(pick)
+    assert [t["max_lr"] for t in trials["trials"]] == pytest.approx(
+        [pick * 10 ** o for o in LR_TRIAL_OFFSETS])
+    assert trials["winner_max_lr"] == pytest.approx(pick)
+    assert -1 / 6 - 1e-9 <= math.log10(bounds["max_lr"] / pick) < 0
+    assert trials["confirmation"] is None
+    assert bounds["max_lr"] == pytest.approx(trials["best_max_lr"]) == trials["chosen_max_lr"]
+    assert bounds["min_lr"] == pytest.approx(bounds["max_lr"] / RunConfig().min_lr_ratio)
+    assert bounds["chosen_by"] == "lr_trials"
+    peak = max(lr for _, lr, _ in _applied(out))
+    assert peak == pytest.approx(bounds["max_lr"], rel=1e-3)
+    assert "Max LR chosen by trial runs" in (out / "report.html").read_text()
+    for bad, match in [({"lr_trial_fraction": 1.5}, "lr_trial_fraction must lie in"),
+                       ({"lr_trial_fraction": 0.2, "max_lr": 0.1}, "drop one of them")]:
+        with pytest.raises(ConfigError, match=match):
+            RunConfig(**bad)
 
 
 def test_trials_that_stay_at_chance_keep_the_range_test_pick(tmp_path, monkeypatch, caplog):
