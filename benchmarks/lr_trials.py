@@ -116,7 +116,7 @@ def cached_trial(cache: Any, spec: Any, splits: Any, seed: int, lr: float, cfg: 
     return cache[key]
 
 
-def _trial_result(candidates: list[float], trials: list[dict[str, Any]], criterion: str
+def trial_result(candidates: list[float], trials: list[dict[str, Any]], criterion: str
                   ) -> Any:
     """The stored trials as the library's ``TrialResult``, so that the benchmark chooses with
     the library's own rule (``superconverge.finder.trials``)."""
@@ -125,21 +125,6 @@ def _trial_result(candidates: list[float], trials: list[dict[str, Any]], criteri
     return TrialResult(tuple(LRTrial(c, t["val_loss"], t["val_acc"])
                              for c, t in zip(candidates, trials)),
                        steps=0, criterion=CRITERIA[criterion])
-
-
-def trial_winner(candidates: list[float], trials: list[dict[str, Any]], criterion: str) -> int:
-    """Index of ``TrialResult.winner_max_lr``: highest accuracy or lowest (finite) loss; ties go
-    to the candidate nearest the middle of the list (``auto``'s own pick when offsets are
-    symmetric)."""
-    return candidates.index(_trial_result(candidates, trials, criterion).winner_max_lr)
-
-
-def refined_pick(candidates: list[float], trials: list[dict[str, Any]], criterion: str
-                 ) -> float:
-    """``TrialResult.best_max_lr``: the trial winner moved to the vertex of the parabola
-    through it and its two neighbours in log10(LR) (at most half a candidate step; the winner
-    itself at an end of the list or where the three points are not concave)."""
-    return float(_trial_result(candidates, trials, criterion).best_max_lr)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -174,7 +159,7 @@ def main(argv: list[str] | None = None) -> None:
                 trial_steps = max(1, round(frac * steps))
                 trials = [cached_trial(cache, spec, splits, seed, c, cfg, trial_steps, fp)
                           for c in candidates]
-                result = _trial_result(candidates, trials, args.criterion)
+                result = trial_result(candidates, trials, args.criterion)
                 win = candidates.index(result.winner_max_lr)
                 refined = float(result.best_max_lr)
                 refined_regret = 100.0 * (rep["best_grid_acc"] - lr_repeats.accuracy_at(
@@ -188,7 +173,7 @@ def main(argv: list[str] | None = None) -> None:
                     "refined_lr": refined, "refined_regret": refined_regret,
                     "learned": learned,
                     "pipeline_regret": refined_regret if learned else row["regret_auto"]}
-            add_confirmations(row, args.criterion)
+            add_confirmations(row, args.criterion, splits.num_classes)
             rows.append(row)
             logger.info("%s seed %d %d ep: auto %.2f, oracle %.2f, trials %s", task, seed,
                         epochs, row["regret_auto"], row["regret_oracle"],
@@ -197,37 +182,31 @@ def main(argv: list[str] | None = None) -> None:
         write_results(args.name, payload, markdown(payload), out_dir=args.out_dir)
 
 
-def add_confirmations(row: dict[str, Any], criterion: str) -> None:
+def add_confirmations(row: dict[str, Any], criterion: str, num_classes: int) -> None:
     """For each trial fraction ``f`` whose ``LR_TRIAL_CONFIRM_FACTOR × f`` was also run: the
-    pipeline's choice (``pipeline_regret``) once an upward move is confirmed
-    (``superconverge.finder.trials.confirm_upward_move``; the longer trials at ``auto``'s pick
-    and the winner are those of the longer fraction, same weights and batches), as the
-    pipeline runs it: ``auto``'s pick where no trial left chance, the refined winner where it
-    did not move up or the move held."""
+    pipeline's choice (``pipeline_regret``) with its check of an upward move, by the library's
+    own rule (``superconverge.finder.trials.choose_max_lr``); the longer trials at ``auto``'s
+    pick and the winner are those of the longer fraction (same weights and batches)."""
     from superconverge.defaults import LR_TRIAL_CONFIRM_FACTOR
-    from superconverge.finder.trials import confirm_upward_move
+    from superconverge.finder.trials import choose_max_lr
 
     candidates, pick = row["candidates"], row["auto_lr"]
     for frac, entry in row["by_fraction"].items():
         longer = row["by_fraction"].get(str(float(frac) * LR_TRIAL_CONFIRM_FACTOR))
         if longer is None:
             continue
-        first = _trial_result(candidates, entry["trials"], criterion)
-        moved = entry["learned"] and first.moves_up(pick)
-        held = None
-        if not entry["learned"]:
-            regret = row["regret_auto"]
-        elif not moved:
-            regret = entry["refined_regret"]
-        else:
-            pair = [candidates.index(pick), candidates.index(first.winner_max_lr)]
-            second = _trial_result([candidates[i] for i in pair],
-                                   [longer["trials"][i] for i in pair], criterion)
-            held = confirm_upward_move(first, pick, second) != pick
-            regret = entry["refined_regret"] if held else row["regret_auto"]
-        entry["confirmation"] = {"steps": longer["trial_steps"], "moved_up": moved,
-                                 "held": held}
-        entry["pipeline_regret"] = regret
+
+        def stored(max_lrs: list[float], longer: dict[str, Any] = longer) -> Any:
+            return trial_result(max_lrs, [longer["trials"][candidates.index(lr)]
+                                           for lr in max_lrs], criterion)
+
+        choice = choose_max_lr(trial_result(candidates, entry["trials"], criterion), pick,
+                               num_classes=num_classes, confirm=stored)
+        entry["confirmation"] = {"steps": longer["trial_steps"],
+                                 "moved_up": choice.confirmation is not None,
+                                 "held": choice.held}
+        entry["pipeline_regret"] = (entry["refined_regret"] if choice.max_lr != pick
+                                    else row["regret_auto"])
 
 
 def variant_regret(row: dict[str, Any], variant: str) -> float:

@@ -129,6 +129,40 @@ def confirm_upward_move(first: TrialResult, pick: float, confirmation: TrialResu
     return first.best_max_lr if by_lr[high] > by_lr[low] else pick
 
 
+@dataclasses.dataclass(frozen=True)
+class TrialChoice:
+    """What the trials decide (:func:`choose_max_lr`): the max LR to train at, whether the
+    trials learned at all, and, when the winner lay above the pick, the longer trials that
+    checked the move and whether it held (``None`` otherwise)."""
+
+    max_lr: float
+    learned: bool
+    confirmation: TrialResult | None = None
+    held: bool | None = None
+
+    @property
+    def by_trials(self) -> bool:
+        """Whether the trials' choice trains (``False``: the range test's pick stays)."""
+        return self.learned and self.held is not False
+
+
+def choose_max_lr(first: TrialResult, pick: float, *, num_classes: int,
+                  confirm: Callable[[list[float]], TrialResult],
+                  min_progress: float = LR_TRIAL_MIN_PROGRESS) -> TrialChoice:
+    """The max LR the trials choose around the range test's ``pick``: ``pick`` when no trial
+    left chance accuracy (:meth:`TrialResult.learned`); ``first.best_max_lr`` when the winner
+    does not lie above ``pick``; else whatever :func:`confirm_upward_move` keeps after
+    ``confirm([pick, winner])`` ran the longer trials (the pipeline runs them; a benchmark
+    may look them up)."""
+    if not first.learned(num_classes, min_progress):
+        return TrialChoice(pick, learned=False)
+    if not first.moves_up(pick):
+        return TrialChoice(first.best_max_lr, learned=True)
+    second = confirm([pick, first.winner_max_lr])
+    chosen = confirm_upward_move(first, pick, second)
+    return TrialChoice(chosen, True, second, held=chosen != pick)
+
+
 def candidate_max_lrs(pick: float, offsets: Sequence[float] = LR_TRIAL_OFFSETS) -> list[float]:
     """``pick · 10^o`` for each offset ``o`` (decades), ascending."""
     if not (math.isfinite(pick) and pick > 0):

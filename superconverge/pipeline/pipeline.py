@@ -21,6 +21,7 @@ from typing import Any
 from superconverge.batch_rule import BatchChoice, choose_batch_size
 from superconverge.defaults import PIPELINE_BATCH_SIZE, RANGE_REPEAT_SEED_STRIDE
 from superconverge.io import atomic_write_csv, atomic_write_json, atomic_write_with, read_json
+from superconverge.pipeline import lr_trials_record
 from superconverge.pipeline.config import ConfigError, RunConfig, saved_defaults
 from superconverge.pipeline.environment import environment_info
 from superconverge.pipeline.rundir import STATE, RunDirectory, RunDirectoryError
@@ -615,29 +616,10 @@ class Pipeline:
             trials = self.run_lr_trials(bounds["max_lr"], bn_momentum=bounds["bn_momentum"],
                                         weight_decay=bounds["weight_decay"])
             bounds["range_test_max_lr"] = bounds["max_lr"]
-            tried = ", ".join(f"{t['max_lr']:.3g}" for t in trials["trials"])
-            confirmation = trials["confirmation"]
-            if trials["learned"] and (confirmation is None or confirmation["held"]):
-                bounds["max_lr"] = trials["chosen_max_lr"]
-                bounds["min_lr"] = trials["chosen_max_lr"] / self.config.min_lr_ratio
-                bounds["chosen_by"] = "lr_trials"
-                bounds["reason"] = (
-                    f"{bounds['reason']}; then trial runs of {trials['steps']} steps at {tried} "
-                    f"chose {trials['chosen_max_lr']:.3g} by validation {trials['criterion']}"
-                    + ("" if confirmation is None else
-                       f" (confirmed by runs of {confirmation['steps']} steps)"))
-            elif trials["learned"]:
-                bounds["chosen_by"] = "range_test"
-                bounds["reason"] = (
-                    f"{bounds['reason']}; trial runs of {trials['steps']} steps at {tried} "
-                    f"preferred {trials['winner_max_lr']:.3g}, but runs of "
-                    f"{confirmation['steps']} steps did not confirm it, so the range test's "
-                    "pick is kept")
-            else:
-                bounds["chosen_by"] = "range_test"
-                bounds["reason"] = (
-                    f"{bounds['reason']}; trial runs of {trials['steps']} steps at {tried} "
-                    f"stayed near chance accuracy, so the range test's pick is kept")
+            bounds["max_lr"] = trials["chosen_max_lr"]
+            bounds["min_lr"] = trials["chosen_max_lr"] / self.config.min_lr_ratio
+            bounds["chosen_by"] = trials["chosen_by"]
+            bounds["reason"] = f"{bounds['reason']}; then {lr_trials_record.verdict(trials)}"
         bounds["low_confidence"] = float(bounds["confidence"]) < LOW_CONFIDENCE
         # the training the bounds are for; whether the pick was made for it (budget_aware:
         # the method read total_steps) or holds for any length
@@ -756,21 +738,16 @@ class Pipeline:
         """The max-LR trials (``lr_trial_fraction``): from the one-cycle run's own initial
         weights, batches and recipe, a run of ``lr_trial_fraction`` × the planned steps at
         each of ``pick`` · 10^o (``LR_TRIAL_OFFSETS``), scored by validation accuracy; a
-        winner above ``pick`` is confirmed by runs ``LR_TRIAL_CONFIRM_FACTOR`` times longer
-        at ``pick`` and the winner (``confirm_upward_move``). Written to ``lr_trials.json``.
-        Returns its content: ``chosen_max_lr`` is the choice; trials that never left chance
-        accuracy (``learned`` false, ``TrialResult.learned``) leave the range test's pick in
-        place."""
+        winner above ``pick`` is checked by runs ``LR_TRIAL_CONFIRM_FACTOR`` times longer at
+        ``pick`` and the winner (``choose_max_lr``). Written to ``lr_trials.json`` (its keys:
+        :mod:`superconverge.pipeline.lr_trials_record`) and returned: ``chosen_max_lr`` trains,
+        ``chosen_by`` says whether the trials or the range test chose it."""
         from superconverge.defaults import (
             LR_TRIAL_CONFIRM_FACTOR,
             LR_TRIAL_MIN_PROGRESS,
             LR_TRIAL_OFFSETS,
         )
-        from superconverge.finder.trials import (
-            candidate_max_lrs,
-            confirm_upward_move,
-            lr_trials,
-        )
+        from superconverge.finder.trials import candidate_max_lrs, choose_max_lr, lr_trials
 
         fraction = self.config.lr_trial_fraction
         planned = self.planned_steps()
@@ -797,32 +774,19 @@ class Pipeline:
         logger.info("max-LR trials: %d runs of %d steps around %.3g", len(LR_TRIAL_OFFSETS),
                     steps, pick)
         result = trials_at(candidate_max_lrs(pick, LR_TRIAL_OFFSETS), steps)
-        learned = result.learned(self.data.num_classes, LR_TRIAL_MIN_PROGRESS)
-        chosen, confirmation = pick, None
-        if not learned:
-            logger.warning(
-                "max-LR trials: every trial of %d steps ended near chance accuracy (best %.3g "
-                "with %d classes): too short to rank the candidates, so the range test's pick "
-                "%.3g is kept; a larger lr_trial_fraction lets them learn", steps,
-                max(t.val_accuracy or 0.0 for t in result.trials), self.data.num_classes, pick)
-        elif result.moves_up(pick):
-            longer = steps_of(LR_TRIAL_CONFIRM_FACTOR * fraction)
-            logger.info("max-LR trials: the winner %.3g lies above %.3g; confirming with runs "
-                        "of %d steps", result.winner_max_lr, pick, longer)
-            second = trials_at([pick, result.winner_max_lr], longer)
-            chosen = confirm_upward_move(result, pick, second)
-            confirmation = {**second.to_dict(), "held": chosen != pick}
-            if chosen == pick:
-                logger.warning("max-LR trials: in %d-step runs the winner %.3g did not beat "
-                               "%.3g, so the range test's pick is kept", longer,
-                               result.winner_max_lr, pick)
-        else:
-            chosen = result.best_max_lr
+        longer = steps_of(LR_TRIAL_CONFIRM_FACTOR * fraction)
+        choice = choose_max_lr(result, pick, num_classes=self.data.num_classes,
+                               confirm=lambda max_lrs: trials_at(max_lrs, longer))
+        confirmation = (None if choice.confirmation is None
+                        else {**choice.confirmation.to_dict(), "held": choice.held})
         record = {"fraction": fraction, "range_test_max_lr": pick,
                   "offsets_decades": list(LR_TRIAL_OFFSETS), **result.to_dict(),
-                  "learned": learned, "chance_accuracy": 1.0 / self.data.num_classes,
+                  "learned": choice.learned, "chance_accuracy": 1.0 / self.data.num_classes,
                   "min_progress": LR_TRIAL_MIN_PROGRESS, "confirmation": confirmation,
-                  "chosen_max_lr": chosen}
+                  "chosen_max_lr": choice.max_lr,
+                  "chosen_by": "lr_trials" if choice.by_trials else "range_test"}
+        if not choice.by_trials:
+            logger.warning("max-LR trials: %s", lr_trials_record.verdict(record))
         atomic_write_json(self.directory.lr_trials, record)
         return record
 

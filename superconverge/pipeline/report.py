@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from superconverge.io import atomic_write_text, read_csv, read_json
+from superconverge.pipeline import lr_trials_record
 from superconverge.pipeline.rundir import TRAINING_RUNS, RunDirectory
 from superconverge.plotting import new_figure, plot_schedule, save_figure
 
@@ -216,25 +217,12 @@ def write_report(run_dir: str | Path) -> Path:
                 f"<tr><td>{_number(t['max_lr'], '.3g')}</td>"
                 f"<td>{_number(t['val_accuracy'], '.4f')}</td>"
                 f"<td>{_number(t['val_loss'], '.4f')}</td></tr>" for t in trials["trials"])
-            confirmation = trials.get("confirmation")
-            if not trials.get("learned", True):
-                verdict = ("every trial stayed near chance accuracy, too short to rank the "
-                           "candidates, so the range test's pick trains")
-            elif confirmation and not confirmation["held"]:
-                verdict = (f"the winner {_number(trials['winner_max_lr'], '.3g')} lay above "
-                           f"the range test's pick and did not beat it in runs of "
-                           f"{confirmation['steps']} steps, so the range test's pick trains")
-            else:
-                verdict = (f"the winner {_number(trials['winner_max_lr'], '.3g')}, refined to "
-                           f"{_number(trials['best_max_lr'], '.3g')}, trains"
-                           + (f" (its move up confirmed by runs of {confirmation['steps']} "
-                              "steps)" if confirmation else ""))
+            verdict = html.escape(lr_trials_record.verdict(trials), quote=False)
             sections.append(
                 f"<p>Max LR chosen by trial runs: the range test picked "
                 f"{_number(trials['range_test_max_lr'], '.3g')}; a One Cycle of "
-                f"{trials['steps']} steps ({trials['fraction']:g} of the planned steps) at "
-                f"each candidate below, from the run's initial weights, scored by validation "
-                f"{trials['criterion']}; {verdict}.</p>"
+                f"{trials['fraction']:g} of the planned steps at each candidate below, from the "
+                f"run's initial weights: {verdict}.</p>"
                 "<table><tr><th>max LR</th><th>val accuracy</th><th>val loss</th></tr>"
                 f"{rows}</table>")
         if bounds.get("batch_size_reason"):

@@ -17,19 +17,25 @@ def test_winner_by_accuracy_or_loss_and_ties_to_the_middle(trials):
     lrs = [0.1, 0.2, 0.4]
     runs = [{"val_acc": 0.5, "val_loss": 1.0}, {"val_acc": 0.7, "val_loss": 0.9},
             {"val_acc": 0.8, "val_loss": 0.95}]
-    assert trials.trial_winner(lrs, runs, "val_acc") == 2
-    assert trials.trial_winner(lrs, runs, "val_loss") == 1
+    def winner(runs, criterion):
+        return lrs.index(trials.trial_result(lrs, runs, criterion).winner_max_lr)
+
+    assert winner(runs, "val_acc") == 2
+    assert winner(runs, "val_loss") == 1
     tie = [{"val_acc": 0.7, "val_loss": 1.0}] * 3
-    assert trials.trial_winner(lrs, tie, "val_acc") == 1
+    assert winner(tie, "val_acc") == 1
 
 
 def test_refined_pick_is_the_parabola_vertex_within_half_a_step(trials):
     lrs = [10 ** -1.0, 10 ** -0.5, 10 ** 0.0]
     # scores of -(x + 0.6)^2 at x = -1, -0.5, 0: vertex at -0.6, inside half a step
     runs = [{"val_acc": -(x + 0.6) ** 2, "val_loss": 0.0} for x in (-1.0, -0.5, 0.0)]
-    assert math.log10(trials.refined_pick(lrs, runs, "val_acc")) == pytest.approx(-0.6)
+    def refined(runs):
+        return trials.trial_result(lrs, runs, "val_acc").best_max_lr
+
+    assert math.log10(refined(runs)) == pytest.approx(-0.6)
     steep = [{"val_acc": a, "val_loss": 0.0} for a in (0.0, 1.0, 0.99)]
-    assert math.log10(trials.refined_pick(lrs, steep, "val_acc")) <= -0.25 + 1e-9
+    assert math.log10(refined(steep)) <= -0.25 + 1e-9
 
 
 def _row(task, epochs, auto, short, refined):
@@ -94,7 +100,7 @@ def test_confirmed_choice_replays_the_longer_trials(trials):
     down = row(entry([0.5, 0.4, 0.3], refined_regret=1.5), entry([0.3, 0.6, 0.7]))
     chance = row(entry([0.1, 0.1, 0.12], learned=False), entry([0.3, 0.6, 0.7]))
     for r in (held, undone, down, chance):
-        trials.add_confirmations(r, "val_acc")
+        trials.add_confirmations(r, "val_acc", num_classes=10)
     assert held["by_fraction"]["0.125"]["pipeline_regret"] == 0.5
     assert held["by_fraction"]["0.125"]["confirmation"] == {"steps": 10, "moved_up": True,
                                                            "held": True}

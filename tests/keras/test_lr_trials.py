@@ -148,3 +148,37 @@ def test_an_upward_move_stands_only_if_the_longer_trials_confirm_it():
         confirm_upward_move(up, pick, result(24, (0.05, 0.5), (0.2, 0.6)))
     with pytest.raises(RangeTestError, match="must try the pick and the winner"):
         confirm_upward_move(up, pick, result(24, (pick, 0.5), (0.2, 0.6), (0.4, 0.1)))
+
+
+def test_choose_max_lr_keeps_the_pick_unless_the_trials_learned_and_any_move_up_held():
+    """choose_max_lr: the pick at chance; the refined winner without a move up (no longer
+    trials asked for); a move up asks confirm([pick, winner]) and stands only if it wins."""
+    from superconverge.finder.trials import choose_max_lr
+
+    def result(steps, *pairs):
+        return TrialResult(tuple(LRTrial(lr, 1.0 - a, a) for lr, a in pairs), steps=steps,
+                           criterion="accuracy")
+
+    asked = []
+
+    def confirm_with(*accuracies):
+        def confirm(max_lrs):
+            asked.append(max_lrs)
+            return result(24, *zip(max_lrs, accuracies))
+        return confirm
+
+    pick = 0.1
+    chance = result(12, (0.05, 0.10), (pick, 0.11), (0.2, 0.12))
+    choice = choose_max_lr(chance, pick, num_classes=10, confirm=confirm_with(0.5, 0.6))
+    assert (choice.max_lr, choice.learned, choice.by_trials) == (pick, False, False)
+    down = result(12, (0.05, 0.5), (pick, 0.45), (0.2, 0.3))
+    choice = choose_max_lr(down, pick, num_classes=10, confirm=confirm_with(0.5, 0.6))
+    assert choice.max_lr == down.best_max_lr and choice.by_trials and choice.held is None
+    assert asked == []
+    up = result(12, (0.05, 0.3), (pick, 0.4), (0.2, 0.45))
+    held = choose_max_lr(up, pick, num_classes=10, confirm=confirm_with(0.5, 0.6))
+    assert asked == [[pick, 0.2]]
+    assert (held.max_lr, held.held, held.by_trials) == (up.best_max_lr, True, True)
+    undone = choose_max_lr(up, pick, num_classes=10, confirm=confirm_with(0.6, 0.5))
+    assert (undone.max_lr, undone.held, undone.by_trials) == (pick, False, False)
+    assert undone.confirmation.steps == 24
