@@ -4,7 +4,7 @@
 * :class:`LRRangeTest` — the same thing as a callback for your own ``model.fit``.
 * :class:`RangeTestResult` — the curve, with ``suggest()``, ``plot()``, ``save()``/``load()``.
 * :func:`lr_trials` — short One Cycle trials at a few max LRs around a pick; keeps the best
-  (:func:`confirm_upward_move` checks a move above the pick with longer trials).
+  (:func:`choose_max_lr`: the pick at chance, a move above it only if longer trials confirm).
 
 ``RangeTestResult`` and ``RangeTestError`` import without Keras; the rest loads Keras lazily.
 """
@@ -26,6 +26,8 @@ _LAZY = {
     "TrialResult": "superconverge.finder.trials",
     "candidate_max_lrs": "superconverge.finder.trials",
     "confirm_upward_move": "superconverge.finder.trials",
+    "choose_max_lr": "superconverge.finder.trials",
+    "TrialChoice": "superconverge.finder.trials",
 }
 
 __all__ = [
@@ -34,8 +36,10 @@ __all__ = [
     "RangeTestError",
     "RangeTestResult",
     "TrainingState",
+    "TrialChoice",
     "TrialResult",
     "candidate_max_lrs",
+    "choose_max_lr",
     "confirm_upward_move",
     "lr_range_test",
     "lr_trials",
@@ -61,8 +65,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from superconverge.finder.runner import lr_range_test
     from superconverge.finder.state import TrainingState
     from superconverge.finder.trials import (
+        TrialChoice,
         TrialResult,
         candidate_max_lrs,
+        choose_max_lr,
         confirm_upward_move,
         lr_trials,
     )
